@@ -1,0 +1,164 @@
+"""The catalog's tables (SQLAlchemy Core) and its versioned migrations.
+
+Each migration is a function applied once, in order, recorded in `schema_version`; later
+issues append to MIGRATIONS rather than editing earlier steps, so an existing catalog is
+upgraded in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Engine
+
+metadata = MetaData()
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _times() -> list[Column]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("modified_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+def _tenant() -> list[Column]:
+    return [
+        Column("user_id", String(128), primary_key=True),
+        Column("app_id", String(128), primary_key=True),
+    ]
+
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+inputs = Table(
+    "inputs",
+    metadata,
+    *_tenant(),
+    Column("id", String(160), primary_key=True),
+    Column("media_type", String(16)),
+    Column("format", String(16)),
+    Column("status_code", Integer, nullable=False),
+    Column("status_message", Text, nullable=False, default=""),
+    Column("blob_key", String(400)),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("source_url", Text),
+    Column("concepts", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("geo", Json),
+    Column("fingerprint", String(64), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("job_id", String(64)),
+    Column("source", String(32), nullable=False),
+    *_times(),
+    Index("ix_inputs_status", "user_id", "app_id", "status_code"),
+    Index("ix_inputs_job", "job_id"),
+)
+
+annotations = Table(
+    "annotations",
+    metadata,
+    *_tenant(),
+    Column("id", String(160), primary_key=True),
+    Column("input_id", String(160), nullable=False),
+    Column("annotation_user_id", String(128), nullable=False),
+    Column("status", String(48), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("task_id", String(128)),
+    Column("model_version_id", String(128)),
+    Column("annotation_info", Json, nullable=False),
+    *_times(),
+    Index("ix_annotations_input", "user_id", "app_id", "input_id"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    *_tenant(),
+    Column("id", String(160), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("metadata", Json, nullable=False),
+    Column("default_filter", Json),
+    *_times(),
+)
+
+dataset_inputs = Table(
+    "dataset_inputs",
+    metadata,
+    *_tenant(),
+    Column("dataset_id", String(160), primary_key=True),
+    Column("input_id", String(160), primary_key=True),
+    Column("added_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("stage", String(32), nullable=False),
+    Column("outcomes", Json, nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("event_id", String(64), index=True),
+    Column("stage", String(32), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("origin_topic", String(128), nullable=False),
+    Column("origin_partition", Integer),
+    Column("origin_offset", BigInteger),
+    Column("origin_key", String(256)),
+    Column("event", Json, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("replayed_at", DateTime(timezone=True)),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(
+        conn,
+        tables=[inputs, annotations, datasets, dataset_inputs, processed_events, dead_letters],
+    )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the catalog to the newest schema; returns the version it is at."""
+    with engine.begin() as conn:
+        metadata.create_all(conn, tables=[schema_version])
+        current = conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"catalog schema is version {current}, newer than this ingestd "
+                f"({SCHEMA_VERSION}); upgrade ingestd"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version - 1](conn)
+            conn.execute(schema_version.insert().values(version=version))
+    return SCHEMA_VERSION

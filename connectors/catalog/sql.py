@@ -1,0 +1,252 @@
+"""The SQL catalog on SQLite (default) or PostgreSQL, through SQLAlchemy 2 Core.
+
+Writes are upserts keyed by deterministic ids, so replays change nothing. Database
+errors that may pass (locks, lost connections) surface as TransientError for the
+transport to retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from connectors.catalog import schema as t
+from connectors.catalog.queries import CatalogQueries
+from pipeline.errors import TransientError
+from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
+from pipeline.status import StatusCode
+
+_IN_CHUNK = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlCatalog(CatalogQueries):
+    """Inputs, annotations, datasets and processed events in one SQL database."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.engine = _engine(url, echo)
+        self.dialect = self.engine.dialect.name
+        t.migrate(self.engine)
+
+    def describe(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction; lock and connection failures become TransientError."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise TransientError(f"catalog unavailable: {exc.orig}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise TransientError(f"catalog connection lost: {exc.orig}") from exc
+            raise
+
+    def _insert(self, table: Any) -> Any:
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    # -- the ingest stage's port --------------------------------------------------------
+
+    def processed_outcomes(self, event_id: str) -> list[InputOutcome] | None:
+        with self.begin() as conn:
+            row = conn.execute(
+                select(t.processed_events.c.outcomes).where(t.processed_events.c.event_id == event_id)
+            ).first()
+        return None if row is None else [InputOutcome.from_dict(d) for d in row[0]]
+
+    def existing_inputs(
+        self, user_id: str, app_id: str, ids: Collection[str]
+    ) -> dict[str, ExistingInput]:
+        c = t.inputs.c
+        found: dict[str, ExistingInput] = {}
+        wanted = list(ids)
+        with self.begin() as conn:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                rows = conn.execute(
+                    select(c.id, c.fingerprint, c.status_code).where(
+                        c.user_id == user_id,
+                        c.app_id == app_id,
+                        c.id.in_(wanted[start : start + _IN_CHUNK]),
+                    )
+                )
+                for input_id, fp, code in rows:
+                    found[input_id] = ExistingInput(input_id, fp, code)
+        return found
+
+    def commit_upload(
+        self,
+        event_id: str,
+        inputs: list[InputRecord],
+        annotations: list[AnnotationRecord],
+        outcomes: list[InputOutcome],
+    ) -> None:
+        now = _now()
+        with self.begin() as conn:
+            self._upsert_inputs(conn, inputs, now)
+            self._upsert_annotations(conn, annotations, now)
+            self._add_memberships(conn, inputs, now)
+            conn.execute(
+                self._insert(t.processed_events)
+                .values(
+                    event_id=event_id,
+                    stage="ingest",
+                    outcomes=[o.to_dict() for o in outcomes],
+                    processed_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["event_id"])
+            )
+
+    def _upsert_inputs(self, conn: Connection, records: list[InputRecord], now: datetime) -> None:
+        rows = [_input_row(r, now) for r in records]
+        if not rows:
+            return
+        stmt = self._insert(t.inputs)
+        updated = {
+            name: stmt.excluded[name]
+            for name in rows[0]
+            if name not in ("user_id", "app_id", "id", "created_at")
+        }
+        # Same fingerprint means same content: leave the row (and its times) alone.
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["user_id", "app_id", "id"],
+                set_=updated,
+                where=t.inputs.c.fingerprint != stmt.excluded.fingerprint,
+            ),
+            rows,
+        )
+
+    def _upsert_annotations(
+        self, conn: Connection, records: list[AnnotationRecord], now: datetime
+    ) -> None:
+        if not records:
+            return
+        rows = [
+            {
+                "user_id": a.user_id,
+                "app_id": a.app_id,
+                "id": a.id,
+                "input_id": a.input_id,
+                "annotation_user_id": a.annotation_user_id,
+                "status": a.status,
+                "data": a.data,
+                "task_id": a.task_id,
+                "model_version_id": a.model_version_id,
+                "annotation_info": a.annotation_info,
+                "created_at": now,
+                "modified_at": now,
+            }
+            for a in records
+        ]
+        stmt = self._insert(t.annotations)
+        keep = ("user_id", "app_id", "id", "created_at")
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["user_id", "app_id", "id"],
+                set_={k: stmt.excluded[k] for k in rows[0] if k not in keep},
+            ),
+            rows,
+        )
+
+    def _add_memberships(self, conn: Connection, records: list[InputRecord], now: datetime) -> None:
+        wanted = {
+            (r.user_id, r.app_id, d)
+            for r in records
+            if r.status_code == StatusCode.INPUT_SUCCESS
+            for d in r.dataset_ids
+        }
+        for user_id, app_id, dataset_id in sorted(wanted):
+            self._ensure_dataset(conn, user_id, app_id, dataset_id, now)
+        links = [
+            {"user_id": r.user_id, "app_id": r.app_id, "dataset_id": d, "input_id": r.id, "added_at": now}
+            for r in records
+            if r.status_code == StatusCode.INPUT_SUCCESS
+            for d in r.dataset_ids
+        ]
+        if links:
+            conn.execute(
+                self._insert(t.dataset_inputs).on_conflict_do_nothing(
+                    index_elements=["user_id", "app_id", "dataset_id", "input_id"]
+                ),
+                links,
+            )
+
+    def _ensure_dataset(
+        self, conn: Connection, user_id: str, app_id: str, dataset_id: str, now: datetime
+    ) -> bool:
+        result = conn.execute(
+            self._insert(t.datasets)
+            .values(
+                user_id=user_id, app_id=app_id, id=dataset_id, description="", metadata={},
+                created_at=now, modified_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
+        )
+        return bool(result.rowcount)
+
+
+def _input_row(r: InputRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "user_id": r.user_id,
+        "app_id": r.app_id,
+        "id": r.id,
+        "media_type": r.media_type,
+        "format": r.format,
+        "status_code": int(r.status_code),
+        "status_message": r.status_message,
+        "blob_key": r.blob_key,
+        "sha256": r.sha256,
+        "size": r.size,
+        "width": r.width,
+        "height": r.height,
+        "source_url": r.source_url,
+        "concepts": r.concepts,
+        "metadata": r.metadata,
+        "geo": r.geo,
+        "fingerprint": r.fingerprint,
+        "request_id": r.request_id,
+        "job_id": r.job_id,
+        "source": r.source,
+        "created_at": now,
+        "modified_at": now,
+    }
+
+
+def _engine(url: str, echo: bool) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=8, max_overflow=8)
+

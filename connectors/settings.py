@@ -1,0 +1,66 @@
+"""One settings object for the whole process (pydantic-settings, `INGESTD_` prefix).
+
+Defaults are the embedded mode: in-process bus, `./.ingestd/blobs`, `./.ingestd/catalog.db`.
+Secrets are SecretStr: printed and logged only as '**********'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.limits import Limits
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="INGESTD_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    broker: str = Field("memory://", description="memory:// (embedded) or kafka://host:port,...")
+    blobs: str = Field(
+        "file://./.ingestd/blobs", description="file://DIR or s3://bucket/prefix"
+    )
+    catalog: str = Field(
+        "sqlite:///./.ingestd/catalog.db",
+        description="SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://...",
+    )
+    user_id: str = "me"
+    app_id: str = "main"
+
+    s3_endpoint_url: str | None = Field(None, description="For MinIO or a local S3 server.")
+    s3_region: str | None = None
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_session_token: SecretStr | None = None
+
+    fetch_allow: list[str] = Field(
+        default_factory=list,
+        description="Hosts or CIDRs URL fetching may reach although private (tests, intranets).",
+    )
+    limits: Limits = Field(default_factory=Limits)
+    workers: int = Field(2, description="Stage worker threads per topic on the embedded bus.")
+    queue_size: int = Field(64, description="Bound of each embedded topic queue (backpressure).")
+    blob_concurrency: int = Field(8, description="Parallel blob writes inside one batch.")
+    max_attempts: int = Field(8, description="Tries of a transient failure before a dead letter.")
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict safe to print: secrets masked, URL passwords hidden."""
+        data = self.model_dump(mode="json")
+        for name, value in data.items():
+            if isinstance(getattr(self, name), SecretStr) and value:
+                data[name] = "**********"
+        data["catalog"] = _hide_password(self.catalog)
+        return data
+
+
+def _hide_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,138 @@
+"""The events that flow between stages (../shared/DESIGN.md, "Events and topics").
+
+Every event is JSON on the wire; `ingestd schema` prints these models' JSON Schemas so
+services in any language can produce them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field
+
+from pipeline.models import (
+    Annotation,
+    ConflictResolution,
+    Concept,
+    Input,
+    Media,
+    Region,
+    RequestOrigin,
+    Strict,
+    Text,
+)
+from pipeline.status import StatusCode
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UploadRequest(Strict):
+    """Inputs to add to an app: from services, importers and S3 drop zones."""
+
+    request_id: str = Field(default_factory=_new_id, description="Idempotency key of the request.")
+    user_id: str = "me"
+    app_id: str = "main"
+    inputs: list[Input]
+    dataset_ids: list[str] = Field(
+        default_factory=list, description="Datasets every input of the request is added to."
+    )
+    conflict_resolution: ConflictResolution = ConflictResolution.SKIP
+    job_id: str | None = None
+    source: str = Field(default="api", description="Who sent it: api, folder, csv, s3, collector.")
+    created_at: datetime = Field(default_factory=_now)
+
+
+class ModelRef(Strict):
+    user_id: str
+    app_id: str
+    model_id: str
+    version_id: str
+
+
+class ModelOutput(Strict):
+    concepts: list[Concept] = Field(default_factory=list)
+    regions: list[Region] = Field(default_factory=list)
+    text: Text | None = None
+
+
+class PredictionEvent(Strict):
+    """A model predicted on an input; collectors decide whether to capture it."""
+
+    event_id: str = Field(default_factory=_new_id)
+    time: datetime = Field(default_factory=_now)
+    caller_user_id: str
+    model: ModelRef
+    input_type: str = "image"
+    input: Media | Text
+    outputs: ModelOutput = Field(default_factory=ModelOutput)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AnnotationFilter(Strict):
+    statuses: list[str] = Field(default_factory=list)
+    user_ids: list[str] = Field(default_factory=list)
+    model_version_ids: list[str] = Field(default_factory=list)
+    ground_truth_only: bool = False
+
+
+class SnapshotRequest(Strict):
+    """Freeze a dataset into an immutable version."""
+
+    request_id: str = Field(default_factory=_new_id)
+    user_id: str = "me"
+    app_id: str = "main"
+    dataset_id: str
+    version_id: str = Field(default_factory=_new_id)
+    description: str = ""
+    annotation_filter: AnnotationFilter | None = None
+    ignore_empty_inputs: bool = False
+    export_formats: list[str] = Field(default_factory=list)
+    request_origin: RequestOrigin = "MANUAL"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MediaTask(Strict):
+    """Internal: an oversized input the media stage splits, tiles or downscales."""
+
+    task_id: str = Field(default_factory=_new_id)
+    user_id: str
+    app_id: str
+    input_id: str
+    media_type: str
+    blob_key: str
+    annotations: list[Annotation] = Field(default_factory=list)
+    dataset_ids: list[str] = Field(default_factory=list)
+
+
+class DeadLetter(Strict):
+    """An event a stage could not process at all, with where it came from and why."""
+
+    dead_letter_id: str = Field(default_factory=_new_id)
+    event_id: str | None = Field(None, description="request_id / event_id of the event, if readable.")
+    stage: str
+    code: StatusCode
+    message: str
+    attempts: int = 1
+    origin_topic: str
+    origin_partition: int | None = None
+    origin_offset: int | None = None
+    origin_key: str | None = None
+    event: dict[str, Any] = Field(description="The original event, as received.")
+    failed_at: datetime = Field(default_factory=_now)
+
+
+EVENTS: dict[str, type[Strict]] = {
+    "UploadRequest": UploadRequest,
+    "PredictionEvent": PredictionEvent,
+    "SnapshotRequest": SnapshotRequest,
+    "MediaTask": MediaTask,
+    "DeadLetter": DeadLetter,
+}

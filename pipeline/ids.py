@@ -1,0 +1,68 @@
+"""Identifiers: validated user ids, deterministic derived ids and content-addressed keys.
+
+Nothing here depends on time or randomness (except the last-resort SUFFIX), so a replay
+of the same event derives the same ids and keys and overwrites instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from pipeline.errors import InputError
+from pipeline.status import StatusCode
+
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-:@]{0,127}$")
+_NAMESPACE = uuid.UUID("6f1c2c52-6a54-4b8e-9a57-6b1f4f5c2e10")
+
+
+def check_id(value: str, what: str = "input id") -> str:
+    """Refuse ids that could escape a path or break a terminal: letters, digits, _.-:@ only."""
+    if not _ID.match(value) or value in {".", ".."}:
+        shown = value.encode("unicode_escape").decode()[:80]
+        raise InputError(
+            StatusCode.INPUT_INVALID_ARGUMENT,
+            f"{what} {shown!r} is not allowed: use 1-128 letters, digits or _ . - : @, "
+            "starting with a letter, digit or _ (no path separators or control characters)",
+        )
+    return value
+
+
+def derived_id(*parts: str) -> str:
+    """A stable 32-hex id from its parts (same parts, same id, on every machine)."""
+    return uuid.uuid5(_NAMESPACE, "\x1f".join(parts)).hex
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fingerprint(value: Any) -> str:
+    """sha256 of a canonical JSON form: equal content, equal fingerprint."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return sha256_hex(text.encode())
+
+
+def blob_key(user_id: str, app_id: str, digest: str, extension: str = "") -> str:
+    """Content-addressed key of a medium, scoped by tenant: never derived from time."""
+    suffix = f".{extension}" if extension else ""
+    return f"media/{user_id}/{app_id}/{digest[:2]}/{digest}{suffix}"
+
+
+def suffixed_ids(base: str) -> Iterator[str]:
+    """SUFFIX conflict resolution: base-1 .. base-9, then random suffixes."""
+    for n in range(1, 10):
+        yield f"{base}-{n}"
+    while True:
+        yield f"{base}-{secrets.token_hex(4)}"
+
+
+def slug(text: str, max_len: int = 80) -> str:
+    """A readable id fragment from free text (file paths, folder names)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]+", "-", text).strip("-.")
+    return cleaned[:max_len].strip("-.") or "x"

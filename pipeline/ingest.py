@@ -1,0 +1,313 @@
+"""The ingest stage: what happens to an upload request.
+
+validate each input → resolve its id (SKIP / SUFFIX) → write media blobs → one catalog
+transaction with the records, annotations, dataset memberships and the processed request
+id. A bad input gets a failed status and the batch goes on; a replayed request writes
+nothing new; a transient storage error propagates so the transport retries the request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from pipeline.errors import InputError
+from pipeline.events import UploadRequest
+from pipeline.ids import check_id, derived_id, fingerprint, suffixed_ids
+from pipeline.inputs import PreparedInput, prepare_input
+from pipeline.limits import Limits
+from pipeline.models import ConflictResolution, Input, MediaType
+from pipeline.ports import BlobStore, Fetcher, IngestCatalog
+from pipeline.records import Action, AnnotationRecord, ExistingInput, InputOutcome, InputRecord
+from pipeline.status import StatusCode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    request_id: str
+    outcomes: list[InputOutcome]
+    replayed: bool = False
+    blobs_written: int = 0
+
+    @property
+    def failed(self) -> list[InputOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+@dataclass
+class _Plan:
+    """The decision for one input: which id, what to write, what to report."""
+
+    outcome: InputOutcome
+    record: InputRecord | None = None
+    data: bytes | None = None
+    annotations: list[AnnotationRecord] = field(default_factory=list)
+
+
+class IngestStage:
+    """Turns UploadRequests into stored inputs. Both transports call `handle`."""
+
+    name = "ingest"
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        catalog: IngestCatalog,
+        fetcher: Fetcher,
+        limits: Limits | None = None,
+        blob_concurrency: int = 8,
+    ) -> None:
+        self.blobs = blobs
+        self.catalog = catalog
+        self.fetcher = fetcher
+        self.limits = limits or Limits()
+        self.blob_concurrency = blob_concurrency
+
+    def handle(self, request: UploadRequest) -> IngestResult:
+        limits = self.limits
+        if len(request.inputs) > limits.batch_inputs:
+            raise InputError(
+                StatusCode.INPUT_INVALID_REQUEST,
+                f"request {request.request_id} has {len(request.inputs)} inputs; at most "
+                f"{limits.batch_inputs} per request (the importers batch automatically)",
+            )
+        prior = self.catalog.processed_outcomes(request.request_id)
+        if prior is not None:
+            return IngestResult(request.request_id, prior, replayed=True)
+
+        plans = self._plan(request)
+        writes = [(p.record.blob_key, p.data) for p in plans if p.data is not None and p.record]
+        self._write_blobs(writes)
+        records = [p.record for p in plans if p.record is not None]
+        annotations = [a for p in plans for a in p.annotations]
+        outcomes = [p.outcome for p in plans]
+        self.catalog.commit_upload(request.request_id, records, annotations, outcomes)
+        return IngestResult(request.request_id, outcomes, blobs_written=len(writes))
+
+    # -- planning ---------------------------------------------------------------------
+
+    def _plan(self, request: UploadRequest) -> list[_Plan]:
+        prepared: list[PreparedInput | InputError] = []
+        requested: list[str] = []
+        batch_bytes = 0
+        videos = 0
+        for index, item in enumerate(request.inputs):
+            input_id = item.id or derived_id(request.request_id, str(index))
+            requested.append(input_id)
+            try:
+                self._check_request_share(item, videos)
+                ready = prepare_input(
+                    item,
+                    input_id,
+                    user_id=request.user_id,
+                    app_id=request.app_id,
+                    blobs=self.blobs,
+                    fetcher=self.fetcher,
+                    limits=self.limits,
+                )
+                if batch_bytes + len(ready.data) >= self.limits.batch_bytes:
+                    raise InputError(
+                        StatusCode.INPUT_OVER_LIMIT,
+                        f"the request reached the {self.limits.batch_bytes / 2**20:.0f} MB batch "
+                        "limit before this input; send it in another request",
+                    )
+                batch_bytes += len(ready.data)
+                videos += ready.record.media_type == MediaType.VIDEO.value
+                prepared.append(ready)
+            except InputError as exc:
+                prepared.append(exc)
+
+        candidates = set()
+        for input_id in requested:
+            candidates.add(input_id)
+            if request.conflict_resolution is ConflictResolution.SUFFIX:
+                candidates.update(f"{input_id}-{n}" for n in range(1, 10))
+        existing = self.catalog.existing_inputs(request.user_id, request.app_id, candidates)
+        taken: set[str] = set()
+        return [
+            self._decide(request, index, item, requested[index], ready, existing, taken)
+            for index, (item, ready) in enumerate(zip(request.inputs, prepared, strict=True))
+        ]
+
+    def _check_request_share(self, item: Input, videos: int) -> None:
+        if item.data.video is not None and videos >= self.limits.videos_per_request:
+            raise InputError(
+                StatusCode.INPUT_VIDEO_INVALID_ARGUMENT,
+                f"a request may carry {self.limits.videos_per_request} video input(s); "
+                "send each further video in its own request",
+            )
+
+    def _decide(
+        self,
+        request: UploadRequest,
+        index: int,
+        item: Input,
+        requested_id: str,
+        ready: PreparedInput | InputError,
+        existing: dict[str, ExistingInput],
+        taken: set[str],
+    ) -> _Plan:
+        if isinstance(ready, InputError):
+            return self._failed(request, index, requested_id, ready, existing, taken)
+        record = ready.record
+        chosen, prior = self._resolve_id(request, requested_id, record.fingerprint, existing, taken)
+        if chosen is None:
+            assert prior is not None
+            return _Plan(
+                InputOutcome(
+                    index, requested_id, requested_id, Action.SKIPPED,
+                    StatusCode.DATABASE_DUPLICATE_KEY,
+                    f"input id {requested_id!r} exists with other content; skipped "
+                    "(conflict resolution SKIP; use SUFFIX to keep both)",
+                )
+            )
+        taken.add(chosen)
+        record.id = chosen
+        record.request_id = request.request_id
+        record.job_id = request.job_id
+        record.source = request.source
+        try:
+            record.dataset_ids = _dataset_ids(request.dataset_ids, item.dataset_ids)
+            annotations = _annotations(request, item, record)
+        except InputError as exc:
+            return self._failed(request, index, requested_id, exc, existing, taken)
+        if prior is not None and prior.fingerprint == record.fingerprint:
+            # Same content under this id: nothing to write but dataset memberships.
+            outcome = InputOutcome(index, requested_id, chosen, Action.UNCHANGED, StatusCode.INPUT_SUCCESS)
+            return _Plan(outcome, record=record)
+        action = Action.UPDATED if prior is not None else Action.CREATED
+        outcome = InputOutcome(index, requested_id, chosen, action, StatusCode.INPUT_SUCCESS)
+        return _Plan(outcome, record=record, data=ready.data, annotations=annotations)
+
+    def _resolve_id(
+        self,
+        request: UploadRequest,
+        requested_id: str,
+        fp: str,
+        existing: dict[str, ExistingInput],
+        taken: set[str],
+    ) -> tuple[str | None, ExistingInput | None]:
+        """(id to write, the input already there) — id None means skip."""
+        ids: Iterable[str] = [requested_id]
+        if request.conflict_resolution is ConflictResolution.SUFFIX:
+            ids = _chain(requested_id, suffixed_ids(requested_id))
+        first_prior: ExistingInput | None = None
+        for candidate in ids:
+            if candidate in taken:
+                continue
+            prior = existing.get(candidate)
+            if prior is None:
+                return candidate, None
+            first_prior = first_prior or prior
+            if prior.fingerprint == fp or prior.status_code != StatusCode.INPUT_SUCCESS:
+                return candidate, prior
+            if request.conflict_resolution is ConflictResolution.SKIP:
+                break
+        return None, first_prior
+
+    def _failed(
+        self,
+        request: UploadRequest,
+        index: int,
+        requested_id: str,
+        error: InputError,
+        existing: dict[str, ExistingInput],
+        taken: set[str],
+    ) -> _Plan:
+        outcome = InputOutcome(
+            index, requested_id, requested_id, Action.FAILED, error.code, error.message
+        )
+        prior = existing.get(requested_id)
+        writable = requested_id not in taken and (
+            prior is None or prior.status_code != StatusCode.INPUT_SUCCESS
+        )
+        try:
+            check_id(requested_id)
+        except InputError:
+            writable = False  # an id we refuse is never a key in the catalog
+        if not writable:
+            # Never let a failed retry overwrite a good input; report it only.
+            return _Plan(outcome)
+        taken.add(requested_id)
+        record = InputRecord(
+            user_id=request.user_id,
+            app_id=request.app_id,
+            id=requested_id,
+            media_type=None,
+            status_code=error.code,
+            status_message=error.message,
+            fingerprint=fingerprint({"failed": error.message}),
+            request_id=request.request_id,
+            job_id=request.job_id,
+            source=request.source,
+        )
+        return _Plan(outcome, record=record)
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _write_blobs(self, writes: list[tuple[str | None, bytes | None]]) -> None:
+        if not writes:
+            return
+        if len(writes) == 1 or self.blob_concurrency <= 1:
+            for key, data in writes:
+                assert key is not None and data is not None
+                self.blobs.put(key, data)
+            return
+        with ThreadPoolExecutor(max_workers=min(self.blob_concurrency, len(writes))) as pool:
+            # list() re-raises the first failure, so a storage error reaches the transport.
+            list(pool.map(lambda kv: self.blobs.put(kv[0], kv[1]), writes))
+
+
+def _chain(first: str, rest: Iterable[str]) -> Iterable[str]:
+    yield first
+    yield from rest
+
+
+def _dataset_ids(*groups: list[str]) -> list[str]:
+    ids: list[str] = []
+    for group in groups:
+        for dataset_id in group:
+            check_id(dataset_id, "dataset id")
+            if dataset_id not in ids:
+                ids.append(dataset_id)
+    return ids
+
+
+def _annotations(request: UploadRequest, item: Input, record: InputRecord) -> list[AnnotationRecord]:
+    """The input-level annotation (its concepts) plus the annotations sent with it."""
+    out: list[AnnotationRecord] = []
+    if record.concepts:
+        out.append(
+            AnnotationRecord(
+                id=derived_id(record.app_id, record.id, "input-level"),
+                user_id=request.user_id,
+                app_id=record.app_id,
+                input_id=record.id,
+                annotation_user_id=request.user_id,
+                status="ANNOTATION_SUCCESS",
+                data={"concepts": record.concepts},
+            )
+        )
+    for n, ann in enumerate(item.annotations):
+        data = ann.data.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        ann_id = ann.id or derived_id(record.app_id, record.id, str(n), fingerprint(data))
+        check_id(ann_id, "annotation id")
+        out.append(
+            AnnotationRecord(
+                id=ann_id,
+                user_id=request.user_id,
+                app_id=record.app_id,
+                input_id=record.id,
+                annotation_user_id=ann.user_id or request.user_id,
+                status=ann.status.value,
+                data=data,
+                task_id=ann.task_id,
+                model_version_id=ann.model_version_id,
+                annotation_info=ann.annotation_info,
+            )
+        )
+    return out

@@ -1,0 +1,169 @@
+"""Recognise and check media bytes: what type they really are, and whether they fit the limits.
+
+Types are decided by content (magic bytes), not by the name a user gave them. Images are
+decoded with Pillow under its decompression-bomb guard; a header that lies about the
+size is caught before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from pipeline.errors import InputError
+from pipeline.limits import IMAGE_FORMATS, Limits
+from pipeline.models import MediaType
+from pipeline.status import StatusCode
+
+# Pillow raises DecompressionBombError at twice this; we refuse anything over it ourselves.
+Image.MAX_IMAGE_PIXELS = 85_000_000
+
+_EXTENSIONS = {
+    "JPEG": "jpg", "PNG": "png", "TIFF": "tif", "BMP": "bmp", "WEBP": "webp", "GIF": "gif",
+    "MP4": "mp4", "MOV": "mov", "3GPP": "3gp", "AVI": "avi", "WMV": "wmv",
+    "WAV": "wav", "MP3": "mp3", "FLAC": "flac", "OGG": "ogg", "TXT": "txt",
+}
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    media_type: MediaType | None
+    format: str  # JPEG, MP4, WAV, TXT, ... or a description of what it is instead
+
+    @property
+    def extension(self) -> str:
+        return _EXTENSIONS.get(self.format, "bin")
+
+
+def sniff(head: bytes) -> Sniffed:
+    """Tell the media type and format from the first bytes of a file."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return Sniffed(MediaType.IMAGE, "JPEG")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return Sniffed(MediaType.IMAGE, "PNG")
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return Sniffed(MediaType.IMAGE, "TIFF")
+    if head.startswith(b"BM"):
+        return Sniffed(MediaType.IMAGE, "BMP")
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return Sniffed(MediaType.IMAGE, "GIF")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return Sniffed(MediaType.IMAGE, "WEBP")
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return Sniffed(MediaType.AUDIO, "WAV")
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return Sniffed(MediaType.VIDEO, "AVI")
+    if head[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):
+        return Sniffed(MediaType.VIDEO, "WMV")
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand.startswith(b"3g"):
+            return Sniffed(MediaType.VIDEO, "3GPP")
+        if brand == b"qt  ":
+            return Sniffed(MediaType.VIDEO, "MOV")
+        if brand in (b"M4A ", b"M4B "):
+            return Sniffed(MediaType.AUDIO, "M4A")
+        return Sniffed(MediaType.VIDEO, "MP4")
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
+        return Sniffed(MediaType.VIDEO, "MOV")
+    if head.startswith(b"ID3") or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return Sniffed(MediaType.AUDIO, "MP3")
+    if head.startswith(b"fLaC"):
+        return Sniffed(MediaType.AUDIO, "FLAC")
+    if head.startswith(b"OggS"):
+        return Sniffed(MediaType.AUDIO, "OGG")
+    for magic, name in _OTHER:
+        if head.startswith(magic):
+            return Sniffed(None, name)
+    if _looks_like_text(head):
+        return Sniffed(MediaType.TEXT, "TXT")
+    return Sniffed(None, "unknown binary data")
+
+
+_OTHER = (
+    (b"PK\x03\x04", "ZIP archive"),
+    (b"\x1f\x8b", "gzip archive"),
+    (b"%PDF", "PDF document"),
+    (b"\x7fELF", "ELF executable"),
+    (b"8BPS", "Photoshop image"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000 image"),
+)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head:
+        return True
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the end of the sample is still text.
+        return exc.start >= len(head) - 3
+    return True
+
+
+def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
+    """Decode an image fully and check it; returns (format, width, height)."""
+    if len(data) >= limits.image_bytes:
+        raise InputError(
+            StatusCode.INPUT_OVER_LIMIT,
+            f"image is {len(data) / 2**20:.1f} MB; images must be under "
+            f"{limits.image_bytes / 2**20:.0f} MB",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = img.format or "unknown"
+                width, height = img.size
+                if fmt == "MPO":  # multi-picture JPEG (phone cameras): a JPEG to the user
+                    fmt = "JPEG"
+                if fmt not in IMAGE_FORMATS:
+                    raise InputError(
+                        StatusCode.INPUT_UNSUPPORTED_FORMAT,
+                        f"image format {fmt} is not supported; use one of "
+                        f"{', '.join(sorted(IMAGE_FORMATS))}",
+                    )
+                _check_pixels(width, height, limits)
+                img.load()  # decode every pixel: truncated or corrupt data fails here
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(StatusCode.INPUT_OVER_LIMIT, f"image refused as a decompression bomb: {exc}")
+    except UnidentifiedImageError:
+        raise InputError(
+            StatusCode.INPUT_UNSUPPORTED_FORMAT,
+            "the bytes are not an image Pillow can identify (corrupt or unsupported format)",
+        )
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(StatusCode.INPUT_FAILED, f"image could not be decoded: {exc}")
+    return fmt, width, height
+
+
+def _check_pixels(width: int, height: int, limits: Limits) -> None:
+    pixels = width * height
+    if pixels > limits.image_pixels or width <= 0 or height <= 0:
+        raise InputError(
+            StatusCode.INPUT_OVER_LIMIT,
+            f"image is {width}x{height} = {pixels / 1e6:.1f} megapixels; the limit is "
+            f"{limits.image_pixels / 1e6:.0f} megapixels",
+        )
+
+
+def check_text(data: bytes, limits: Limits) -> str:
+    if len(data) >= limits.text_bytes:
+        raise InputError(
+            StatusCode.INPUT_OVER_LIMIT,
+            f"text is {len(data) / 2**20:.1f} MB; text must be under {limits.text_bytes / 2**20:.0f} MB",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            StatusCode.INPUT_UNSUPPORTED_FORMAT,
+            f"text is not valid UTF-8 (byte {exc.start}); save it as UTF-8",
+        )

@@ -1,0 +1,53 @@
+"""What the stages need from the outside world, as protocols.
+
+`connectors/` implements these (local directory, S3, SQLite, PostgreSQL, HTTP); tests can
+pass the real ones. Keeping them here is what lets `pipeline/` import no driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
+
+
+class BlobStore(Protocol):
+    """Objects by key. Writes are idempotent: the same key always holds the same bytes."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+    def put_file(self, key: str, path: Path) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def download(self, key: str, path: Path) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def size(self, key: str) -> int | None: ...
+    def delete(self, key: str) -> None: ...
+    def keys(self, prefix: str = "") -> Iterator[str]: ...
+    def describe(self) -> str: ...
+
+
+class Fetcher(Protocol):
+    """Downloads a URL under the SSRF guard and size/time limits; raises InputError."""
+
+    def fetch(self, url: str, max_bytes: int) -> bytes: ...
+
+
+class IngestCatalog(Protocol):
+    """The catalog operations the ingest stage uses."""
+
+    def processed_outcomes(self, event_id: str) -> list[InputOutcome] | None: ...
+
+    def existing_inputs(
+        self, user_id: str, app_id: str, ids: Collection[str]
+    ) -> dict[str, ExistingInput]: ...
+
+    def commit_upload(
+        self,
+        event_id: str,
+        inputs: list[InputRecord],
+        annotations: list[AnnotationRecord],
+        outcomes: list[InputOutcome],
+    ) -> None:
+        """Records, dataset memberships and the processed event id, in one transaction."""
+        ...

@@ -1,0 +1,101 @@
+"""Rows the stages hand to the catalog, and the outcome of each input.
+
+Plain dataclasses rather than pydantic models: they are built in hot loops and never
+parsed from untrusted JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pipeline.status import StatusCode
+
+
+class Action(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass
+class InputOutcome:
+    """What happened to one input of a request."""
+
+    index: int
+    requested_id: str
+    input_id: str
+    action: Action
+    code: StatusCode
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.action is not Action.FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["action"] = self.action.value
+        d["code"] = int(self.code)
+        d["status"] = self.code.name
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputOutcome:
+        return cls(
+            index=d["index"],
+            requested_id=d["requested_id"],
+            input_id=d["input_id"],
+            action=Action(d["action"]),
+            code=StatusCode(d["code"]),
+            message=d.get("message", ""),
+        )
+
+
+@dataclass(frozen=True)
+class ExistingInput:
+    input_id: str
+    fingerprint: str
+    status_code: int
+
+
+@dataclass
+class InputRecord:
+    user_id: str
+    app_id: str
+    id: str
+    media_type: str | None
+    status_code: StatusCode
+    status_message: str = ""
+    format: str | None = None
+    blob_key: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    source_url: str | None = None
+    concepts: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    geo: dict[str, Any] | None = None
+    fingerprint: str = ""
+    request_id: str = ""
+    job_id: str | None = None
+    source: str = "api"
+    dataset_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AnnotationRecord:
+    id: str
+    user_id: str
+    app_id: str
+    input_id: str
+    annotation_user_id: str
+    status: str
+    data: dict[str, Any]
+    task_id: str | None = None
+    model_version_id: str | None = None
+    annotation_info: dict[str, Any] = field(default_factory=dict)

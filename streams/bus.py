@@ -1,0 +1,123 @@
+"""The embedded transport: an in-process bus with the design's topics.
+
+Each topic is a bounded queue (a full queue blocks the publisher: backpressure) served
+by a few worker threads that run the topic's stage through `deliver`, so retries and dead
+letters behave as on Kafka. An event leaves its queue only after its outcome is durable
+(at-least-once within the process); idempotent stages make redelivery harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from pipeline.events import DeadLetter
+from streams.delivery import Delivered, Origin, RetryPolicy, deliver
+from streams.topics import EVENT_OF_TOPIC, STAGE_OF_TOPIC
+
+log = logging.getLogger("ingestd.bus")
+
+_STOP = object()
+
+
+@dataclass
+class _Subscription:
+    topic: str
+    handler: Callable[[Any], Any]
+    queue: queue.Queue[Any]
+    threads: list[threading.Thread]
+
+
+class EmbeddedBus:
+    """Topics as bounded queues, stages on worker threads; `join()` waits for quiet."""
+
+    def __init__(
+        self,
+        *,
+        dead_letter_sink: Callable[[DeadLetter], None],
+        queue_size: int = 64,
+        workers: int = 2,
+        policy: RetryPolicy | None = None,
+        on_delivered: Callable[[str, Delivered], None] | None = None,
+    ) -> None:
+        self.queue_size = queue_size
+        self.workers = workers
+        self.policy = policy or RetryPolicy()
+        self.dead_letter_sink = dead_letter_sink
+        self.on_delivered = on_delivered
+        self._subs: dict[str, _Subscription] = {}
+        self._offsets: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def subscribe(self, topic: str, handler: Callable[[Any], Any], workers: int | None = None) -> None:
+        """Serve `topic` with `handler` (a stage's `handle`) on worker threads."""
+        if topic in self._subs:
+            raise ValueError(f"{topic} already has a stage")
+        q: queue.Queue[Any] = queue.Queue(maxsize=self.queue_size)
+        sub = _Subscription(topic, handler, q, [])
+        for n in range(workers or self.workers):
+            thread = threading.Thread(
+                target=self._serve, args=(sub,), name=f"{topic}-{n}", daemon=True
+            )
+            sub.threads.append(thread)
+            thread.start()
+        self._subs[topic] = sub
+
+    def publish(self, topic: str, event: BaseModel, key: str | None = None) -> None:
+        """Put an event on a topic; blocks while the topic's queue is full."""
+        if topic not in self._subs:
+            raise ValueError(f"no stage serves {topic} on this bus")
+        with self._lock:
+            offset = self._offsets.get(topic, 0)
+            self._offsets[topic] = offset + 1
+        # Serialize as on Kafka, so both transports see the same bytes.
+        raw = event.model_dump_json().encode()
+        self._subs[topic].queue.put((raw, Origin(topic, 0, offset, key)))
+
+    def join(self) -> None:
+        """Wait until every published event has been delivered."""
+        for sub in list(self._subs.values()):
+            sub.queue.join()
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the worker threads."""
+        for sub in self._subs.values():
+            for _ in sub.threads:
+                sub.queue.put(_STOP)
+        for sub in self._subs.values():
+            for thread in sub.threads:
+                thread.join()
+        self._subs.clear()
+
+    def __enter__(self) -> EmbeddedBus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _serve(self, sub: _Subscription) -> None:
+        model = EVENT_OF_TOPIC[sub.topic]
+        stage = STAGE_OF_TOPIC.get(sub.topic, sub.topic)
+        while True:
+            item = sub.queue.get()
+            try:
+                if item is _STOP:
+                    return
+                raw, origin = item
+                done = deliver(
+                    raw, model, sub.handler, stage=stage, origin=origin, policy=self.policy,
+                    dead_letter_sink=self.dead_letter_sink,
+                )
+                if self.on_delivered is not None:
+                    try:
+                        self.on_delivered(sub.topic, done)
+                    except Exception:  # a listener must never stop the stage
+                        log.exception("on_delivered listener failed")
+            finally:
+                sub.queue.task_done()
