@@ -8,6 +8,7 @@ from connectors.blobs import open_blob_store
 from connectors.catalog import SqlCatalog
 from connectors.fetch import GuardedFetcher
 from connectors.settings import Settings
+from pipeline.events import UploadRequest
 from pipeline.ingest import IngestStage
 from pipeline.ports import BlobStore
 from streams.bus import EmbeddedBus
@@ -49,6 +50,10 @@ class Runtime:
             bus.subscribe(UPLOADS, self.ingest.handle)
             self._bus = bus
         return self._bus
+
+    def submit(self, request: UploadRequest) -> None:
+        """Hand an upload request to the transport (blocks while the topic is full)."""
+        self.bus.publish(UPLOADS, request, key=request.app_id)
 
     def close(self) -> None:
         if self._bus is not None:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
 from pipeline.events import DeadLetter
+from pipeline.records import InputOutcome
 from pipeline.status import StatusCode
 
 _PENDING = (StatusCode.INPUT_PENDING, StatusCode.INPUT_IN_PROGRESS)
@@ -121,20 +122,25 @@ class CatalogQueries:
                 out.update({r[0]: (r[1], r[2]) for r in rows})
         return out
 
-    def count_settled(self, event_ids: Collection[str]) -> int:
-        """How many of these events are done: processed, or sent to the dead letters."""
+    def settled(self, event_ids: Collection[str]) -> dict[str, list[InputOutcome] | DeadLetter]:
+        """Events that are done: their input outcomes, or the dead letter written for them."""
         wanted = list(event_ids)
-        total = 0
+        out: dict[str, list[InputOutcome] | DeadLetter] = {}
+        p = t.processed_events.c
+        d = t.dead_letters.c
         with self.begin() as conn:
-            for table in (t.processed_events, t.dead_letters):
-                column = table.c.event_id
-                for start in range(0, len(wanted), 500):
-                    total += conn.execute(
-                        select(func.count(func.distinct(column))).where(
-                            column.in_(wanted[start : start + 500])
-                        )
-                    ).scalar_one()
-        return total
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                for event_id, outcomes in conn.execute(
+                    select(p.event_id, p.outcomes).where(p.event_id.in_(part))
+                ):
+                    out[event_id] = [InputOutcome.from_dict(o) for o in outcomes]
+                rows = conn.execute(
+                    select(t.dead_letters).where(d.event_id.in_(part), d.replayed_at.is_(None))
+                ).mappings()
+                for row in rows:
+                    out.setdefault(row["event_id"], _dead_letter(row))
+        return out
 
     # -- datasets -----------------------------------------------------------------------
 
@@ -207,15 +213,7 @@ class CatalogQueries:
             query = query.where(c.replayed_at.is_(None))
         with self.begin() as conn:
             rows = conn.execute(query).mappings().all()
-        return [
-            DeadLetter(
-                dead_letter_id=r["id"], event_id=r["event_id"], stage=r["stage"], code=StatusCode(r["code"]),
-                message=r["message"], attempts=r["attempts"], origin_topic=r["origin_topic"],
-                origin_partition=r["origin_partition"], origin_offset=r["origin_offset"],
-                origin_key=r["origin_key"], event=r["event"], failed_at=r["failed_at"],
-            )
-            for r in rows
-        ]
+        return [_dead_letter(r) for r in rows]
 
     def mark_dead_letter_replayed(self, dead_letter_id: str) -> None:
         with self.begin() as conn:
@@ -224,3 +222,13 @@ class CatalogQueries:
                 .where(t.dead_letters.c.id == dead_letter_id)
                 .values(replayed_at=datetime.now(UTC))
             )
+
+
+def _dead_letter(r: Any) -> DeadLetter:
+    return DeadLetter(
+        dead_letter_id=r["id"], event_id=r["event_id"], stage=r["stage"],
+        code=StatusCode(r["code"]), message=r["message"], attempts=r["attempts"],
+        origin_topic=r["origin_topic"], origin_partition=r["origin_partition"],
+        origin_offset=r["origin_offset"], origin_key=r["origin_key"], event=r["event"],
+        failed_at=r["failed_at"],
+    )

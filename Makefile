@@ -1,0 +1,40 @@
+# ingestd: two set-up commands that work on a fresh machine.
+#   make demo   run the demo on the embedded default (no services)
+#   make test   install everything the tests need, then lint, type-check and test
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install demo test lint typecheck pytest bench kafka clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	scripts/system-deps.sh --no-postgres
+	$(BIN)/ingestd demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no test: make treats that as the failure it is.
+pytest: $(STAMP)
+	scripts/system-deps.sh
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/import_bench.py
+
+clean:
+	rm -rf .ingestd demo-out .pytest_cache .mypy_cache .ruff_cache

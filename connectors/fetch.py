@@ -1,0 +1,266 @@
+"""Fetching input URLs over HTTP(S) under an SSRF guard and size/time limits (`Fetcher`).
+
+How the connected address is checked (DNS rebinding): each hop's host is resolved here and
+every address checked, which refuses early and clearly; but that lookup is only advisory,
+since urllib3 resolves again when it connects. The binding check is on the socket itself:
+the connection classes below override urllib3's `_new_conn` and test `sock.getpeername()`
+right after the TCP connect, before TLS and before one byte of the request is sent. So
+whatever a resolver answered (or a URL parser understood), only an address that passed is
+ever spoken to, while Host header, SNI and certificate checks stay those of the hostname.
+Proxies and .netrc from the environment are ignored, so the peer is the origin server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
+from pipeline.errors import InputError, TransientError
+from pipeline.status import StatusCode
+
+IP: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+MB = 1024 * 1024
+_CHUNK = 64 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_HEADERS = {"User-Agent": "ingestd-fetch/0.1", "Accept-Encoding": "identity"}
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Cloud metadata endpoints (AWS, ECS, GCP/Azure share the first, Alibaba, Oracle): refused
+# even when an allow-list entry covers them.
+_METADATA = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254",
+              "fd00:ec2::23", "100.100.100.200", "192.0.0.192")
+)
+
+
+class GuardedFetcher:
+    """`fetch(url, max_bytes)`; `allow` lists hosts, IPs or CIDRs reachable although private.
+
+    `timeout` bounds each connect and each read; `deadline` (default 10 x timeout) bounds the
+    whole download, redirects included, so a slow drip cannot hold a worker forever.
+    """
+
+    def __init__(
+        self,
+        allow: Sequence[str] = (),
+        timeout: float = 30.0,
+        max_redirects: int = 5,
+        deadline: float | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self.deadline = deadline if deadline is not None else 10 * timeout
+        self._hosts: set[str] = set()
+        self._nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in allow:
+            try:
+                self._nets.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                self._hosts.add(_norm(entry))
+        self._pools = _pool_classes(self.check_address)
+
+    def check_address(self, host: str, addr: str) -> None:
+        """Refuse `addr` (an address `host` resolved or connected to) unless it may be used."""
+        host = _norm(host)
+        for ip in _unwrap(ipaddress.ip_address(addr)):
+            if ip in _METADATA:
+                raise InputError(
+                    StatusCode.INPUT_INVALID_URL,
+                    f"{host!r} resolves to the cloud metadata address {ip}, never fetched",
+                )
+            if _public(ip) or host in self._hosts or any(ip in n for n in self._nets):
+                continue
+            raise InputError(
+                StatusCode.INPUT_INVALID_URL,
+                f"{host!r} resolves to a private/loopback address ({ip}); "
+                "add it to INGESTD_FETCH_ALLOW to permit",
+            )
+
+    def fetch(self, url: str, max_bytes: int) -> bytes:
+        start, first = time.monotonic(), url
+        with requests.Session() as session:
+            session.trust_env = False  # no proxies, no .netrc: the peer is the origin
+            adapter = HTTPAdapter(max_retries=0)
+            adapter.poolmanager.pool_classes_by_scheme = self._pools
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            for _ in range(self.max_redirects + 1):
+                self._check_url(url)
+                with self._get(session, url, start) as resp:
+                    location = resp.headers.get("Location")
+                    if resp.status_code in _REDIRECTS and location:
+                        url = urljoin(url, location)
+                        continue
+                    _check_status(resp, url)
+                    return self._read(resp, url, max_bytes, start)
+        raise InputError(
+            StatusCode.INPUT_INVALID_URL,
+            f"more than {self.max_redirects} redirects from {redact(first)}",
+        )
+
+    def _check_url(self, url: str) -> None:
+        try:
+            parsed = parse_url(url)
+        except LocationParseError:
+            raise InputError(StatusCode.INPUT_INVALID_URL, f"bad URL {redact(url)}") from None
+        scheme = (parsed.scheme or "").lower()
+        if scheme not in ("http", "https"):
+            raise InputError(
+                StatusCode.INPUT_INVALID_URL,
+                f"URL scheme {scheme + ':' if scheme else '(none)'} is not allowed; "
+                "only http: and https:",
+            )
+        if not parsed.host:
+            raise InputError(StatusCode.INPUT_INVALID_URL, f"no host in URL {redact(url)}")
+        host = _norm(parsed.host)
+        if host in self._hosts:
+            return
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise InputError(
+                StatusCode.INPUT_CONNECTION_FAILED, f"cannot resolve {host!r}: {_reason(exc)}"
+            ) from None
+        for info in infos:
+            self.check_address(host, str(info[4][0]))
+
+    def _get(self, session: requests.Session, url: str, start: float) -> requests.Response:
+        left = min(self.timeout, start + self.deadline - time.monotonic())
+        if left <= 0:
+            raise self._late(url)
+        try:
+            return session.get(
+                url, headers=_HEADERS, timeout=(left, left), stream=True, allow_redirects=False
+            )
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema):
+            raise InputError(StatusCode.INPUT_INVALID_URL, f"bad URL {redact(url)}") from None
+        except requests.RequestException as exc:
+            raise InputError(
+                StatusCode.INPUT_CONNECTION_FAILED, f"cannot fetch {redact(url)}: {_reason(exc)}"
+            ) from exc
+
+    def _read(self, resp: requests.Response, url: str, max_bytes: int, start: float) -> bytes:
+        too_big = InputError(StatusCode.INPUT_OVER_LIMIT, f"download exceeds {_size(max_bytes)}")
+        length = resp.headers.get("Content-Length", "").strip()
+        if length.isdigit() and int(length) > max_bytes:
+            raise too_big
+        body = bytearray()
+        try:
+            # read1 returns after one socket read, so the deadline is checked even on a drip.
+            while chunk := resp.raw.read1(_CHUNK, decode_content=True):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise too_big
+                if time.monotonic() - start > self.deadline:
+                    raise self._late(url)
+        except (Urllib3Error, OSError) as exc:
+            raise InputError(
+                StatusCode.INPUT_CONNECTION_FAILED,
+                f"download of {redact(url)} failed: {_reason(exc)}",
+            ) from exc
+        return bytes(body)
+
+    def _late(self, url: str) -> InputError:
+        return InputError(
+            StatusCode.INPUT_CONNECTION_FAILED,
+            f"download of {redact(url)} took longer than {self.deadline:g} s",
+        )
+
+
+def _pool_classes(check: Callable[[str, str], None]) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pools whose sockets are checked right after connect (see the module doc)."""
+
+    def checked(conn: HTTPConnection, sock: socket.socket) -> socket.socket:
+        try:
+            check(conn.host, str(sock.getpeername()[0]))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    class Conn(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            return checked(self, super()._new_conn())
+
+    class TLSConn(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            return checked(self, super()._new_conn())
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Conn
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = TLSConn
+
+    return {"http": Pool, "https": TLSPool}
+
+
+def _check_status(resp: requests.Response, url: str) -> None:
+    code, where = resp.status_code, redact(url)
+    if 200 <= code < 300:
+        return
+    if code in (404, 410):
+        raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"HTTP {code} for {where}")
+    if code == 429 or code >= 500:
+        wait = resp.headers.get("Retry-After", "").strip()
+        hint = min(float(wait), 3600.0) if wait.isdigit() else 1.0
+        raise TransientError(f"HTTP {code} for {where}", retry_after=hint)
+    raise InputError(StatusCode.INPUT_FAILED, f"HTTP {code} for {where}")
+
+
+def _public(ip: IP) -> bool:
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
+
+
+def _unwrap(ip: IP) -> list[IP]:
+    """The address, and any IPv4 address inside it (mapped, 6to4, Teredo, NAT64)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return [ip]
+    if ip.ipv4_mapped:
+        return [ip.ipv4_mapped]
+    inner = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+    if ip in _NAT64:
+        inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return [ip, inner] if inner else [ip]
+
+
+def _norm(host: str) -> str:
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause in a few words (the exception chain's first OS error text)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError):
+            return "timed out"
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
+
+
+def _size(n: int) -> str:
+    return f"{n / MB:g} MB" if n >= MB else f"{n} bytes"
+
+
+def redact(url: str) -> str:
+    """The URL fit to quote: no user:password@, and the query (often a signature) elided."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc, query="..." if parts.query else ""))

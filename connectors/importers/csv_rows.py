@@ -1,0 +1,294 @@
+"""The CSV importer's lister: one input per row of a CSV or TSV file, streamed row by row.
+
+Two layouts, told apart by the header: the platform template of
+../shared/reference/csv-import.md (`input.data.image.url`, `input.data.concepts[0].id`, ...)
+and the short `inputid,input,concepts,metadata,geopoints`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from connectors.importers.files import EXTENSION_TYPES, classify_file, data_from_file
+from connectors.importers.items import ImportItem
+from pipeline.errors import InputError
+from pipeline.ids import check_id, derived_id
+from pipeline.models import Concept, Data, Geo, GeoPoint, Input, Media, MediaType, Text
+from pipeline.status import StatusCode
+
+URL_SIZE = 256  # a URL input weighs little in a batch: its bytes are fetched later
+FIELD_LIMIT = 64 * 1024 * 1024  # csv's default 128 KiB is smaller than a base64 image
+SIMPLE_COLUMNS = ("inputid", "input", "concepts", "metadata", "geopoints")
+LAT, LON = "input.data.geo.geo_point.latitude", "input.data.geo.geo_point.longitude"
+TEMPLATE_DATA = {  # column -> (medium, field)
+    "input.data.image.url": ("image", "url"),
+    "input.data.image.base64": ("image", "base64"),
+    "input.data.video.url": ("video", "url"),
+    "input.data.audio.url": ("audio", "url"),
+    "input.data.text.raw": ("text", "raw"),
+}
+TEMPLATE_COLUMNS = ("input.id", *TEMPLATE_DATA, "input.data.metadata", LAT, LON)
+_CONCEPT = re.compile(r"input\.data\.concepts\[(\d+)\]\.(id|value)")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+BAD_ARG, BAD_REQUEST = StatusCode.INPUT_INVALID_ARGUMENT, StatusCode.INPUT_INVALID_REQUEST
+
+
+@dataclass(frozen=True)
+class _Layout:
+    header: list[str]
+    simple: bool
+    concepts: list[tuple[str, str | None]]  # template: (id column, value column or None)
+
+
+def iter_csv_items(
+    path: Path,
+    *,
+    input_type: str = "auto",
+    metadata: dict[str, Any] | None = None,
+    keys: set[str] | None = None,
+) -> Iterator[ImportItem]:
+    """One ImportItem per data row, keyed `name.csv:line`; a bad header raises ValueError."""
+    if input_type != "auto" and input_type not in {t.value for t in MediaType}:
+        raise ValueError(f"input type must be auto, image, video, audio or text: {input_type!r}")
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, dialect=dialect)
+        try:
+            layout = _layout(path.name, [h.strip() for h in next(reader)])
+        except StopIteration:
+            raise ValueError(f"{path.name} is empty: it needs a header row") from None
+        end = reader.line_num
+        while True:
+            start = end + 1  # the line a multi-line row starts on, as an editor shows it
+            key = f"{path.name}:{start}"
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, UnicodeDecodeError) as exc:
+                # The parser cannot resynchronise after this, so stop rather than guess rows.
+                yield ImportItem.failed(
+                    key, BAD_REQUEST,
+                    f"cannot read at or after line {start}: {exc}; the rest of the file was not "
+                    "read (an unclosed quote, or not UTF-8 text?)",
+                )
+                return
+            end = reader.line_num
+            if (keys is not None and key not in keys) or not any(c.strip() for c in cells):
+                continue
+            yield _row_item(path, layout, cells, key, input_type, metadata or {})
+
+
+def _layout(name: str, header: list[str]) -> _Layout:
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise ValueError(f"{name}: the header repeats column(s) {', '.join(dupes)}")
+    if "input" in header and set(header) <= set(SIMPLE_COLUMNS):
+        return _Layout(header, True, [])
+    unknown = [h for h in header if h not in TEMPLATE_COLUMNS and not _CONCEPT.fullmatch(h)]
+    if unknown or not any(h in TEMPLATE_DATA for h in header):
+        if not any(h.startswith("input.") for h in header):
+            unknown = [h for h in header if h not in SIMPLE_COLUMNS]
+        what = f"unknown column(s) {', '.join(map(repr, unknown))}" if unknown else "no data column"
+        raise ValueError(
+            f"{name}: the header matches neither CSV layout ({what}). Use the platform template: "
+            f"{', '.join(TEMPLATE_COLUMNS)}, input.data.concepts[i].id, "
+            "input.data.concepts[i].value (input.id and all but one data column optional); or "
+            f"the simple layout: {','.join(SIMPLE_COLUMNS)} (only input required)."
+        )
+    found = {m.groups(): h for h in header if (m := _CONCEPT.fullmatch(h))}
+    ids = sorted((int(i), h) for (i, part), h in found.items() if part == "id")
+    orphans = [h for (i, part), h in found.items() if part == "value" and (i, "id") not in found]
+    if orphans or (LAT in header) != (LON in header):
+        missing = orphans or [LAT, LON]
+        raise ValueError(f"{name}: the header lacks the column paired with {', '.join(missing)}")
+    pairs = [(h, found.get((str(i), "value"))) for i, h in ids]
+    return _Layout(header, False, pairs)
+
+
+def _row_item(
+    path: Path, layout: _Layout, cells: list[str], key: str, input_type: str,
+    metadata: dict[str, Any],
+) -> ImportItem:
+    if len(cells) != len(layout.header):
+        return ImportItem.failed(
+            key, BAD_REQUEST,
+            f"the row has {len(cells)} cells but the header has {len(layout.header)} columns "
+            "(a stray separator, or a cell with a separator or quote that is not quoted?)",
+            derived_id("csv", path.name, _canonical(cells)),
+        )
+    row = dict(zip(layout.header, cells, strict=True))
+    # Filled cells by column name: stable across reruns, inserted rows and column order.
+    input_id = derived_id("csv", path.name, _canonical({k: v for k, v in row.items() if v}))
+    id_column = "inputid" if layout.simple else "input.id"
+    if given := row.get(id_column, "").strip():
+        try:
+            input_id = check_id(given)
+        except InputError as exc:
+            return ImportItem.failed(key, exc.code, f"column {id_column}: {exc.message}")
+    try:
+        if layout.simple:
+            data, size = _simple_data(row, path.parent, input_type)
+        else:
+            data, size = _template_data(row, layout)
+        data.metadata = {**metadata, **data.metadata}
+        return ImportItem(key=key, input=Input(id=input_id, data=data), size=size)
+    except InputError as exc:
+        return ImportItem.failed(key, exc.code, exc.message, input_id)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "value"
+        bad = first.get("input")
+        shown = f" {_show(str(bad))}" if isinstance(bad, str | int | float) else ""
+        return ImportItem.failed(
+            key, BAD_ARG, f"{where}{shown}: {first['msg']}", input_id
+        )
+
+
+def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:
+    filled = [c for c in TEMPLATE_DATA if row.get(c, "").strip()]
+    if len(filled) != 1:
+        choices = ", ".join(c for c in TEMPLATE_DATA if c in row)
+        got = f"got {', '.join(filled)}" if filled else "all are empty"
+        raise InputError(BAD_REQUEST, f"fill exactly one of {choices} ({got})")
+    medium, field = TEMPLATE_DATA[filled[0]]
+    value = row[filled[0]] if field == "raw" else row[filled[0]].strip()
+    if field == "raw":
+        data, size = Data(text=Text(raw=value)), len(value.encode())
+    else:
+        size = URL_SIZE if field == "url" else len(value) * 3 // 4
+        data = Data(**{medium: Media(**{field: value})})
+    for id_column, value_column in layout.concepts:
+        if concept_id := row[id_column].strip():
+            cell = row[value_column].strip() if value_column else ""
+            data.concepts.append(Concept(id=concept_id, value=_concept_value(cell, value_column)))
+    data.metadata = _metadata(row.get("input.data.metadata", ""), "input.data.metadata")
+    lat, lon = row.get(LAT, "").strip(), row.get(LON, "").strip()
+    if lat or lon:
+        data.geo = _geo(lat, lon, LAT, LON)
+    return data, size
+
+
+def _simple_data(row: dict[str, str], base: Path, input_type: str) -> tuple[Data, int]:
+    data, size = _simple_input(row["input"], base, input_type)
+    cell = row.get("concepts", "")
+    names = dict.fromkeys(c.strip() for c in re.split(r"[|;,]", cell) if c.strip())
+    data.concepts = [Concept(id=name, value=1.0) for name in names]
+    data.metadata = _metadata(row.get("metadata", ""), "metadata")
+    if geo := row.get("geopoints", "").strip():
+        parts = re.split(r"\s*,\s*|\s+", geo)
+        if len(parts) != 2:
+            raise InputError(BAD_ARG, f"column geopoints: {_show(geo)} is not 'latitude,longitude' (e.g. '48.85,2.35')")None
+        data.geo = _geo(parts[0], parts[1], "geopoints (latitude)", "geopoints (longitude)")
+    return data, size
+
+
+def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
+    """Raw text, an http(s) URL or a local file (relative to the CSV's folder)."""
+    value = raw.strip()
+    if not value:
+        raise InputError(BAD_REQUEST, "column input is empty: give raw text, an http(s) URL or a file path")None
+    forced = MediaType(input_type) if input_type != "auto" else None
+    if scheme := _SCHEME.match(value):
+        if scheme.group(1).lower() not in ("http", "https"):
+            raise InputError(StatusCode.INPUT_INVALID_URL, f"column input: {_show(value)}: only http(s) URLs can be fetched")None
+        suffix = PurePosixPath(urlsplit(value).path).suffix.lower()
+        kind = forced or EXTENSION_TYPES.get(suffix, MediaType.IMAGE)
+        medium = Text(url=value) if kind is MediaType.TEXT else Media(url=value)
+        return Data(**{kind.value: medium}), URL_SIZE
+    one_line = not any(ch in value for ch in "\r\n\0") and len(value) < 4096
+    suffix = PurePosixPath(value).suffix.lower()
+    pathlike = one_line and (value.startswith(("./", "../", "/")) or suffix in EXTENSION_TYPES)
+    file = base / value
+    mode = _mode(file) if one_line else None
+    if mode is None or (not pathlike and not stat.S_ISREG(mode)):
+        if pathlike or forced not in (None, MediaType.TEXT):
+            raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"column input: no such file {_show(value)} (relative paths start at {base})")None
+        return Data(text=Text(raw=raw)), len(raw.encode())
+    if not stat.S_ISREG(mode):
+        raise InputError(BAD_ARG, f"column input: {_show(value)} is not a regular file (a directory, device or pipe)")None
+    try:
+        kind_of_file = forced or classify_file(file)
+        if kind_of_file is None:
+            raise InputError(StatusCode.INPUT_UNSUPPORTED_FORMAT, f"column input: {_show(value)} is not a supported image, video, audio or text file")None
+        return data_from_file(file, kind_of_file)
+    except PermissionError:
+        raise InputError(
+            StatusCode.INPUT_PERMISSION_DENIED, f"column input: cannot read {_show(value)}"
+        ) from None
+    except OSError as exc:
+        raise InputError(
+            StatusCode.INPUT_DOES_NOT_EXIST, f"column input: cannot read {_show(value)}: {exc}"
+        ) from None
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+
+
+def _concept_value(cell: str, column: str | None) -> float:
+    value = _number(cell) if cell else 1.0
+    if value not in (0.0, 1.0):
+        raise InputError(BAD_ARG, f"column {column}: concept value {_show(cell)} must be 0, 1 or "
+                   "empty (meaning 1)")
+    return value
+
+
+def _geo(lat: str, lon: str, lat_column: str, lon_column: str) -> Geo:
+    coords = []
+    for cell, column, bound in ((lat, lat_column, 90.0), (lon, lon_column, 180.0)):
+        value = _number(cell)
+        if not (math.isfinite(value) and -bound <= value <= bound):
+            raise InputError(BAD_ARG, f"column {column}: {_show(cell)} is not a number from "
+                       f"{-bound:g} to {bound:g}")
+        coords.append(value)
+    return Geo(geo_point=GeoPoint(latitude=coords[0], longitude=coords[1]))
+
+
+def _number(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return math.nan
+
+
+def _metadata(cell: str, column: str) -> dict[str, Any]:
+    if not cell.strip():
+        return {}
+    try:
+        value = json.loads(cell, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InputError(
+            StatusCode.METADATA_PARSING_ISSUE, f"column {column}: {_show(cell)} is not JSON: {exc}"
+        ) from None
+    if not isinstance(value, dict):
+        raise InputError(BAD_ARG, f'column {column}: {_show(cell)} must be a JSON object like {{"k": "v"}}')None
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _show(value: str, width: int = 60) -> str:
+    """A cell as a message shows it: quoted, escaped, cut to about `width` characters."""
+    return repr(value if len(value) <= width else value[: width - 3] + "...")

@@ -1,0 +1,81 @@
+"""The folder importer's lister: every file under a root, typed, labelled, with a stable id."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from connectors.importers.files import classify_file, data_from_file
+from connectors.importers.items import ImportItem
+from pipeline.ids import derived_id, slug
+from pipeline.models import Concept, Input
+from pipeline.status import StatusCode
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    """Files under root in a stable order; hidden entries skipped, directory links not followed."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath, name)
+
+
+def input_id_for(relpath: str) -> str:
+    """A readable id from the relative path; long or lossy paths get a hash to stay unique."""
+    readable = slug(relpath, max_len=96)
+    if readable == relpath.replace("/", "-") and len(relpath) <= 96:
+        return readable
+    return f"{readable}-{derived_id('folder', relpath)[:10]}"
+
+
+def iter_folder_items(
+    root: Path,
+    *,
+    labels: bool = False,
+    metadata: dict[str, Any] | None = None,
+    keys: set[str] | None = None,
+) -> Iterator[ImportItem]:
+    """One ImportItem per file; `labels` turns the parent folder's name into a concept."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a directory")
+    for path in iter_files(root):
+        relpath = path.relative_to(root).as_posix()
+        if keys is not None and relpath not in keys:
+            continue
+        input_id = input_id_for(relpath)
+        if not path.is_file():
+            yield ImportItem.failed(
+                relpath, StatusCode.INPUT_INVALID_ARGUMENT,
+                f"{relpath} is not a regular file", input_id,
+            )
+            continue
+        try:
+            media_type = classify_file(path)
+            if media_type is None:
+                yield ImportItem.failed(
+                    relpath, StatusCode.INPUT_UNSUPPORTED_FORMAT,
+                    f"{relpath}: neither its content nor its extension is a supported image, "
+                    "video, audio or text type",
+                    input_id,
+                )
+                continue
+            data, size = data_from_file(path, media_type)
+        except OSError as exc:
+            yield ImportItem.failed(
+                relpath, StatusCode.INPUT_DOES_NOT_EXIST, f"{relpath}: cannot read: {exc.strerror}",
+                input_id,
+            )
+            continue
+        parent = Path(relpath).parent.name
+        if labels and parent:
+            data.concepts = [Concept(id=slug(parent, max_len=120), name=parent, value=1.0)]
+        data.metadata = dict(metadata or {})
+        yield ImportItem(key=relpath, input=Input(id=input_id, data=data), size=size)
+
+
+def count_files(root: Path) -> int:
+    return sum(1 for _ in iter_files(root.resolve()))

@@ -1,0 +1,62 @@
+"""What an importer yields: one item per file or row, either an Input or the reason it is not.
+
+Listers are generators, so a folder of a million files or a CSV of a million rows never
+sits in memory (STYLE.md #8).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
+from pipeline.models import Input
+from pipeline.status import StatusCode
+
+
+@dataclass
+class ImportItem:
+    """`key` names the item in reports and `--retry-failed` (a relative path, `file.csv:12`)."""
+
+    key: str
+    input: Input | None = None
+    size: int = 0
+    error: InputError | None = None
+    input_id_hint: str | None = None
+
+    @classmethod
+    def failed(cls, key: str, code: StatusCode, message: str, input_id: str | None = None) -> ImportItem:
+        return cls(key=key, error=InputError(code, message), input_id_hint=input_id)
+
+    @property
+    def input_id(self) -> str | None:
+        return self.input.id if self.input is not None else self.input_id_hint
+
+
+def parse_metadata_option(text: str | None) -> dict[str, Any]:
+    """`--metadata '{"k": "v"}'`: a JSON object, or a clear error."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--metadata is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"--metadata must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def read_report_keys(report: Path) -> set[str]:
+    """The item keys of a failure report written by an earlier run."""
+    keys: set[str] = set()
+    with report.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                keys.add(json.loads(line)["item"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{report}:{n} is not a failure-report line: {exc}") from exc
+    return keys

@@ -1,0 +1,183 @@
+"""Run an import: batch items within the limits, submit upload requests, follow them to the end.
+
+Progress comes from what the stages have stored (the catalog's processed events and dead
+letters), not from the transport, so the same runner reports truthfully whether the
+ingest stage runs in this process or on Kafka workers elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from connectors.importers.items import ImportItem
+from pipeline.events import DeadLetter, UploadRequest
+from pipeline.limits import Limits, batches
+from pipeline.models import ConflictResolution
+from pipeline.records import Action, InputOutcome
+from pipeline.status import StatusCode
+
+
+class SettledSource(Protocol):
+    def settled(self, event_ids: Iterable[str]) -> dict[str, list[InputOutcome] | DeadLetter]: ...
+
+
+@dataclass
+class ImportSummary:
+    source: str
+    submitted: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
+    codes: Counter[str] = field(default_factory=Counter)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+    report: str | None = None
+
+    @property
+    def failed(self) -> int:
+        return self.actions[Action.FAILED.value]
+
+    @property
+    def total(self) -> int:
+        return sum(self.actions.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "total": self.total,
+            "requests": self.requests,
+            "actions": dict(self.actions),
+            "codes": dict(self.codes),
+            "failures": self.failures,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+            "report": self.report,
+        }
+
+
+@dataclass
+class ImportOptions:
+    user_id: str = "me"
+    app_id: str = "main"
+    dataset_ids: list[str] = field(default_factory=list)
+    conflict_resolution: ConflictResolution = ConflictResolution.SKIP
+    source: str = "folder"
+    job_id: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    poll_interval: float = 0.2
+
+
+class ImportRun:
+    """One import: `run(items)` submits every batch and returns once each has settled."""
+
+    def __init__(
+        self,
+        submit: Callable[[UploadRequest], None],
+        catalog: SettledSource,
+        options: ImportOptions,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.submit = submit
+        self.catalog = catalog
+        self.options = options
+        self.progress = progress or (lambda _n: None)
+        self.summary = ImportSummary(source=options.source)
+        self._pending: dict[str, list[ImportItem]] = {}
+        self._last_poll = 0.0
+
+    def run(self, items: Iterable[ImportItem], timeout: float | None = None) -> ImportSummary:
+        started = time.monotonic()
+        good = self._divert_failures(items)
+        for batch in batches(good, lambda it: it.size, self.options.limits):
+            request = UploadRequest(
+                request_id=uuid.uuid4().hex,
+                user_id=self.options.user_id,
+                app_id=self.options.app_id,
+                inputs=[it.input for it in batch if it.input is not None],
+                dataset_ids=self.options.dataset_ids,
+                conflict_resolution=self.options.conflict_resolution,
+                job_id=self.options.job_id,
+                source=self.options.source,
+            )
+            self._pending[request.request_id] = batch
+            self.submit(request)
+            self.summary.requests += 1
+            self.summary.submitted += len(batch)
+            self._poll(force=False)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._pending:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{len(self._pending)} requests not settled after {timeout:.0f}s; are the "
+                    "ingest workers running?"
+                )
+            time.sleep(self.options.poll_interval)
+            self._poll(force=True)
+        self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def _divert_failures(self, items: Iterable[ImportItem]) -> Iterator[ImportItem]:
+        """Items that failed before the stage go straight to the summary."""
+        for item in items:
+            if item.error is None and item.input is not None:
+                yield item
+                continue
+            assert item.error is not None
+            self._record(item, Action.FAILED, int(item.error.code), item.error.message, item.input_id)
+            self.progress(1)
+
+    def _poll(self, force: bool) -> None:
+        now = time.monotonic()
+        if not self._pending or (not force and now - self._last_poll < self.options.poll_interval):
+            return
+        self._last_poll = now
+        for request_id, done in self.catalog.settled(list(self._pending)).items():
+            batch = self._pending.pop(request_id)
+            if isinstance(done, DeadLetter):
+                for item in batch:
+                    self._record(item, Action.FAILED, int(done.code), done.message, item.input_id)
+            else:
+                for outcome in done:
+                    item = batch[outcome.index]
+                    self._record(
+                        item, outcome.action, int(outcome.code), outcome.message, outcome.input_id
+                    )
+            self.progress(len(batch))
+
+    def _record(
+        self, item: ImportItem, action: Action, code: int, message: str, input_id: str | None
+    ) -> None:
+        self.summary.actions[action.value] += 1
+        name = StatusCode(code).name
+        self.summary.codes[f"{code} {name}"] += 1
+        entry = {
+            "item": item.key,
+            "input_id": input_id,
+            "code": code,
+            "status": name,
+            "message": message,
+            "source": self.options.source,
+        }
+        if action is Action.FAILED:
+            self.summary.failures.append(entry)
+        elif action is Action.SKIPPED:
+            self.summary.skipped.append(entry)
+
+
+def write_report(summary: ImportSummary, path: Path) -> Path | None:
+    """Failed items as JSON lines (the input of `--retry-failed`); None when nothing failed."""
+    if not summary.failures:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for entry in summary.failures:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+    summary.report = str(path)
+    return path

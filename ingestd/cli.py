@@ -1,0 +1,106 @@
+"""The `ingestd` command: a thin layer over pipeline/, streams/ and connectors/."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import typer
+
+from ingestd import __version__
+from ingestd.cli_import import app as import_app
+from ingestd.cli_inputs import datasets_app, inputs_app
+from ingestd.output import console, emit_json, fail, table
+from ingestd.state import open_runtime, set_overrides, settings
+from pipeline.events import EVENTS
+
+app = typer.Typer(
+    help="ingestd: event-driven ingestion of ML data. Embedded by default (in-process bus, "
+    "./.ingestd/blobs, ./.ingestd/catalog.db); INGESTD_BLOBS, INGESTD_CATALOG and "
+    "INGESTD_BROKER switch each part to S3, PostgreSQL or Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
+)
+app.add_typer(import_app, name="import")
+app.add_typer(inputs_app, name="inputs")
+app.add_typer(datasets_app, name="datasets")
+deadletters_app = typer.Typer(help="Events no stage could process.", no_args_is_help=True)
+app.add_typer(deadletters_app, name="deadletters")
+
+
+@app.callback()
+def root(
+    blobs: str | None = typer.Option(None, "--blobs", help="Blob store URL (overrides INGESTD_BLOBS)."),
+    catalog: str | None = typer.Option(None, "--catalog", help="Catalog URL (overrides INGESTD_CATALOG)."),
+    app_id: str | None = typer.Option(None, "--app", help="App id (overrides INGESTD_APP_ID)."),
+    user_id: str | None = typer.Option(None, "--user", help="User id (overrides INGESTD_USER_ID)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the stages do."),
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    set_overrides(blobs=blobs, catalog=catalog, app_id=app_id, user_id=user_id)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def schema(
+    event: str | None = typer.Argument(None, help=f"One of {', '.join(EVENTS)}; all when omitted."),
+) -> None:
+    """Print the JSON Schema of each event, for producers in any language."""
+    if event is not None and event not in EVENTS:
+        fail(f"unknown event {event!r}; choose one of {', '.join(EVENTS)}")
+    chosen = {event: EVENTS[event]} if event else EVENTS
+    emit_json({name: model.model_json_schema() for name, model in chosen.items()})
+
+
+@app.command("settings")
+def show_settings(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Print the effective settings (secrets masked)."""
+    data = settings().redacted()
+    if as_json:
+        emit_json(data)
+        return
+    table("settings (INGESTD_*)", ["name", "value"],
+          [(k, json.dumps(v) if isinstance(v, dict | list) else v) for k, v in data.items()])
+
+
+@app.command()
+def demo(
+    workdir: str = typer.Option("demo-out", "--dir", help="Where the demo writes its files and storage."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Make sample data (good and bad), import it on the embedded default and show the result."""
+    from ingestd.demo import run_demo
+
+    ok = run_demo(workdir, as_json=as_json)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@deadletters_app.command("list")
+def deadletters_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Dead letters recorded by the embedded bus."""
+    with open_runtime() as rt:
+        letters = rt.catalog.list_dead_letters()
+    if as_json:
+        emit_json([d.model_dump(mode="json") for d in letters])
+        return
+    table("dead letters", ["id", "stage", "code", "attempts", "origin", "message"],
+          [(d.dead_letter_id, d.stage, f"{int(d.code)} {d.code.name}", d.attempts,
+            f"{d.origin_topic}/{d.origin_partition}@{d.origin_offset}", d.message[:80])
+           for d in letters])
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Settings for this CLI invocation: environment first, then global flags on top."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.settings import Settings
+from ingestd.runtime import Runtime
+
+_overrides: dict[str, Any] = {}
+
+
+def set_overrides(**values: Any) -> None:
+    """Flags of this invocation replace those of any earlier one (tests run many)."""
+    _overrides.clear()
+    _overrides.update({k: v for k, v in values.items() if v is not None})
+
+
+def settings() -> Settings:
+    return Settings(**_overrides)
+
+
+def open_runtime() -> Runtime:
+    try:
+        return Runtime.open(settings())
+    except Exception as exc:
+        from ingestd.output import fail
+
+        fail(f"cannot open ingestd storage: {exc}")
+        raise
