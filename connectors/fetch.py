@@ -128,13 +128,13 @@ class GuardedFetcher:
         if host in self._hosts:
             return
         try:
-            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            addrs = _resolve(host)
         except (OSError, UnicodeError) as exc:
             raise InputError(
                 StatusCode.INPUT_CONNECTION_FAILED, f"cannot resolve {host!r}: {_reason(exc)}"
             ) from None
-        for info in infos:
-            self.check_address(host, str(info[4][0]))
+        for addr in addrs:
+            self.check_address(host, addr)
 
     def _get(self, session: requests.Session, url: str, start: float) -> requests.Response:
         left = min(self.timeout, start + self.deadline - time.monotonic())
@@ -218,6 +218,10 @@ def _check_status(resp: requests.Response, url: str) -> None:
         hint = min(float(wait), 3600.0) if wait.isdigit() else 1.0
         raise TransientError(f"HTTP {code} for {where}", retry_after=hint)
     raise InputError(StatusCode.INPUT_FAILED, f"HTTP {code} for {where}")
+
+
+def _resolve(host: str) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
 
 
 def _public(ip: IP) -> bool:

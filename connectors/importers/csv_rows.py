@@ -27,7 +27,7 @@ from pipeline.ids import check_id, derived_id
 from pipeline.models import Concept, Data, Geo, GeoPoint, Input, Media, MediaType, Text
 from pipeline.status import StatusCode
 
-URL_SIZE = 256  # a URL input weighs little in a batch: its bytes are fetched later
+URL_SIZE = 256  # a URL weighs little in a batch: its bytes are fetched later
 FIELD_LIMIT = 64 * 1024 * 1024  # csv's default 128 KiB is smaller than a base64 image
 SIMPLE_COLUMNS = ("inputid", "input", "concepts", "metadata", "geopoints")
 LAT, LON = "input.data.geo.geo_point.latitude", "input.data.geo.geo_point.longitude"
@@ -78,12 +78,10 @@ def iter_csv_items(
             except StopIteration:
                 return
             except (csv.Error, UnicodeDecodeError) as exc:
-                # The parser cannot resynchronise after this, so stop rather than guess rows.
-                yield ImportItem.failed(
-                    key, BAD_REQUEST,
-                    f"cannot read at or after line {start}: {exc}; the rest of the file was not "
-                    "read (an unclosed quote, or not UTF-8 text?)",
-                )
+                # The parser cannot resynchronise after this: stop rather than invent rows.
+                yield ImportItem.failed(key, BAD_REQUEST, (
+                    f"cannot read at or after line {start}: {exc}; the rest of the file was "
+                    "not read (an unclosed quote, or not UTF-8 text?)"))
                 return
             end = reader.line_num
             if (keys is not None and key not in keys) or not any(c.strip() for c in cells):
@@ -105,17 +103,16 @@ def _layout(name: str, header: list[str]) -> _Layout:
         raise ValueError(
             f"{name}: the header matches neither CSV layout ({what}). Use the platform template: "
             f"{', '.join(TEMPLATE_COLUMNS)}, input.data.concepts[i].id, "
-            "input.data.concepts[i].value (input.id and all but one data column optional); or "
-            f"the simple layout: {','.join(SIMPLE_COLUMNS)} (only input required)."
+            "input.data.concepts[i].value (one data column needed, the rest optional); or the "
+            f"simple layout: {','.join(SIMPLE_COLUMNS)} (only input needed)."
         )
     found = {m.groups(): h for h in header if (m := _CONCEPT.fullmatch(h))}
-    ids = sorted((int(i), h) for (i, part), h in found.items() if part == "id")
     orphans = [h for (i, part), h in found.items() if part == "value" and (i, "id") not in found]
     if orphans or (LAT in header) != (LON in header):
-        missing = orphans or [LAT, LON]
-        raise ValueError(f"{name}: the header lacks the column paired with {', '.join(missing)}")
-    pairs = [(h, found.get((str(i), "value"))) for i, h in ids]
-    return _Layout(header, False, pairs)
+        lonely = orphans or [h for h in (LAT, LON) if h in header]
+        raise ValueError(f"{name}: the header lacks the column paired with {', '.join(lonely)}")
+    ids = sorted((int(i), h) for (i, part), h in found.items() if part == "id")
+    return _Layout(header, False, [(h, found.get((str(i), "value"))) for i, h in ids])
 
 
 def _row_item(
@@ -123,12 +120,10 @@ def _row_item(
     metadata: dict[str, Any],
 ) -> ImportItem:
     if len(cells) != len(layout.header):
-        return ImportItem.failed(
-            key, BAD_REQUEST,
+        return ImportItem.failed(key, BAD_REQUEST, (
             f"the row has {len(cells)} cells but the header has {len(layout.header)} columns "
-            "(a stray separator, or a cell with a separator or quote that is not quoted?)",
-            derived_id("csv", path.name, _canonical(cells)),
-        )
+            "(a stray separator, or a cell holding a separator or quote without quotes?)"),
+            derived_id("csv", path.name, _canonical(cells)))
     row = dict(zip(layout.header, cells, strict=True))
     # Filled cells by column name: stable across reruns, inserted rows and column order.
     input_id = derived_id("csv", path.name, _canonical({k: v for k, v in row.items() if v}))
@@ -149,12 +144,10 @@ def _row_item(
         return ImportItem.failed(key, exc.code, exc.message, input_id)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "value"
+        where = ".".join(str(p) for p in first["loc"]) or exc.title
         bad = first.get("input")
         shown = f" {_show(str(bad))}" if isinstance(bad, str | int | float) else ""
-        return ImportItem.failed(
-            key, BAD_ARG, f"{where}{shown}: {first['msg']}", input_id
-        )
+        return ImportItem.failed(key, BAD_ARG, f"{where}{shown}: {first['msg']}", input_id)
 
 
 def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:
@@ -164,10 +157,11 @@ def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:
         got = f"got {', '.join(filled)}" if filled else "all are empty"
         raise InputError(BAD_REQUEST, f"fill exactly one of {choices} ({got})")
     medium, field = TEMPLATE_DATA[filled[0]]
-    value = row[filled[0]] if field == "raw" else row[filled[0]].strip()
     if field == "raw":
-        data, size = Data(text=Text(raw=value)), len(value.encode())
+        text = row[filled[0]]
+        data, size = Data(text=Text(raw=text)), len(text.encode())
     else:
+        value = row[filled[0]].strip()
         size = URL_SIZE if field == "url" else len(value) * 3 // 4
         data = Data(**{medium: Media(**{field: value})})
     for id_column, value_column in layout.concepts:
@@ -190,7 +184,8 @@ def _simple_data(row: dict[str, str], base: Path, input_type: str) -> tuple[Data
     if geo := row.get("geopoints", "").strip():
         parts = re.split(r"\s*,\s*|\s+", geo)
         if len(parts) != 2:
-            raise InputError(BAD_ARG, f"column geopoints: {_show(geo)} is not 'latitude,longitude' (e.g. '48.85,2.35')")None
+            raise InputError(BAD_ARG, f"column geopoints: {_show(geo)} is not 'lat,lon' "
+                             "(e.g. '48.85,2.35')")
         data.geo = _geo(parts[0], parts[1], "geopoints (latitude)", "geopoints (longitude)")
     return data, size
 
@@ -199,11 +194,12 @@ def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
     """Raw text, an http(s) URL or a local file (relative to the CSV's folder)."""
     value = raw.strip()
     if not value:
-        raise InputError(BAD_REQUEST, "column input is empty: give raw text, an http(s) URL or a file path")None
+        raise InputError(BAD_REQUEST, "column input is empty: give text, a URL or a file path")
     forced = MediaType(input_type) if input_type != "auto" else None
     if scheme := _SCHEME.match(value):
         if scheme.group(1).lower() not in ("http", "https"):
-            raise InputError(StatusCode.INPUT_INVALID_URL, f"column input: {_show(value)}: only http(s) URLs can be fetched")None
+            raise InputError(StatusCode.INPUT_INVALID_URL,
+                             f"column input: {_show(value)}: only http(s) URLs can be fetched")
         suffix = PurePosixPath(urlsplit(value).path).suffix.lower()
         kind = forced or EXTENSION_TYPES.get(suffix, MediaType.IMAGE)
         medium = Text(url=value) if kind is MediaType.TEXT else Media(url=value)
@@ -215,37 +211,38 @@ def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
     mode = _mode(file) if one_line else None
     if mode is None or (not pathlike and not stat.S_ISREG(mode)):
         if pathlike or forced not in (None, MediaType.TEXT):
-            raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"column input: no such file {_show(value)} (relative paths start at {base})")None
+            raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"column input: no such file "
+                             f"{_show(value)} (relative paths start at {base})")
         return Data(text=Text(raw=raw)), len(raw.encode())
     if not stat.S_ISREG(mode):
-        raise InputError(BAD_ARG, f"column input: {_show(value)} is not a regular file (a directory, device or pipe)")None
+        raise InputError(BAD_ARG, f"column input: {_show(value)} is not a regular file "
+                         "(a directory, device or pipe)")
     try:
         kind_of_file = forced or classify_file(file)
         if kind_of_file is None:
-            raise InputError(StatusCode.INPUT_UNSUPPORTED_FORMAT, f"column input: {_show(value)} is not a supported image, video, audio or text file")None
+            raise InputError(StatusCode.INPUT_UNSUPPORTED_FORMAT, f"column input: {_show(value)} "
+                             "is not a supported image, video, audio or text file")
         return data_from_file(file, kind_of_file)
     except PermissionError:
-        raise InputError(
-            StatusCode.INPUT_PERMISSION_DENIED, f"column input: cannot read {_show(value)}"
-        ) from None
+        raise InputError(StatusCode.INPUT_PERMISSION_DENIED,
+                         f"column input: no permission to read {_show(value)}") from None
     except OSError as exc:
-        raise InputError(
-            StatusCode.INPUT_DOES_NOT_EXIST, f"column input: cannot read {_show(value)}: {exc}"
-        ) from None
+        raise InputError(StatusCode.INPUT_DOES_NOT_EXIST,
+                         f"column input: cannot read {_show(value)}: {exc.strerror}") from None
 
 
 def _mode(path: Path) -> int | None:
     try:
         return path.stat().st_mode
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # ValueError: a NUL byte, which no path holds
         return None
 
 
 def _concept_value(cell: str, column: str | None) -> float:
     value = _number(cell) if cell else 1.0
     if value not in (0.0, 1.0):
-        raise InputError(BAD_ARG, f"column {column}: concept value {_show(cell)} must be 0, 1 or "
-                   "empty (meaning 1)")
+        raise InputError(BAD_ARG, f"column {column}: concept value {_show(cell)} must be 0, 1 "
+                         "or empty (meaning 1)")
     return value
 
 
@@ -255,7 +252,7 @@ def _geo(lat: str, lon: str, lat_column: str, lon_column: str) -> Geo:
         value = _number(cell)
         if not (math.isfinite(value) and -bound <= value <= bound):
             raise InputError(BAD_ARG, f"column {column}: {_show(cell)} is not a number from "
-                       f"{-bound:g} to {bound:g}")
+                             f"{-bound:g} to {bound:g}")
         coords.append(value)
     return Geo(geo_point=GeoPoint(latitude=coords[0], longitude=coords[1]))
 
@@ -273,16 +270,16 @@ def _metadata(cell: str, column: str) -> dict[str, Any]:
     try:
         value = json.loads(cell, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
-        raise InputError(
-            StatusCode.METADATA_PARSING_ISSUE, f"column {column}: {_show(cell)} is not JSON: {exc}"
-        ) from None
+        raise InputError(StatusCode.METADATA_PARSING_ISSUE,
+                         f"column {column}: {_show(cell)} is not JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise InputError(BAD_ARG, f'column {column}: {_show(cell)} must be a JSON object like {{"k": "v"}}')None
+        raise InputError(BAD_ARG, f"column {column}: {_show(cell)} must be a JSON object "
+                         '(like {"k": "v"})')
     return value
 
 
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise ValueError(f"{name} is not JSON (use null or a string)")
 
 
 def _canonical(value: Any) -> str:
