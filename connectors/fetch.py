@@ -225,7 +225,8 @@ def _resolve(host: str) -> list[str]:
 
 
 def _public(ip: IP) -> bool:
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or site_local)
 
 
 def _unwrap(ip: IP) -> list[IP]:

@@ -20,9 +20,7 @@ class Settings(BaseSettings):
     )
 
     broker: str = Field("memory://", description="memory:// (embedded) or kafka://host:port,...")
-    blobs: str = Field(
-        "file://./.ingestd/blobs", description="file://DIR or s3://bucket/prefix"
-    )
+    blobs: str = Field("file://./.ingestd/blobs", description="file://DIR or s3://bucket/prefix")
     catalog: str = Field(
         "sqlite:///./.ingestd/catalog.db",
         description="SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://...",

@@ -30,8 +30,12 @@ app.add_typer(deadletters_app, name="deadletters")
 
 @app.callback()
 def root(
-    blobs: str | None = typer.Option(None, "--blobs", help="Blob store URL (overrides INGESTD_BLOBS)."),
-    catalog: str | None = typer.Option(None, "--catalog", help="Catalog URL (overrides INGESTD_CATALOG)."),
+    blobs: str | None = typer.Option(
+        None, "--blobs", help="Blob store URL (overrides INGESTD_BLOBS)."
+    ),
+    catalog: str | None = typer.Option(
+        None, "--catalog", help="Catalog URL (overrides INGESTD_CATALOG)."
+    ),
     app_id: str | None = typer.Option(None, "--app", help="App id (overrides INGESTD_APP_ID)."),
     user_id: str | None = typer.Option(None, "--user", help="User id (overrides INGESTD_USER_ID)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the stages do."),
@@ -67,13 +71,18 @@ def show_settings(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         emit_json(data)
         return
-    table("settings (INGESTD_*)", ["name", "value"],
-          [(k, json.dumps(v) if isinstance(v, dict | list) else v) for k, v in data.items()])
+    table(
+        "settings (INGESTD_*)",
+        ["name", "value"],
+        [(k, json.dumps(v) if isinstance(v, dict | list) else v) for k, v in data.items()],
+    )
 
 
 @app.command()
 def demo(
-    workdir: str = typer.Option("demo-out", "--dir", help="Where the demo writes its files and storage."),
+    workdir: str = typer.Option(
+        "demo-out", "--dir", help="Where the demo writes its files and storage."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Make sample data (good and bad), import it on the embedded default and show the result."""
@@ -92,10 +101,21 @@ def deadletters_list(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         emit_json([d.model_dump(mode="json") for d in letters])
         return
-    table("dead letters", ["id", "stage", "code", "attempts", "origin", "message"],
-          [(d.dead_letter_id, d.stage, f"{int(d.code)} {d.code.name}", d.attempts,
-            f"{d.origin_topic}/{d.origin_partition}@{d.origin_offset}", d.message[:80])
-           for d in letters])
+    table(
+        "dead letters",
+        ["id", "stage", "code", "attempts", "origin", "message"],
+        [
+            (
+                d.dead_letter_id,
+                d.stage,
+                f"{int(d.code)} {d.code.name}",
+                d.attempts,
+                f"{d.origin_topic}/{d.origin_partition}@{d.origin_offset}",
+                d.message[:80],
+            )
+            for d in letters
+        ],
+    )
 
 
 def main() -> None:

@@ -19,18 +19,40 @@ from pipeline.models import ConflictResolution
 
 app = typer.Typer(help="Import inputs in bulk from a folder or a CSV file.", no_args_is_help=True)
 
-DatasetOpt = typer.Option(None, "--dataset", "-d", help="Dataset id to add every input to (repeatable).")
-MetadataOpt = typer.Option(None, "--metadata", help='JSON object merged into every input\'s metadata, e.g. \'{"batch": 3}\'.')
-ConflictOpt = typer.Option(ConflictResolution.SKIP, "--conflict", help="When an input id exists with other content: SKIP it or SUFFIX the new id.")
-ReportOpt = typer.Option(None, "--report", help="Where to write failed items as JSON lines (default: .ingestd/reports/).")
-RetryOpt = typer.Option(None, "--retry-failed", help="Redo only the items listed in this failure report.", exists=True, dir_okay=False)
+DatasetOpt = typer.Option(
+    None, "--dataset", "-d", help="Dataset id to add every input to (repeatable)."
+)
+MetadataOpt = typer.Option(
+    None,
+    "--metadata",
+    help="JSON object merged into every input's metadata, e.g. '{\"batch\": 3}'.",
+)
+ConflictOpt = typer.Option(
+    ConflictResolution.SKIP,
+    "--conflict",
+    help="When an input id exists with other content: SKIP it or SUFFIX the new id.",
+)
+ReportOpt = typer.Option(
+    None, "--report", help="Where to write failed items as JSON lines (default: .ingestd/reports/)."
+)
+RetryOpt = typer.Option(
+    None,
+    "--retry-failed",
+    help="Redo only the items listed in this failure report.",
+    exists=True,
+    dir_okay=False,
+)
 JsonOpt = typer.Option(False, "--json", help="Print the summary as JSON.")
 
 
 @app.command("folder")
 def import_folder(
-    path: Path = typer.Argument(..., help="Folder to import, recursively.", exists=True, file_okay=False),
-    labels: bool = typer.Option(False, "--labels", help="Use each file's folder name as a concept."),
+    path: Path = typer.Argument(
+        ..., help="Folder to import, recursively.", exists=True, file_okay=False
+    ),
+    labels: bool = typer.Option(
+        False, "--labels", help="Use each file's folder name as a concept."
+    ),
     dataset: list[str] | None = DatasetOpt,
     metadata: str | None = MetadataOpt,
     conflict: ConflictResolution = ConflictOpt,
@@ -47,8 +69,15 @@ def import_folder(
 
 @app.command("csv")
 def import_csv(
-    path: Path = typer.Argument(..., help="CSV or TSV file: the platform template or inputid,input,concepts,metadata,geopoints.", exists=True, dir_okay=False),
-    input_type: str = typer.Option("auto", "--type", help="auto, image, video, audio or text: how to read the input column."),
+    path: Path = typer.Argument(
+        ...,
+        help="CSV or TSV file: the platform template or inputid,input,concepts,metadata,geopoints.",
+        exists=True,
+        dir_okay=False,
+    ),
+    input_type: str = typer.Option(
+        "auto", "--type", help="auto, image, video, audio or text: how to read the input column."
+    ),
     dataset: list[str] | None = DatasetOpt,
     metadata: str | None = MetadataOpt,
     conflict: ConflictResolution = ConflictOpt,
@@ -113,8 +142,13 @@ def _run(
             limits=rt.settings.limits,
         )
         with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console, transient=True, disable=as_json,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=as_json,
         ) as bar:
             task = bar.add_task(f"importing {source}", total=total or None)
             run = ImportRun(rt.submit, rt.catalog, options, progress=lambda n: bar.advance(task, n))
@@ -140,12 +174,20 @@ def print_summary(summary: ImportSummary) -> None:
         table(
             "failed items",
             ["item", "code", "message"],
-            [(f["item"], f"{f['code']} {f['status']}", f["message"]) for f in summary.failures[:20]],
+            [
+                (f["item"], f"{f['code']} {f['status']}", f["message"])
+                for f in summary.failures[:20]
+            ],
         )
         more = len(summary.failures) - 20
         if more > 0:
             console.print(f"... and {more} more")
     if summary.skipped:
-        console.print(f"[yellow]{len(summary.skipped)} skipped[/] (id exists with other content; --conflict SUFFIX keeps both)")
+        console.print(
+            f"[yellow]{len(summary.skipped)} skipped[/] (id exists with other content; "
+            "--conflict SUFFIX keeps both)"
+        )
     if summary.report:
-        console.print(f"failures written to {summary.report}; redo them with --retry-failed {summary.report}")
+        console.print(
+            f"failures written to {summary.report}; redo them with --retry-failed {summary.report}"
+        )

@@ -25,7 +25,9 @@ def _status(code: int) -> str:
 @inputs_app.command("list")
 def inputs_list(
     failed: bool = typer.Option(False, "--failed", help="Only inputs that failed."),
-    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Only inputs of this dataset."),
+    dataset: str | None = typer.Option(
+        None, "--dataset", "-d", help="Only inputs of this dataset."
+    ),
     limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Inputs per page."),
     after: str = typer.Option("", "--after", help="Start after this input id (next page)."),
     as_json: bool = JsonOpt,
@@ -43,8 +45,14 @@ def inputs_list(
         f"inputs of {s.user_id}/{s.app_id}",
         ["id", "type", "format", "status", "size", "message"],
         [
-            (r["id"], r["media_type"], r["format"], _status(r["status_code"]), r["size"],
-             r["status_message"][:80])
+            (
+                r["id"],
+                r["media_type"],
+                r["format"],
+                _status(r["status_code"]),
+                r["size"],
+                r["status_message"][:80],
+            )
             for r in rows
         ],
     )
@@ -63,14 +71,32 @@ def inputs_get(input_id: str, as_json: bool = JsonOpt) -> None:
     if as_json:
         emit_json(row)
         return
-    for key in ("id", "media_type", "format", "status_code", "status_message", "blob_key",
-                "sha256", "size", "width", "height", "source_url", "concepts", "metadata",
-                "geo", "dataset_ids", "created_at", "modified_at"):
+    for key in (
+        "id",
+        "media_type",
+        "format",
+        "status_code",
+        "status_message",
+        "blob_key",
+        "sha256",
+        "size",
+        "width",
+        "height",
+        "source_url",
+        "concepts",
+        "metadata",
+        "geo",
+        "dataset_ids",
+        "created_at",
+        "modified_at",
+    ):
         value = _status(row[key]) if key == "status_code" else row[key]
         console.print(f"[bold]{key}[/]: {value}")
     console.print(f"[bold]annotations[/]: {len(row['annotations'])}")
     for ann in row["annotations"]:
-        console.print(f"  {ann['id']} {ann['status']} by {ann['annotation_user_id']}: {ann['data']}")
+        console.print(
+            f"  {ann['id']} {ann['status']} by {ann['annotation_user_id']}: {ann['data']}"
+        )
 
 
 @inputs_app.command("status")
@@ -81,8 +107,11 @@ def inputs_status(as_json: bool = JsonOpt) -> None:
     if as_json:
         emit_json(counts)
         return
-    table("input status", ["processed", "to_process", "processing", "errors"],
-          [(counts["processed"], counts["to_process"], counts["processing"], counts["errors"])])
+    table(
+        "input status",
+        ["processed", "to_process", "processing", "errors"],
+        [(counts["processed"], counts["to_process"], counts["processing"], counts["errors"])],
+    )
     if counts["errors"]:
         raise typer.Exit(1)
 
@@ -99,11 +128,16 @@ def datasets_create(
     except Exception as exc:
         fail(str(exc))
     with open_runtime() as rt:
-        created = rt.catalog.create_dataset(rt.settings.user_id, rt.settings.app_id, dataset_id, description)
+        created = rt.catalog.create_dataset(
+            rt.settings.user_id, rt.settings.app_id, dataset_id, description
+        )
     if as_json:
         emit_json({"id": dataset_id, "created": created})
     if not created:
-        fail(f"{StatusCode.DATABASE_DUPLICATE_KEY.value} DATABASE_DUPLICATE_KEY: dataset {dataset_id!r} exists")
+        fail(
+            f"{StatusCode.DATABASE_DUPLICATE_KEY.value} DATABASE_DUPLICATE_KEY: "
+            f"dataset {dataset_id!r} exists"
+        )
     if not as_json:
         console.print(f"created dataset {dataset_id}")
 
@@ -116,8 +150,11 @@ def datasets_list(as_json: bool = JsonOpt) -> None:
     if as_json:
         emit_json(rows)
         return
-    table("datasets", ["id", "inputs", "description", "created"],
-          [(r["id"], r["inputs_count"], r["description"], r["created_at"]) for r in rows])
+    table(
+        "datasets",
+        ["id", "inputs", "description", "created"],
+        [(r["id"], r["inputs_count"], r["description"], r["created_at"]) for r in rows],
+    )
 
 
 @datasets_app.command("inputs")
@@ -131,11 +168,26 @@ def datasets_inputs(
     with open_runtime() as rt:
         s = rt.settings
         if rt.catalog.get_dataset(s.user_id, s.app_id, dataset_id) is None:
-            fail(f"{StatusCode.CONN_DOES_NOT_EXIST.value} CONN_DOES_NOT_EXIST: no dataset {dataset_id!r}")
-        rows = rt.catalog.list_inputs(s.user_id, s.app_id, after_id=after, limit=limit, dataset_id=dataset_id)
+            fail(
+                f"{StatusCode.CONN_DOES_NOT_EXIST.value} CONN_DOES_NOT_EXIST: "
+                f"no dataset {dataset_id!r}"
+            )
+        rows = rt.catalog.list_inputs(
+            s.user_id, s.app_id, after_id=after, limit=limit, dataset_id=dataset_id
+        )
     if as_json:
         emit_json(rows)
         return
-    table(f"inputs of dataset {dataset_id}", ["id", "type", "status", "concepts"],
-          [(r["id"], r["media_type"], _status(r["status_code"]),
-            ",".join(c["id"] for c in r["concepts"])) for r in rows])
+    table(
+        f"inputs of dataset {dataset_id}",
+        ["id", "type", "status", "concepts"],
+        [
+            (
+                r["id"],
+                r["media_type"],
+                _status(r["status_code"]),
+                ",".join(c["id"] for c in r["concepts"]),
+            )
+            for r in rows
+        ],
+    )

@@ -41,18 +41,34 @@ def make_samples(root: Path) -> dict[str, str]:
     (folder / "notes" / "report.pdf").write_bytes(b"%PDF-1.4\n% not an input type\n")
 
     rows = [
-        {"input.id": "caption-1", "input.data.text.raw": "a cat sleeping on a keyboard",
-         "input.data.concepts[0].id": "cat", "input.data.concepts[0].value": "1",
-         "input.data.metadata": json.dumps({"lang": "en"})},
-        {"input.id": "caption-2", "input.data.text.raw": "a dog chasing its tail",
-         "input.data.concepts[0].id": "dog", "input.data.concepts[0].value": "1",
-         "input.data.metadata": ""},
-        {"input.id": "caption-3", "input.data.text.raw": "metadata that is not JSON",
-         "input.data.concepts[0].id": "", "input.data.concepts[0].value": "",
-         "input.data.metadata": "{lang: en"},
-        {"input.id": "bad/id", "input.data.text.raw": "an id with a slash",
-         "input.data.concepts[0].id": "", "input.data.concepts[0].value": "",
-         "input.data.metadata": ""},
+        {
+            "input.id": "caption-1",
+            "input.data.text.raw": "a cat sleeping on a keyboard",
+            "input.data.concepts[0].id": "cat",
+            "input.data.concepts[0].value": "1",
+            "input.data.metadata": json.dumps({"lang": "en"}),
+        },
+        {
+            "input.id": "caption-2",
+            "input.data.text.raw": "a dog chasing its tail",
+            "input.data.concepts[0].id": "dog",
+            "input.data.concepts[0].value": "1",
+            "input.data.metadata": "",
+        },
+        {
+            "input.id": "caption-3",
+            "input.data.text.raw": "metadata that is not JSON",
+            "input.data.concepts[0].id": "",
+            "input.data.concepts[0].value": "",
+            "input.data.metadata": "{lang: en",
+        },
+        {
+            "input.id": "bad/id",
+            "input.data.text.raw": "an id with a slash",
+            "input.data.concepts[0].id": "",
+            "input.data.concepts[0].value": "",
+            "input.data.metadata": "",
+        },
     ]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -77,11 +93,16 @@ def run_demo(workdir: str, as_json: bool = False) -> bool:
     with open_runtime() as rt:
         s = rt.settings
         options: dict[str, Any] = {
-            "user_id": s.user_id, "app_id": s.app_id, "dataset_ids": [DATASET], "limits": s.limits,
+            "user_id": s.user_id,
+            "app_id": s.app_id,
+            "dataset_ids": [DATASET],
+            "limits": s.limits,
         }
         folder_items = iter_folder_items(root / "samples", labels=True, metadata={"demo": True})
         summaries.append(
-            ImportRun(rt.submit, rt.catalog, ImportOptions(source="folder", **options)).run(folder_items)
+            ImportRun(rt.submit, rt.catalog, ImportOptions(source="folder", **options)).run(
+                folder_items
+            )
         )
         csv_items = iter_csv_items(root / "captions.csv", metadata={"demo": True})
         summaries.append(
@@ -96,13 +117,22 @@ def run_demo(workdir: str, as_json: bool = False) -> bool:
     unexpected = sorted(set(refused) - set(expected))
     ok = not surprises and not unexpected and len(stored) == 9
     if as_json:
-        emit_json({
-            "imports": [x.to_dict() for x in summaries],
-            "dataset": DATASET,
-            "stored": [{"id": r["id"], "type": r["media_type"], "concepts": [c["id"] for c in r["concepts"]]} for r in stored],
-            "input_counts": counts,
-            "as_expected": ok,
-        })
+        emit_json(
+            {
+                "imports": [x.to_dict() for x in summaries],
+                "dataset": DATASET,
+                "stored": [
+                    {
+                        "id": r["id"],
+                        "type": r["media_type"],
+                        "concepts": [c["id"] for c in r["concepts"]],
+                    }
+                    for r in stored
+                ],
+                "input_counts": counts,
+                "as_expected": ok,
+            }
+        )
         return ok
     for summary in summaries:
         print_summary(summary)
@@ -110,13 +140,26 @@ def run_demo(workdir: str, as_json: bool = False) -> bool:
     table(
         f"stored in dataset {DATASET!r} ({where})",
         ["input id", "type", "format", "concepts", "size"],
-        [(r["id"], r["media_type"], r["format"], ",".join(c["id"] for c in r["concepts"]), r["size"])
-         for r in stored],
+        [
+            (
+                r["id"],
+                r["media_type"],
+                r["format"],
+                ",".join(c["id"] for c in r["concepts"]),
+                r["size"],
+            )
+            for r in stored
+        ],
     )
     console.print(f"input counts: {counts}")
     if ok:
-        console.print("[green]demo as expected:[/] good files stored, every bad one refused with its code.")
+        console.print(
+            "[green]demo as expected:[/] good files stored, every bad one refused with its code."
+        )
         console.print("Run it again: nothing new is written (every input comes back 'unchanged').")
     else:
-        console.print(f"[red]demo surprised us:[/] expected-but-different {surprises}, unexpected {unexpected}")
+        console.print(
+            f"[red]demo surprised us:[/] expected-but-different {surprises}, "
+            f"unexpected {unexpected}"
+        )
     return ok

@@ -14,8 +14,8 @@ from pydantic import Field
 
 from pipeline.models import (
     Annotation,
-    ConflictResolution,
     Concept,
+    ConflictResolution,
     Input,
     Media,
     Region,
@@ -116,7 +116,9 @@ class DeadLetter(Strict):
     """An event a stage could not process at all, with where it came from and why."""
 
     dead_letter_id: str = Field(default_factory=_new_id)
-    event_id: str | None = Field(None, description="request_id / event_id of the event, if readable.")
+    event_id: str | None = Field(
+        None, description="request_id / event_id of the event, if readable."
+    )
     stage: str
     code: StatusCode
     message: str

@@ -159,7 +159,10 @@ class IngestStage:
             assert prior is not None
             return _Plan(
                 InputOutcome(
-                    index, requested_id, requested_id, Action.SKIPPED,
+                    index,
+                    requested_id,
+                    requested_id,
+                    Action.SKIPPED,
                     StatusCode.DATABASE_DUPLICATE_KEY,
                     f"input id {requested_id!r} exists with other content; skipped "
                     "(conflict resolution SKIP; use SUFFIX to keep both)",
@@ -177,7 +180,9 @@ class IngestStage:
             return self._failed(request, index, requested_id, exc, existing, taken)
         if prior is not None and prior.fingerprint == record.fingerprint:
             # Same content under this id: nothing to write but dataset memberships.
-            outcome = InputOutcome(index, requested_id, chosen, Action.UNCHANGED, StatusCode.INPUT_SUCCESS)
+            outcome = InputOutcome(
+                index, requested_id, chosen, Action.UNCHANGED, StatusCode.INPUT_SUCCESS
+            )
             return _Plan(outcome, record=record)
         action = Action.UPDATED if prior is not None else Action.CREATED
         outcome = InputOutcome(index, requested_id, chosen, action, StatusCode.INPUT_SUCCESS)
@@ -249,12 +254,12 @@ class IngestStage:
 
     # -- writing ----------------------------------------------------------------------
 
-    def _write_blobs(self, writes: list[tuple[str | None, bytes | None]]) -> None:
+    def _write_blobs(self, writes: list[tuple[str | None, bytes]]) -> None:
         if not writes:
             return
         if len(writes) == 1 or self.blob_concurrency <= 1:
             for key, data in writes:
-                assert key is not None and data is not None
+                assert key is not None
                 self.blobs.put(key, data)
             return
         with ThreadPoolExecutor(max_workers=min(self.blob_concurrency, len(writes))) as pool:
@@ -277,7 +282,9 @@ def _dataset_ids(*groups: list[str]) -> list[str]:
     return ids
 
 
-def _annotations(request: UploadRequest, item: Input, record: InputRecord) -> list[AnnotationRecord]:
+def _annotations(
+    request: UploadRequest, item: Input, record: InputRecord
+) -> list[AnnotationRecord]:
     """The input-level annotation (its concepts) plus the annotations sent with it."""
     out: list[AnnotationRecord] = []
     if record.concepts:

@@ -80,7 +80,9 @@ def load_bytes(
         try:
             return base64.b64decode(source.base64, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise InputError(StatusCode.INPUT_INVALID_ARGUMENT, f"invalid base64 data: {exc}")
+            raise InputError(
+                StatusCode.INPUT_INVALID_ARGUMENT, f"invalid base64 data: {exc}"
+            ) from None
     if source.url is not None:
         return fetcher.fetch(source.url, _max_fetch_bytes(media_type, limits))
     assert source.blob_key is not None

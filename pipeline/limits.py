@@ -34,9 +34,7 @@ class Limits(BaseModel):
     fetch_timeout_s: float = 30.0
 
 
-def batches(
-    items: Iterable[T], size_of: Callable[[T], int], limits: Limits
-) -> Iterator[list[T]]:
+def batches(items: Iterable[T], size_of: Callable[[T], int], limits: Limits) -> Iterator[list[T]]:
     """Group items into batches under the count and byte limits, keeping order.
 
     An item too large for any batch travels alone; the ingest stage then refuses it with a

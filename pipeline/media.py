@@ -22,9 +22,22 @@ from pipeline.status import StatusCode
 Image.MAX_IMAGE_PIXELS = 85_000_000
 
 _EXTENSIONS = {
-    "JPEG": "jpg", "PNG": "png", "TIFF": "tif", "BMP": "bmp", "WEBP": "webp", "GIF": "gif",
-    "MP4": "mp4", "MOV": "mov", "3GPP": "3gp", "AVI": "avi", "WMV": "wmv",
-    "WAV": "wav", "MP3": "mp3", "FLAC": "flac", "OGG": "ogg", "TXT": "txt",
+    "JPEG": "jpg",
+    "PNG": "png",
+    "TIFF": "tif",
+    "BMP": "bmp",
+    "WEBP": "webp",
+    "GIF": "gif",
+    "MP4": "mp4",
+    "MOV": "mov",
+    "3GPP": "3gp",
+    "AVI": "avi",
+    "WMV": "wmv",
+    "WAV": "wav",
+    "MP3": "mp3",
+    "FLAC": "flac",
+    "OGG": "ogg",
+    "TXT": "txt",
 }
 
 
@@ -135,14 +148,16 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(StatusCode.INPUT_OVER_LIMIT, f"image refused as a decompression bomb: {exc}")
+        raise InputError(
+            StatusCode.INPUT_OVER_LIMIT, f"image refused as a decompression bomb: {exc}"
+        ) from None
     except UnidentifiedImageError:
         raise InputError(
             StatusCode.INPUT_UNSUPPORTED_FORMAT,
             "the bytes are not an image Pillow can identify (corrupt or unsupported format)",
-        )
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(StatusCode.INPUT_FAILED, f"image could not be decoded: {exc}")
+        raise InputError(StatusCode.INPUT_FAILED, f"image could not be decoded: {exc}") from None
     return fmt, width, height
 
 
@@ -160,7 +175,8 @@ def check_text(data: bytes, limits: Limits) -> str:
     if len(data) >= limits.text_bytes:
         raise InputError(
             StatusCode.INPUT_OVER_LIMIT,
-            f"text is {len(data) / 2**20:.1f} MB; text must be under {limits.text_bytes / 2**20:.0f} MB",
+            f"text is {len(data) / 2**20:.1f} MB; "
+            f"text must be under {limits.text_bytes / 2**20:.0f} MB",
         )
     try:
         return data.decode("utf-8")
@@ -168,4 +184,4 @@ def check_text(data: bytes, limits: Limits) -> str:
         raise InputError(
             StatusCode.INPUT_UNSUPPORTED_FORMAT,
             f"text is not valid UTF-8 (byte {exc.start}); save it as UTF-8",
-        )
+        ) from None

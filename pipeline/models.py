@@ -54,7 +54,9 @@ class Text(Strict):
     def _one_source(self) -> Text:
         given = [n for n in ("raw", "url", "base64", "blob_key") if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of raw, url, base64, blob_key (got {given or 'none'})")
+            raise ValueError(
+                f"give exactly one of raw, url, base64, blob_key (got {given or 'none'})"
+            )
         return self
 
 
@@ -181,7 +183,9 @@ class Data(Strict):
         present = [(t, getattr(self, t.value)) for t in MediaType if getattr(self, t.value)]
         if len(present) != 1:
             names = [t.value for t, _ in present] or "none"
-            raise ValueError(f"an input carries exactly one of image, video, audio, text (got {names})")
+            raise ValueError(
+                f"an input carries exactly one of image, video, audio, text (got {names})"
+            )
         return present[0]
 
 

@@ -323,6 +323,7 @@ class StatusCode(IntEnum):
     INTERNAL_SERVER_ISSUE = 98004
     INTERNAL_FETCHING_ISSUE = 98005
 
+
 class Status(BaseModel):
     """A status code with a human message, as stored on inputs, jobs and versions."""
 

@@ -55,7 +55,9 @@ class EmbeddedBus:
         self._offsets: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def subscribe(self, topic: str, handler: Callable[[Any], Any], workers: int | None = None) -> None:
+    def subscribe(
+        self, topic: str, handler: Callable[[Any], Any], workers: int | None = None
+    ) -> None:
         """Serve `topic` with `handler` (a stage's `handle`) on worker threads."""
         if topic in self._subs:
             raise ValueError(f"{topic} already has a stage")
@@ -111,7 +113,12 @@ class EmbeddedBus:
                     return
                 raw, origin = item
                 done = deliver(
-                    raw, model, sub.handler, stage=stage, origin=origin, policy=self.policy,
+                    raw,
+                    model,
+                    sub.handler,
+                    stage=stage,
+                    origin=origin,
+                    policy=self.policy,
                     dead_letter_sink=self.dead_letter_sink,
                 )
                 if self.on_delivered is not None:

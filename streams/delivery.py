@@ -67,31 +67,61 @@ def deliver(
     try:
         event = model.model_validate_json(raw)
     except ValidationError as exc:
-        return _dead(raw, stage, StatusCode.CONN_BAD_REQUEST_FORMAT,
-                     f"event is not a valid {model.__name__}: {_short(exc)}", 1, origin,
-                     dead_letter_sink, policy, sleep)
+        return _dead(
+            raw,
+            stage,
+            StatusCode.CONN_BAD_REQUEST_FORMAT,
+            f"event is not a valid {model.__name__}: {_short(exc)}",
+            1,
+            origin,
+            dead_letter_sink,
+            policy,
+            sleep,
+        )
     attempt = 0
     while True:
         attempt += 1
         try:
             return Delivered(result=handler(event), attempts=attempt)
         except InputError as exc:
-            return _dead(raw, stage, exc.code, exc.message, attempt, origin, dead_letter_sink,
-                         policy, sleep)
+            return _dead(
+                raw, stage, exc.code, exc.message, attempt, origin, dead_letter_sink, policy, sleep
+            )
         except TransientError as exc:
             if attempt >= policy.max_attempts:
-                return _dead(raw, stage, StatusCode.TRY_AGAIN,
-                             f"gave up after {attempt} tries: {exc.message}", attempt, origin,
-                             dead_letter_sink, policy, sleep)
+                return _dead(
+                    raw,
+                    stage,
+                    StatusCode.TRY_AGAIN,
+                    f"gave up after {attempt} tries: {exc.message}",
+                    attempt,
+                    origin,
+                    dead_letter_sink,
+                    policy,
+                    sleep,
+                )
             wait = policy.delay(attempt, exc.retry_after)
-            log.warning("stage=%s transient failure (try %d), retrying in %.1fs: %s",
-                        stage, attempt, wait, exc.message)
+            log.warning(
+                "stage=%s transient failure (try %d), retrying in %.1fs: %s",
+                stage,
+                attempt,
+                wait,
+                exc.message,
+            )
             sleep(wait)
         except Exception as exc:  # a bug or an unforeseen failure: retry, then dead-letter
             if attempt >= policy.max_attempts:
-                return _dead(raw, stage, StatusCode.INTERNAL_SERVER_ISSUE,
-                             f"{type(exc).__name__}: {exc}", attempt, origin, dead_letter_sink,
-                             policy, sleep)
+                return _dead(
+                    raw,
+                    stage,
+                    StatusCode.INTERNAL_SERVER_ISSUE,
+                    f"{type(exc).__name__}: {exc}",
+                    attempt,
+                    origin,
+                    dead_letter_sink,
+                    policy,
+                    sleep,
+                )
             log.exception("stage=%s unexpected error (try %d)", stage, attempt)
             sleep(policy.delay(attempt))
 
@@ -130,8 +160,14 @@ def _dead(
         except Exception:
             log.exception("could not write dead letter (try %d); retrying", tries)
             sleep(policy.delay(min(tries, 6)))
-    log.error("stage=%s dead letter %s: %d %s: %s", stage, letter.dead_letter_id, int(code),
-              code.name, message)
+    log.error(
+        "stage=%s dead letter %s: %d %s: %s",
+        stage,
+        letter.dead_letter_id,
+        int(code),
+        code.name,
+        message,
+    )
     return Delivered(dead_letter=letter, attempts=attempts)
 
 

@@ -103,8 +103,11 @@ def runtime(storage: Settings) -> Iterator[Runtime]:
 def embedded(tmp_path: Path) -> Iterator[Runtime]:
     """The embedded default on a temp directory: SQLite and local blobs."""
     rt = Runtime.open(
-        Settings(catalog=f"sqlite:///{tmp_path}/catalog.db", blobs=f"file://{tmp_path}/blobs",
-                 fetch_allow=["127.0.0.1"])
+        Settings(
+            catalog=f"sqlite:///{tmp_path}/catalog.db",
+            blobs=f"file://{tmp_path}/blobs",
+            fetch_allow=["127.0.0.1"],
+        )
     )
     try:
         yield rt

@@ -3,6 +3,7 @@
 Jars are fetched once from Maven Central into $KAFKA_CACHE (default ~/.cache/ingestd-kafka);
 needs java and mvn. The session fixture that uses this honours KAFKA_BOOTSTRAP to skip starting.
 """
+
 from __future__ import annotations
 
 import socket
@@ -48,7 +49,8 @@ class KafkaBroker:
         )
         if proc.returncode != 0:
             raise RuntimeError(
-                f"broker.sh {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+                f"broker.sh {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stdout}{proc.stderr}"
             )
 
     def fetch(self) -> None:
@@ -72,7 +74,7 @@ class KafkaBroker:
         self.kill() if hard else self.stop()
         self.start()
 
-    def __enter__(self) -> "KafkaBroker":
+    def __enter__(self) -> KafkaBroker:
         self.start()
         return self
 

@@ -58,8 +58,20 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
     report = tmp_path / "report.jsonl"
 
     first = runner.invoke(
-        app, ["import", "folder", str(folder), "--labels", "--dataset", "pets",
-              "--metadata", '{"batch": 1}', "--report", str(report), "--json"],
+        app,
+        [
+            "import",
+            "folder",
+            str(folder),
+            "--labels",
+            "--dataset",
+            "pets",
+            "--metadata",
+            '{"batch": 1}',
+            "--report",
+            str(report),
+            "--json",
+        ],
     )
     assert first.exit_code == 1, first.output  # some items failed
     summary = json.loads(first.stdout)
@@ -75,8 +87,16 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
 
     with Runtime.open(settings) as rt:
         stored = {r["id"]: r for r in rt.catalog.list_inputs("me", "main", dataset_id="pets")}
-        assert set(stored) == {input_id_for(p) for p in (
-            "cats/a.jpg", "cats/b.png", "dogs/c.webp", "dogs/puppies/d.gif", "dogs/notes.txt")}
+        assert set(stored) == {
+            input_id_for(p)
+            for p in (
+                "cats/a.jpg",
+                "cats/b.png",
+                "dogs/c.webp",
+                "dogs/puppies/d.gif",
+                "dogs/notes.txt",
+            )
+        }
         a = stored[input_id_for("cats/a.jpg")]
         assert [c["id"] for c in a["concepts"]] == ["cats"]
         assert a["metadata"] == {"batch": 1}
@@ -85,24 +105,57 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
         blob_count = len(list(rt.blobs.keys("media/")))
     assert blob_count == 5
 
-    second = runner.invoke(app, ["import", "folder", str(folder), "--labels", "--dataset", "pets",
-                                 "--metadata", '{"batch": 1}', "--json"])
+    second = runner.invoke(
+        app,
+        [
+            "import",
+            "folder",
+            str(folder),
+            "--labels",
+            "--dataset",
+            "pets",
+            "--metadata",
+            '{"batch": 1}',
+            "--json",
+        ],
+    )
     again = json.loads(second.stdout)
     assert again["actions"] == {"unchanged": 5, "failed": 3}
     with Runtime.open(settings) as rt:
-        assert len(rt.catalog.list_inputs("me", "main", limit=1000)) == 5 + 1  # broken.jpg recorded as failed
+        assert (
+            len(rt.catalog.list_inputs("me", "main", limit=1000)) == 5 + 2
+        )  # broken.jpg, fake.png recorded as failed
         assert len(list(rt.blobs.keys("media/"))) == blob_count
 
     # Fix one file and redo only the failures.
     (folder / "cats" / "broken.jpg").write_bytes(image_bytes(color="yellow"))
-    retry = runner.invoke(app, ["import", "folder", str(folder), "--labels", "--dataset", "pets",
-                                "--metadata", '{"batch": 1}', "--retry-failed", str(report), "--json"])
+    retry = runner.invoke(
+        app,
+        [
+            "import",
+            "folder",
+            str(folder),
+            "--labels",
+            "--dataset",
+            "pets",
+            "--metadata",
+            '{"batch": 1}',
+            "--retry-failed",
+            str(report),
+            "--json",
+        ],
+    )
     redone = json.loads(retry.stdout)
     assert redone["total"] == 3
     assert redone["actions"] == {"updated": 1, "failed": 2}
 
     status = runner.invoke(app, ["inputs", "status", "--json"])
-    assert json.loads(status.stdout) == {"processed": 6, "to_process": 0, "processing": 0, "errors": 0}
+    assert json.loads(status.stdout) == {
+        "processed": 6,
+        "to_process": 0,
+        "processing": 0,
+        "errors": 1,
+    }
 
 
 def test_bad_options_are_refused_plainly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

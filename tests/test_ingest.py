@@ -136,7 +136,9 @@ def test_good_and_bad_inputs_in_one_batch(runtime: Runtime) -> None:
 
 def test_replayed_request_writes_nothing_new(runtime: Runtime) -> None:
     request = UploadRequest(
-        inputs=[image_input(f"img-{n}", image_bytes(color=c)) for n, c in enumerate(("red", "blue"))],
+        inputs=[
+            image_input(f"img-{n}", image_bytes(color=c)) for n, c in enumerate(("red", "blue"))
+        ],
         dataset_ids=["ds"],
     )
     first = runtime.ingest.handle(request)
@@ -162,7 +164,10 @@ def test_conflicts_skip_and_suffix(runtime: Runtime) -> None:
     suffixed = runtime.ingest.handle(
         UploadRequest(inputs=[blue], conflict_resolution=ConflictResolution.SUFFIX)
     )
-    assert (suffixed.outcomes[0].action, suffixed.outcomes[0].input_id) == (Action.CREATED, "same-1")
+    assert (suffixed.outcomes[0].action, suffixed.outcomes[0].input_id) == (
+        Action.CREATED,
+        "same-1",
+    )
     again = runtime.ingest.handle(
         UploadRequest(inputs=[blue], conflict_resolution=ConflictResolution.SUFFIX)
     )
@@ -176,7 +181,9 @@ def test_failed_retry_never_overwrites_a_good_input_but_a_fix_replaces_a_failure
 ) -> None:
     s = runtime.settings
     jpeg = image_bytes()
-    runtime.ingest.handle(UploadRequest(inputs=[image_input("good", jpeg), image_input("bad", jpeg[:50])]))
+    runtime.ingest.handle(
+        UploadRequest(inputs=[image_input("good", jpeg), image_input("bad", jpeg[:50])])
+    )
     result = runtime.ingest.handle(
         UploadRequest(inputs=[image_input("good", jpeg[:50]), image_input("bad", jpeg)])
     )
@@ -192,7 +199,9 @@ def test_annotations_and_datasets_are_stored(runtime: Runtime) -> None:
             regions=[
                 Region(
                     region_info=RegionInfo(
-                        bounding_box=BoundingBox(top_row=0.1, left_col=0.2, bottom_row=0.5, right_col=0.6)
+                        bounding_box=BoundingBox(
+                            top_row=0.1, left_col=0.2, bottom_row=0.5, right_col=0.6
+                        )
                     ),
                     data={"concepts": [Concept(id="cat")]},  # type: ignore[arg-type]
                 )
@@ -205,12 +214,25 @@ def test_annotations_and_datasets_are_stored(runtime: Runtime) -> None:
     )
     poly = Annotation(
         data=AnnotationData(
-            regions=[Region(region_info=RegionInfo(polygon=Polygon(points=[
-                Point(row=0.1, col=0.1), Point(row=0.2, col=0.5), Point(row=0.6, col=0.3)])))]
+            regions=[
+                Region(
+                    region_info=RegionInfo(
+                        polygon=Polygon(
+                            points=[
+                                Point(row=0.1, col=0.1),
+                                Point(row=0.2, col=0.5),
+                                Point(row=0.6, col=0.3),
+                            ]
+                        )
+                    )
+                )
+            ]
         )
     )
     frame = Annotation(data=AnnotationData(frames=[Frame(frame_info=FrameInfo(index=3, time=120))]))
-    item = image_input("annotated", image_bytes(), concepts=[Concept(id="cat"), Concept(id="dog", value=0)])
+    item = image_input(
+        "annotated", image_bytes(), concepts=[Concept(id="cat"), Concept(id="dog", value=0)]
+    )
     item.annotations = [box, poly, frame]
     item.dataset_ids = ["extra"]
     runtime.ingest.handle(UploadRequest(inputs=[item], dataset_ids=["main-set"]))
@@ -225,7 +247,10 @@ def test_annotations_and_datasets_are_stored(runtime: Runtime) -> None:
     bbox = by_user["labeler-7"]["data"]["regions"][0]["region_info"]["bounding_box"]
     assert bbox == {"top_row": 0.1, "left_col": 0.2, "bottom_row": 0.5, "right_col": 0.6}
     input_level = [a for a in anns if a["data"].get("concepts")]
-    assert input_level[0]["data"]["concepts"] == [{"id": "cat", "value": 1.0}, {"id": "dog", "value": 0.0}]
+    assert input_level[0]["data"]["concepts"] == [
+        {"id": "cat", "value": 1.0},
+        {"id": "dog", "value": 0.0},
+    ]
 
 
 def test_limits_and_batch_rules(runtime: Runtime) -> None:

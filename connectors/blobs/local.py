@@ -25,7 +25,9 @@ class LocalBlobStore:
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root) or path == self.root:
-            raise InputError(StatusCode.INPUT_INVALID_ARGUMENT, f"blob key {key!r} escapes the store")
+            raise InputError(
+                StatusCode.INPUT_INVALID_ARGUMENT, f"blob key {key!r} escapes the store"
+            )
         return path
 
     def put(self, key: str, data: bytes) -> None:

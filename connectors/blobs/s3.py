@@ -17,7 +17,14 @@ from pipeline.errors import TransientError
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 
 # Errors worth retrying: the endpoint is down, throttling, or the server had a bad moment.
-_RETRYABLE_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500"}
+_RETRYABLE_CODES = {
+    "SlowDown",
+    "RequestTimeout",
+    "InternalError",
+    "ServiceUnavailable",
+    "503",
+    "500",
+}
 
 
 class S3BlobStore:
@@ -127,16 +134,16 @@ class _transient:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
-            return False
+            return None
         if isinstance(exc, (EndpointConnectionError, ConnectionError)):
             raise TransientError(f"S3 unreachable during {self.op} {self.key!r}: {exc}") from exc
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in _RETRYABLE_CODES:
                 raise TransientError(f"S3 {code} during {self.op} {self.key!r}") from exc
-            return False
+            return None
         if isinstance(exc, BotoCoreError):
             raise TransientError(f"S3 error during {self.op} {self.key!r}: {exc}") from exc
-        return False
+        return None

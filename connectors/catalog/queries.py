@@ -24,7 +24,9 @@ _PENDING = (StatusCode.INPUT_PENDING, StatusCode.INPUT_IN_PROGRESS)
 class CatalogQueries:
     """Mixed into SqlCatalog; relies on its `begin()` and `_insert()`."""
 
-    def begin(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlCatalog
+    def begin(
+        self,
+    ) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlCatalog
         raise NotImplementedError
 
     def _insert(self, table: Any) -> Any:  # pragma: no cover - provided by SqlCatalog
@@ -56,7 +58,9 @@ class CatalogQueries:
             rows = conn.execute(query.order_by(c.id).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
-    def iter_inputs(self, user_id: str, app_id: str, page: int = 1000, **kw: Any) -> Iterator[dict[str, Any]]:
+    def iter_inputs(
+        self, user_id: str, app_id: str, page: int = 1000, **kw: Any
+    ) -> Iterator[dict[str, Any]]:
         after = ""
         while True:
             rows = self.list_inputs(user_id, app_id, after_id=after, limit=page, **kw)
@@ -68,23 +72,37 @@ class CatalogQueries:
     def get_input(self, user_id: str, app_id: str, input_id: str) -> dict[str, Any] | None:
         c = t.inputs.c
         with self.begin() as conn:
-            row = conn.execute(
-                select(t.inputs).where(c.user_id == user_id, c.app_id == app_id, c.id == input_id)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(t.inputs).where(
+                        c.user_id == user_id, c.app_id == app_id, c.id == input_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
             a = t.annotations.c
-            anns = conn.execute(
-                select(t.annotations)
-                .where(a.user_id == user_id, a.app_id == app_id, a.input_id == input_id)
-                .order_by(a.id)
-            ).mappings().all()
+            anns = (
+                conn.execute(
+                    select(t.annotations)
+                    .where(a.user_id == user_id, a.app_id == app_id, a.input_id == input_id)
+                    .order_by(a.id)
+                )
+                .mappings()
+                .all()
+            )
             m = t.dataset_inputs.c
-            sets = conn.execute(
-                select(m.dataset_id).where(
-                    m.user_id == user_id, m.app_id == app_id, m.input_id == input_id
-                ).order_by(m.dataset_id)
-            ).scalars().all()
+            sets = (
+                conn.execute(
+                    select(m.dataset_id)
+                    .where(m.user_id == user_id, m.app_id == app_id, m.input_id == input_id)
+                    .order_by(m.dataset_id)
+                )
+                .scalars()
+                .all()
+            )
         out = dict(row)
         out["annotations"] = [dict(x) for x in anns]
         out["dataset_ids"] = list(sets)
@@ -100,7 +118,9 @@ class CatalogQueries:
                     func.count(case((code == int(StatusCode.INPUT_SUCCESS), 1))),
                     func.count(case((code == int(StatusCode.INPUT_PENDING), 1))),
                     func.count(case((code == int(StatusCode.INPUT_IN_PROGRESS), 1))),
-                    func.count(case((code.notin_([int(StatusCode.INPUT_SUCCESS), *map(int, _PENDING)]), 1))),
+                    func.count(
+                        case((code.notin_([int(StatusCode.INPUT_SUCCESS), *map(int, _PENDING)]), 1))
+                    ),
                 ).where(c.user_id == user_id, c.app_id == app_id)
             ).one()
         return {"processed": row[0], "to_process": row[1], "processing": row[2], "errors": row[3]}
@@ -116,7 +136,9 @@ class CatalogQueries:
             for start in range(0, len(wanted), 500):
                 rows = conn.execute(
                     select(c.id, c.status_code, c.status_message).where(
-                        c.user_id == user_id, c.app_id == app_id, c.id.in_(wanted[start : start + 500])
+                        c.user_id == user_id,
+                        c.app_id == app_id,
+                        c.id.in_(wanted[start : start + 500]),
                     )
                 )
                 out.update({r[0]: (r[1], r[2]) for r in rows})
@@ -145,7 +167,11 @@ class CatalogQueries:
     # -- datasets -----------------------------------------------------------------------
 
     def create_dataset(
-        self, user_id: str, app_id: str, dataset_id: str, description: str = "",
+        self,
+        user_id: str,
+        app_id: str,
+        dataset_id: str,
+        description: str = "",
         metadata: dict[str, Any] | None = None,
     ) -> bool:
         """Create a dataset; False when it already exists (nothing is changed then)."""
@@ -154,8 +180,13 @@ class CatalogQueries:
             result = conn.execute(
                 self._insert(t.datasets)
                 .values(
-                    user_id=user_id, app_id=app_id, id=dataset_id, description=description,
-                    metadata=metadata or {}, created_at=now, modified_at=now,
+                    user_id=user_id,
+                    app_id=app_id,
+                    id=dataset_id,
+                    description=description,
+                    metadata=metadata or {},
+                    created_at=now,
+                    modified_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
             )
@@ -179,15 +210,22 @@ class CatalogQueries:
         with self.begin() as conn:
             rows = conn.execute(query).all()
         return [
-            {"id": r[0], "description": r[1], "created_at": r[2], "inputs_count": r[3]} for r in rows
+            {"id": r[0], "description": r[1], "created_at": r[2], "inputs_count": r[3]}
+            for r in rows
         ]
 
     def get_dataset(self, user_id: str, app_id: str, dataset_id: str) -> dict[str, Any] | None:
         d = t.datasets.c
         with self.begin() as conn:
-            row = conn.execute(
-                select(t.datasets).where(d.user_id == user_id, d.app_id == app_id, d.id == dataset_id)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(t.datasets).where(
+                        d.user_id == user_id, d.app_id == app_id, d.id == dataset_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return dict(row) if row else None
 
     # -- dead letters -------------------------------------------------------------------
@@ -197,11 +235,18 @@ class CatalogQueries:
             conn.execute(
                 self._insert(t.dead_letters)
                 .values(
-                    id=letter.dead_letter_id, event_id=letter.event_id, stage=letter.stage, code=int(letter.code),
-                    message=letter.message, attempts=letter.attempts,
-                    origin_topic=letter.origin_topic, origin_partition=letter.origin_partition,
-                    origin_offset=letter.origin_offset, origin_key=letter.origin_key,
-                    event=letter.event, failed_at=letter.failed_at,
+                    id=letter.dead_letter_id,
+                    event_id=letter.event_id,
+                    stage=letter.stage,
+                    code=int(letter.code),
+                    message=letter.message,
+                    attempts=letter.attempts,
+                    origin_topic=letter.origin_topic,
+                    origin_partition=letter.origin_partition,
+                    origin_offset=letter.origin_offset,
+                    origin_key=letter.origin_key,
+                    event=letter.event,
+                    failed_at=letter.failed_at,
                 )
                 .on_conflict_do_nothing(index_elements=["id"])
             )
@@ -226,9 +271,16 @@ class CatalogQueries:
 
 def _dead_letter(r: Any) -> DeadLetter:
     return DeadLetter(
-        dead_letter_id=r["id"], event_id=r["event_id"], stage=r["stage"],
-        code=StatusCode(r["code"]), message=r["message"], attempts=r["attempts"],
-        origin_topic=r["origin_topic"], origin_partition=r["origin_partition"],
-        origin_offset=r["origin_offset"], origin_key=r["origin_key"], event=r["event"],
+        dead_letter_id=r["id"],
+        event_id=r["event_id"],
+        stage=r["stage"],
+        code=StatusCode(r["code"]),
+        message=r["message"],
+        attempts=r["attempts"],
+        origin_topic=r["origin_topic"],
+        origin_partition=r["origin_partition"],
+        origin_offset=r["origin_offset"],
+        origin_key=r["origin_key"],
+        event=r["event"],
         failed_at=r["failed_at"],
     )

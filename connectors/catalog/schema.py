@@ -5,8 +5,6 @@ issues append to MIGRATIONS rather than editing earlier steps, so an existing ca
 upgraded in place.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 
 from sqlalchemy import (

@@ -68,7 +68,9 @@ class SqlCatalog(CatalogQueries):
     def processed_outcomes(self, event_id: str) -> list[InputOutcome] | None:
         with self.begin() as conn:
             row = conn.execute(
-                select(t.processed_events.c.outcomes).where(t.processed_events.c.event_id == event_id)
+                select(t.processed_events.c.outcomes).where(
+                    t.processed_events.c.event_id == event_id
+                )
             ).first()
         return None if row is None else [InputOutcome.from_dict(d) for d in row[0]]
 
@@ -176,7 +178,13 @@ class SqlCatalog(CatalogQueries):
         for user_id, app_id, dataset_id in sorted(wanted):
             self._ensure_dataset(conn, user_id, app_id, dataset_id, now)
         links = [
-            {"user_id": r.user_id, "app_id": r.app_id, "dataset_id": d, "input_id": r.id, "added_at": now}
+            {
+                "user_id": r.user_id,
+                "app_id": r.app_id,
+                "dataset_id": d,
+                "input_id": r.id,
+                "added_at": now,
+            }
             for r in records
             if r.status_code == StatusCode.INPUT_SUCCESS
             for d in r.dataset_ids
@@ -195,8 +203,13 @@ class SqlCatalog(CatalogQueries):
         result = conn.execute(
             self._insert(t.datasets)
             .values(
-                user_id=user_id, app_id=app_id, id=dataset_id, description="", metadata={},
-                created_at=now, modified_at=now,
+                user_id=user_id,
+                app_id=app_id,
+                id=dataset_id,
+                description="",
+                metadata={},
+                created_at=now,
+                modified_at=now,
             )
             .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
         )
@@ -249,4 +262,3 @@ def _engine(url: str, echo: bool) -> Engine:
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=8, max_overflow=8)
-

@@ -69,6 +69,8 @@ def iter_csv_items(
             layout = _layout(path.name, [h.strip() for h in next(reader)])
         except StopIteration:
             raise ValueError(f"{path.name} is empty: it needs a header row") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path.name}: cannot read the header (not UTF-8?): {exc}") from None
         end = reader.line_num
         while True:
             start = end + 1  # the line a multi-line row starts on, as an editor shows it

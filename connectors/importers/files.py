@@ -12,7 +12,9 @@ EXTENSION_TYPES: dict[str, MediaType] = {
     **dict.fromkeys(
         (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"), MediaType.IMAGE
     ),
-    **dict.fromkeys((".mp4", ".mov", ".avi", ".wmv", ".3gp", ".3gpp", ".mkv", ".webm"), MediaType.VIDEO),
+    **dict.fromkeys(
+        (".mp4", ".mov", ".avi", ".wmv", ".3gp", ".3gpp", ".mkv", ".webm"), MediaType.VIDEO
+    ),
     **dict.fromkeys((".wav", ".mp3", ".flac", ".ogg", ".m4a"), MediaType.AUDIO),
     **dict.fromkeys((".txt", ".csv", ".tsv", ".md", ".json"), MediaType.TEXT),
 }

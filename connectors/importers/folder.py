@@ -49,15 +49,18 @@ def iter_folder_items(
         input_id = input_id_for(relpath)
         if not path.is_file():
             yield ImportItem.failed(
-                relpath, StatusCode.INPUT_INVALID_ARGUMENT,
-                f"{relpath} is not a regular file", input_id,
+                relpath,
+                StatusCode.INPUT_INVALID_ARGUMENT,
+                f"{relpath} is not a regular file",
+                input_id,
             )
             continue
         try:
             media_type = classify_file(path)
             if media_type is None:
                 yield ImportItem.failed(
-                    relpath, StatusCode.INPUT_UNSUPPORTED_FORMAT,
+                    relpath,
+                    StatusCode.INPUT_UNSUPPORTED_FORMAT,
                     f"{relpath}: neither its content nor its extension is a supported image, "
                     "video, audio or text type",
                     input_id,
@@ -66,7 +69,9 @@ def iter_folder_items(
             data, size = data_from_file(path, media_type)
         except OSError as exc:
             yield ImportItem.failed(
-                relpath, StatusCode.INPUT_DOES_NOT_EXIST, f"{relpath}: cannot read: {exc.strerror}",
+                relpath,
+                StatusCode.INPUT_DOES_NOT_EXIST,
+                f"{relpath}: cannot read: {exc.strerror}",
                 input_id,
             )
             continue

@@ -27,7 +27,9 @@ class ImportItem:
     input_id_hint: str | None = None
 
     @classmethod
-    def failed(cls, key: str, code: StatusCode, message: str, input_id: str | None = None) -> ImportItem:
+    def failed(
+        cls, key: str, code: StatusCode, message: str, input_id: str | None = None
+    ) -> ImportItem:
         return cls(key=key, error=InputError(code, message), input_id_hint=input_id)
 
     @property

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +25,7 @@ from pipeline.status import StatusCode
 
 
 class SettledSource(Protocol):
-    def settled(self, event_ids: Iterable[str]) -> dict[str, list[InputOutcome] | DeadLetter]: ...
+    def settled(self, event_ids: Collection[str]) -> dict[str, list[InputOutcome] | DeadLetter]: ...
 
 
 @dataclass
@@ -130,7 +130,9 @@ class ImportRun:
                 yield item
                 continue
             assert item.error is not None
-            self._record(item, Action.FAILED, int(item.error.code), item.error.message, item.input_id)
+            self._record(
+                item, Action.FAILED, int(item.error.code), item.error.message, item.input_id
+            )
             self.progress(1)
 
     def _poll(self, force: bool) -> None:
