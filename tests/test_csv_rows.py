@@ -12,7 +12,7 @@ from PIL import Image
 
 from connectors.importers.csv_rows import URL_SIZE, iter_csv_items
 from connectors.importers.items import ImportItem
-from pipeline.models import MediaType
+from pipeline.models import Input, MediaType
 from pipeline.status import StatusCode
 
 TEMPLATE = [
@@ -34,10 +34,16 @@ def parse(path: Path, **kwargs) -> dict[str, ImportItem]:
     return {item.key: item for item in iter_csv_items(path, **kwargs)}
 
 
-def ok(item: ImportItem):
+def ok(item: ImportItem) -> Input:
     assert item.error is None, item.error
     assert item.input is not None
     return item.input
+
+
+def raw_text(item: ImportItem) -> str | None:
+    text = ok(item).data.text
+    assert text is not None
+    return text.raw
 
 
 def failed(item: ImportItem, code: StatusCode) -> str:
@@ -190,7 +196,8 @@ def test_template_errors_and_good_rows_continue(tmp_path: Path) -> None:
     msg = failed(bad_id, StatusCode.INPUT_INVALID_ARGUMENT)
     assert "input.id" in msg and "../etc/passwd" in msg and bad_id.input_id is None
     msg = failed(items["e.csv:12"], StatusCode.INPUT_INVALID_ARGUMENT)  # pydantic
-    assert "256" in msg and "c" * 57 + "..." in msg and long_concept not in msg
+    assert "Concept.id" in msg and "256" in msg
+    assert "c" * 57 + "..." in msg and long_concept not in msg
     assert "NaN" in failed(items["e.csv:13"], StatusCode.METADATA_PARSING_ISSUE)
     msg = failed(items["e.csv:14"], StatusCode.INPUT_INVALID_ARGUMENT)
     assert "longitude" in msg
@@ -263,9 +270,7 @@ def test_ids_are_deterministic_and_survive_inserted_rows(tmp_path: Path) -> None
 def test_keys_filter(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "k.csv", [["input"], ["a"], ["b"], ["c"], ["d"]])
     items = list(iter_csv_items(path, keys={"k.csv:3", "k.csv:5", "other.csv:2"}))
-    assert [(i.key, ok(i).data.text.raw) for i in items] == [  # type: ignore[union-attr]
-        ("k.csv:3", "b"), ("k.csv:5", "d"),
-    ]
+    assert [(i.key, raw_text(i)) for i in items] == [("k.csv:3", "b"), ("k.csv:5", "d")]
     assert list(iter_csv_items(path, keys=set())) == []
 
 
@@ -286,16 +291,16 @@ def test_bom_blank_lines_and_multiline_cells(tmp_path: Path) -> None:
     )
     items = parse(path)
     assert list(items) == ["b.csv:2", "b.csv:5", "b.csv:7"]  # a row's key is its first line
-    assert ok(items["b.csv:5"]).data.text.raw == "two\r\nlines"  # type: ignore[union-attr]
+    assert raw_text(items["b.csv:5"]) == "two\r\nlines"
 
 
-def test_unclosed_quote_stops_with_a_failed_item(tmp_path: Path) -> None:
+def test_unclosed_quote_is_a_wrong_cell_count(tmp_path: Path) -> None:
     path = tmp_path / "q.csv"
-    path.write_text('input\nfine\n"never closed\nmore\n')
+    path.write_text('input,concepts\nfine,a\n"never closed,a\nmore,b\n')
     items = list(iter_csv_items(path))
-    assert ok(items[0]).data.text.raw == "fine"  # type: ignore[union-attr]
+    assert raw_text(items[0]) == "fine"
     assert [i.key for i in items] == ["q.csv:2", "q.csv:3"]
-    assert items[1].error is not None  # a 2-line cell in a 1-column file is a wrong count
+    assert "1 cells" in failed(items[1], StatusCode.INPUT_INVALID_REQUEST)
 
 
 def test_not_utf8_stops_with_a_failed_item(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ and the short `inputid,input,concepts,metadata,geopoints`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -52,10 +53,7 @@ class _Layout:
 
 
 def iter_csv_items(
-    path: Path,
-    *,
-    input_type: str = "auto",
-    metadata: dict[str, Any] | None = None,
+    path: Path, *, input_type: str = "auto", metadata: dict[str, Any] | None = None,
     keys: set[str] | None = None,
 ) -> Iterator[ImportItem]:
     """One ImportItem per data row, keyed `name.csv:line`; a bad header raises ValueError."""
@@ -113,14 +111,12 @@ def _layout(name: str, header: list[str]) -> _Layout:
     if orphans or (LAT in header) != (LON in header):
         lonely = orphans or [h for h in (LAT, LON) if h in header]
         raise ValueError(f"{name}: the header lacks the column paired with {', '.join(lonely)}")
-    ids = sorted((int(i), h) for (i, part), h in found.items() if part == "id")
-    return _Layout(header, False, [(h, found.get((str(i), "value"))) for i, h in ids])
+    ids = sorted((int(i), i, h) for (i, part), h in found.items() if part == "id")
+    return _Layout(header, False, [(h, found.get((i, "value"))) for _, i, h in ids])
 
 
-def _row_item(
-    path: Path, layout: _Layout, cells: list[str], key: str, input_type: str,
-    metadata: dict[str, Any],
-) -> ImportItem:
+def _row_item(path: Path, layout: _Layout, cells: list[str], key: str, input_type: str,
+              metadata: dict[str, Any]) -> ImportItem:
     if len(cells) != len(layout.header):
         return ImportItem.failed(key, BAD_REQUEST, (
             f"the row has {len(cells)} cells but the header has {len(layout.header)} columns "
@@ -146,7 +142,7 @@ def _row_item(
         return ImportItem.failed(key, exc.code, exc.message, input_id)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or exc.title
+        where = ".".join([exc.title, *(str(p) for p in first["loc"])])  # e.g. Concept.id
         bad = first.get("input")
         shown = f" {_show(str(bad))}" if isinstance(bad, str | int | float) else ""
         return ImportItem.failed(key, BAD_ARG, f"{where}{shown}: {first['msg']}", input_id)
@@ -159,13 +155,10 @@ def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:
         got = f"got {', '.join(filled)}" if filled else "all are empty"
         raise InputError(BAD_REQUEST, f"fill exactly one of {choices} ({got})")
     medium, field = TEMPLATE_DATA[filled[0]]
-    if field == "raw":
-        text = row[filled[0]]
-        data, size = Data(text=Text(raw=text)), len(text.encode())
-    else:
-        value = row[filled[0]].strip()
-        size = URL_SIZE if field == "url" else len(value) * 3 // 4
-        data = Data(**{medium: Media(**{field: value})})
+    value = row[filled[0]] if field == "raw" else row[filled[0]].strip()
+    sizes = {"raw": len(value.encode()), "url": URL_SIZE, "base64": len(value) * 3 // 4}
+    medium_type = Text if field == "raw" else Media
+    data, size = Data(**{medium: medium_type(**{field: value})}), sizes[field]
     for id_column, value_column in layout.concepts:
         if concept_id := row[id_column].strip():
             cell = row[value_column].strip() if value_column else ""
@@ -179,9 +172,8 @@ def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:
 
 def _simple_data(row: dict[str, str], base: Path, input_type: str) -> tuple[Data, int]:
     data, size = _simple_input(row["input"], base, input_type)
-    cell = row.get("concepts", "")
-    names = dict.fromkeys(c.strip() for c in re.split(r"[|;,]", cell) if c.strip())
-    data.concepts = [Concept(id=name, value=1.0) for name in names]
+    names = dict.fromkeys(c.strip() for c in re.split(r"[|;,]", row.get("concepts", "")))
+    data.concepts = [Concept(id=name, value=1.0) for name in names if name]
     data.metadata = _metadata(row.get("metadata", ""), "metadata")
     if geo := row.get("geopoints", "").strip():
         parts = re.split(r"\s*,\s*|\s+", geo)
@@ -209,8 +201,9 @@ def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
     one_line = not any(ch in value for ch in "\r\n\0") and len(value) < 4096
     suffix = PurePosixPath(value).suffix.lower()
     pathlike = one_line and (value.startswith(("./", "../", "/")) or suffix in EXTENSION_TYPES)
-    file = base / value
-    mode = _mode(file) if one_line else None
+    file, mode = base / value, None
+    with contextlib.suppress(OSError, ValueError):  # ValueError: a NUL byte
+        mode = file.stat().st_mode if one_line else None
     if mode is None or (not pathlike and not stat.S_ISREG(mode)):
         if pathlike or forced not in (None, MediaType.TEXT):
             raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"column input: no such file "
@@ -231,13 +224,6 @@ def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
     except OSError as exc:
         raise InputError(StatusCode.INPUT_DOES_NOT_EXIST,
                          f"column input: cannot read {_show(value)}: {exc.strerror}") from None
-
-
-def _mode(path: Path) -> int | None:
-    try:
-        return path.stat().st_mode
-    except (OSError, ValueError):  # ValueError: a NUL byte, which no path holds
-        return None
 
 
 def _concept_value(cell: str, column: str | None) -> float:
