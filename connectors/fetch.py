@@ -8,15 +8,20 @@ right after the TCP connect, before TLS and before one byte of the request is se
 whatever a resolver answered (or a URL parser understood), only an address that passed is
 ever spoken to, while Host header, SNI and certificate checks stay those of the hostname.
 Proxies and .netrc from the environment are ignored, so the peer is the origin server.
+
+The overall deadline: a server dripping a byte at a time never trips a per-read timeout
+(in TLS handshake, headers or body), so a watchdog timer shuts down every socket of the
+fetch when the deadline passes (through a dup of each, which cannot outlive the fetch).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeAlias
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
@@ -30,18 +35,28 @@ from urllib3.util import parse_url
 from pipeline.errors import InputError, TransientError
 from pipeline.status import StatusCode
 
-IP: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 MB = 1024 * 1024
-_CHUNK = 64 * 1024
+BAD_URL, NO_CONN = StatusCode.INPUT_INVALID_URL, StatusCode.INPUT_CONNECTION_FAILED
+_INVALID = (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HEADERS = {"User-Agent": "ingestd-fetch/0.1", "Accept-Encoding": "identity"}
+_IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-# Cloud metadata endpoints (AWS, ECS, GCP/Azure share the first, Alibaba, Oracle): refused
-# even when an allow-list entry covers them.
+# Cloud metadata endpoints (AWS/GCP/Azure, ECS, AWS IPv6, Alibaba, Oracle): refused even
+# when an allow-list entry covers them.
 _METADATA = frozenset(
-    ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254",
-              "fd00:ec2::23", "100.100.100.200", "192.0.0.192")
+    map(
+        ipaddress.ip_address,
+        [
+            "169.254.169.254",
+            "169.254.170.2",
+            "169.254.170.23",
+            "fd00:ec2::254",
+            "fd00:ec2::23",
+            "100.100.100.200",
+            "192.0.0.192",
+        ],
+    )
 )
 
 
@@ -49,7 +64,7 @@ class GuardedFetcher:
     """`fetch(url, max_bytes)`; `allow` lists hosts, IPs or CIDRs reachable although private.
 
     `timeout` bounds each connect and each read; `deadline` (default 10 x timeout) bounds the
-    whole download, redirects included, so a slow drip cannot hold a worker forever.
+    whole download, redirects included.
     """
 
     def __init__(
@@ -59,8 +74,7 @@ class GuardedFetcher:
         max_redirects: int = 5,
         deadline: float | None = None,
     ) -> None:
-        self.timeout = timeout
-        self.max_redirects = max_redirects
+        self.timeout, self.max_redirects = timeout, max_redirects
         self.deadline = deadline if deadline is not None else 10 * timeout
         self._hosts: set[str] = set()
         self._nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -69,122 +83,128 @@ class GuardedFetcher:
                 self._nets.append(ipaddress.ip_network(entry.strip(), strict=False))
             except ValueError:
                 self._hosts.add(_norm(entry))
-        self._pools = _pool_classes(self.check_address)
 
     def check_address(self, host: str, addr: str) -> None:
         """Refuse `addr` (an address `host` resolved or connected to) unless it may be used."""
         host = _norm(host)
         for ip in _unwrap(ipaddress.ip_address(addr)):
             if ip in _METADATA:
-                raise InputError(
-                    StatusCode.INPUT_INVALID_URL,
-                    f"{host!r} resolves to the cloud metadata address {ip}, never fetched",
-                )
-            if _public(ip) or host in self._hosts or any(ip in n for n in self._nets):
+                raise InputError(BAD_URL, f"{host!r} resolves to cloud metadata address {ip}")
+            if _public(ip) or host in self._hosts or any(ip in net for net in self._nets):
                 continue
             raise InputError(
-                StatusCode.INPUT_INVALID_URL,
+                BAD_URL,
                 f"{host!r} resolves to a private/loopback address ({ip}); "
                 "add it to INGESTD_FETCH_ALLOW to permit",
             )
 
     def fetch(self, url: str, max_bytes: int) -> bytes:
-        start, first = time.monotonic(), url
+        start = time.monotonic()
+        socks: list[socket.socket] = []  # dups of this fetch's sockets, for the watchdog
+        watchdog = threading.Timer(self.deadline, _shut_down, (socks,))
+        adapter = HTTPAdapter(max_retries=0)
+        adapter.poolmanager.pool_classes_by_scheme = _pool_classes(self.check_address, socks)
         with requests.Session() as session:
             session.trust_env = False  # no proxies, no .netrc: the peer is the origin
-            adapter = HTTPAdapter(max_retries=0)
-            adapter.poolmanager.pool_classes_by_scheme = self._pools
+            session.headers.update(_HEADERS)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            for _ in range(self.max_redirects + 1):
-                self._check_url(url)
-                with self._get(session, url, start) as resp:
-                    location = resp.headers.get("Location")
-                    if resp.status_code in _REDIRECTS and location:
-                        url = urljoin(url, location)
+            watchdog.start()
+            try:
+                return self._follow(session, [url], max_bytes, start)
+            finally:
+                watchdog.cancel()
+                for sock in socks:
+                    sock.close()
+
+    def _follow(
+        self, session: requests.Session, hops: list[str], limit: int, start: float
+    ) -> bytes:
+        """GET `hops[-1]`, following redirects by hand: every hop is checked like the first."""
+        try:
+            while len(hops) <= self.max_redirects + 1:
+                self._check_url(hops[-1])
+                get = session.get(
+                    hops[-1], timeout=self.timeout, stream=True, allow_redirects=False
+                )
+                with get as resp:
+                    if resp.status_code in _REDIRECTS and "Location" in resp.headers:
+                        hops.append(urljoin(hops[-1], resp.headers["Location"]))
                         continue
-                    _check_status(resp, url)
-                    return self._read(resp, url, max_bytes, start)
+                    _check_status(resp, hops[-1])
+                    body = _read(resp, limit)
+                if time.monotonic() - start < self.deadline:
+                    return body
+                raise requests.Timeout  # the watchdog cut it short
+        except (requests.RequestException, Urllib3Error, OSError) as exc:
+            where = redact(hops[-1])
+            if time.monotonic() - start >= self.deadline:
+                late = f"download of {where} took longer than {self.deadline:g} s"
+                raise InputError(NO_CONN, late) from exc
+            if isinstance(exc, _INVALID):
+                raise InputError(BAD_URL, f"bad URL {where}") from None
+            raise InputError(NO_CONN, f"cannot fetch {where}: {_reason(exc)}") from exc
         raise InputError(
-            StatusCode.INPUT_INVALID_URL,
-            f"more than {self.max_redirects} redirects from {redact(first)}",
+            BAD_URL, f"more than {self.max_redirects} redirects from {redact(hops[0])}"
         )
 
     def _check_url(self, url: str) -> None:
         try:
             parsed = parse_url(url)
         except LocationParseError:
-            raise InputError(StatusCode.INPUT_INVALID_URL, f"bad URL {redact(url)}") from None
+            raise InputError(BAD_URL, f"bad URL {redact(url)}") from None
         scheme = (parsed.scheme or "").lower()
         if scheme not in ("http", "https"):
-            raise InputError(
-                StatusCode.INPUT_INVALID_URL,
-                f"URL scheme {scheme + ':' if scheme else '(none)'} is not allowed; "
-                "only http: and https:",
-            )
+            shown = f"{scheme}:" if scheme else "(none)"
+            raise InputError(BAD_URL, f"URL scheme {shown} is not allowed; only http: and https:")
         if not parsed.host:
-            raise InputError(StatusCode.INPUT_INVALID_URL, f"no host in URL {redact(url)}")
+            raise InputError(BAD_URL, f"no host in URL {redact(url)}")
         host = _norm(parsed.host)
         if host in self._hosts:
             return
         try:
             addrs = _resolve(host)
         except (OSError, UnicodeError) as exc:
-            raise InputError(
-                StatusCode.INPUT_CONNECTION_FAILED, f"cannot resolve {host!r}: {_reason(exc)}"
-            ) from None
+            raise InputError(NO_CONN, f"cannot resolve {host!r}: {_reason(exc)}") from None
         for addr in addrs:
             self.check_address(host, addr)
 
-    def _get(self, session: requests.Session, url: str, start: float) -> requests.Response:
-        left = min(self.timeout, start + self.deadline - time.monotonic())
-        if left <= 0:
-            raise self._late(url)
-        try:
-            return session.get(
-                url, headers=_HEADERS, timeout=(left, left), stream=True, allow_redirects=False
-            )
-        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema):
-            raise InputError(StatusCode.INPUT_INVALID_URL, f"bad URL {redact(url)}") from None
-        except requests.RequestException as exc:
-            raise InputError(
-                StatusCode.INPUT_CONNECTION_FAILED, f"cannot fetch {redact(url)}: {_reason(exc)}"
-            ) from exc
 
-    def _read(self, resp: requests.Response, url: str, max_bytes: int, start: float) -> bytes:
-        too_big = InputError(StatusCode.INPUT_OVER_LIMIT, f"download exceeds {_size(max_bytes)}")
-        length = resp.headers.get("Content-Length", "").strip()
-        if length.isdigit() and int(length) > max_bytes:
+def _read(resp: requests.Response, max_bytes: int) -> bytes:
+    too_big = InputError(StatusCode.INPUT_OVER_LIMIT, f"download exceeds {_size(max_bytes)}")
+    length = resp.headers.get("Content-Length", "").strip()
+    if length.isdigit() and int(length) > max_bytes:
+        raise too_big
+    body = bytearray()
+    for chunk in resp.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > max_bytes:
             raise too_big
-        body = bytearray()
-        try:
-            # read1 returns after one socket read, so the deadline is checked even on a drip.
-            while chunk := resp.raw.read1(_CHUNK, decode_content=True):
-                body += chunk
-                if len(body) > max_bytes:
-                    raise too_big
-                if time.monotonic() - start > self.deadline:
-                    raise self._late(url)
-        except (Urllib3Error, OSError) as exc:
-            raise InputError(
-                StatusCode.INPUT_CONNECTION_FAILED,
-                f"download of {redact(url)} failed: {_reason(exc)}",
-            ) from exc
-        return bytes(body)
-
-    def _late(self, url: str) -> InputError:
-        return InputError(
-            StatusCode.INPUT_CONNECTION_FAILED,
-            f"download of {redact(url)} took longer than {self.deadline:g} s",
-        )
+    return bytes(body)
 
 
-def _pool_classes(check: Callable[[str, str], None]) -> dict[str, type[HTTPConnectionPool]]:
+def _check_status(resp: requests.Response, url: str) -> None:
+    code, where = resp.status_code, redact(url)
+    if 200 <= code < 300:
+        return
+    if code in (404, 410):
+        raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"HTTP {code} for {where}")
+    if code == 429 or code >= 500:
+        wait = resp.headers.get("Retry-After", "").strip()
+        hint = min(float(wait), 3600.0) if wait.isdigit() else 1.0
+        raise TransientError(f"HTTP {code} for {where}", retry_after=hint)
+    raise InputError(StatusCode.INPUT_FAILED, f"HTTP {code} for {where}")
+
+
+def _pool_classes(
+    check: Callable[[str, str], None], socks: list[socket.socket]
+) -> dict[str, type[HTTPConnectionPool]]:
     """urllib3 pools whose sockets are checked right after connect (see the module doc)."""
 
     def checked(conn: HTTPConnection, sock: socket.socket) -> socket.socket:
         try:
             check(conn.host, str(sock.getpeername()[0]))
+            socks.append(sock.dup())  # for the watchdog; TLS wrapping detaches `sock`
         except BaseException:
             sock.close()
             raise
@@ -207,29 +227,22 @@ def _pool_classes(check: Callable[[str, str], None]) -> dict[str, type[HTTPConne
     return {"http": Pool, "https": TLSPool}
 
 
-def _check_status(resp: requests.Response, url: str) -> None:
-    code, where = resp.status_code, redact(url)
-    if 200 <= code < 300:
-        return
-    if code in (404, 410):
-        raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"HTTP {code} for {where}")
-    if code == 429 or code >= 500:
-        wait = resp.headers.get("Retry-After", "").strip()
-        hint = min(float(wait), 3600.0) if wait.isdigit() else 1.0
-        raise TransientError(f"HTTP {code} for {where}", retry_after=hint)
-    raise InputError(StatusCode.INPUT_FAILED, f"HTTP {code} for {where}")
+def _shut_down(socks: list[socket.socket]) -> None:
+    for sock in list(socks):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _resolve(host: str) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
 
 
-def _public(ip: IP) -> bool:
+def _public(ip: _IP) -> bool:
     site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or site_local)
 
 
-def _unwrap(ip: IP) -> list[IP]:
+def _unwrap(ip: _IP) -> list[_IP]:
     """The address, and any IPv4 address inside it (mapped, 6to4, Teredo, NAT64)."""
     if not isinstance(ip, ipaddress.IPv6Address):
         return [ip]
@@ -249,7 +262,7 @@ def _reason(exc: BaseException) -> str:
     """The root cause in a few words (the exception chain's first OS error text)."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, TimeoutError):
+        if isinstance(seen, TimeoutError | requests.Timeout):
             return "timed out"
         if isinstance(seen, OSError) and seen.strerror:
             return seen.strerror

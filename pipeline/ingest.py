@@ -9,8 +9,8 @@ nothing new; a transient storage error propagates so the transport retries the r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pipeline.errors import InputError
@@ -79,30 +79,43 @@ class IngestStage:
         if prior is not None:
             return IngestResult(request.request_id, prior, replayed=True)
 
-        plans = self._plan(request)
-        writes = [(p.record.blob_key, p.data) for p in plans if p.data is not None and p.record]
-        self._write_blobs(writes)
+        with ThreadPoolExecutor(max_workers=max(1, self.blob_concurrency)) as pool:
+            # Uploads start as soon as an input is decided, overlapping with the decoding
+            # of the next ones; every one must finish before the catalog commit.
+            uploads: list[Future[None]] = []
+            plans = self._plan(
+                request, lambda key, data: uploads.append(pool.submit(self.blobs.put, key, data))
+            )
+            for upload in uploads:
+                upload.result()  # re-raises a storage failure for the transport to retry
         records = [p.record for p in plans if p.record is not None]
         annotations = [a for p in plans for a in p.annotations]
         outcomes = [p.outcome for p in plans]
         self.catalog.commit_upload(request.request_id, records, annotations, outcomes)
-        return IngestResult(request.request_id, outcomes, blobs_written=len(writes))
+        return IngestResult(request.request_id, outcomes, blobs_written=len(uploads))
 
     # -- planning ---------------------------------------------------------------------
 
-    def _plan(self, request: UploadRequest) -> list[_Plan]:
-        prepared: list[PreparedInput | InputError] = []
-        requested: list[str] = []
+    def _plan(self, request: UploadRequest, write: Callable[[str, bytes], None]) -> list[_Plan]:
+        requested = [
+            item.id or derived_id(request.request_id, str(index))
+            for index, item in enumerate(request.inputs)
+        ]
+        candidates = set(requested)
+        if request.conflict_resolution is ConflictResolution.SUFFIX:
+            candidates.update(f"{i}-{n}" for i in requested for n in range(1, 10))
+        existing = self.catalog.existing_inputs(request.user_id, request.app_id, candidates)
+        taken: set[str] = set()
+        plans: list[_Plan] = []
         batch_bytes = 0
         videos = 0
         for index, item in enumerate(request.inputs):
-            input_id = item.id or derived_id(request.request_id, str(index))
-            requested.append(input_id)
+            ready: PreparedInput | InputError
             try:
                 self._check_request_share(item, videos)
                 ready = prepare_input(
                     item,
-                    input_id,
+                    requested[index],
                     user_id=request.user_id,
                     app_id=request.app_id,
                     blobs=self.blobs,
@@ -117,21 +130,14 @@ class IngestStage:
                     )
                 batch_bytes += len(ready.data)
                 videos += ready.record.media_type == MediaType.VIDEO.value
-                prepared.append(ready)
             except InputError as exc:
-                prepared.append(exc)
-
-        candidates = set()
-        for input_id in requested:
-            candidates.add(input_id)
-            if request.conflict_resolution is ConflictResolution.SUFFIX:
-                candidates.update(f"{input_id}-{n}" for n in range(1, 10))
-        existing = self.catalog.existing_inputs(request.user_id, request.app_id, candidates)
-        taken: set[str] = set()
-        return [
-            self._decide(request, index, item, requested[index], ready, existing, taken)
-            for index, (item, ready) in enumerate(zip(request.inputs, prepared, strict=True))
-        ]
+                ready = exc
+            plan = self._decide(request, index, item, requested[index], ready, existing, taken)
+            if plan.data is not None and plan.record is not None and plan.record.blob_key:
+                write(plan.record.blob_key, plan.data)
+                plan.data = None  # the upload holds the bytes now; let them go when it is done
+            plans.append(plan)
+        return plans
 
     def _check_request_share(self, item: Input, videos: int) -> None:
         if item.data.video is not None and videos >= self.limits.videos_per_request:
@@ -251,20 +257,6 @@ class IngestStage:
             source=request.source,
         )
         return _Plan(outcome, record=record)
-
-    # -- writing ----------------------------------------------------------------------
-
-    def _write_blobs(self, writes: list[tuple[str | None, bytes]]) -> None:
-        if not writes:
-            return
-        if len(writes) == 1 or self.blob_concurrency <= 1:
-            for key, data in writes:
-                assert key is not None
-                self.blobs.put(key, data)
-            return
-        with ThreadPoolExecutor(max_workers=min(self.blob_concurrency, len(writes))) as pool:
-            # list() re-raises the first failure, so a storage error reaches the transport.
-            list(pool.map(lambda kv: self.blobs.put(kv[0], kv[1]), writes))
 
 
 def _chain(first: str, rest: Iterable[str]) -> Iterable[str]:

@@ -78,9 +78,9 @@ class EmbeddedBus:
         with self._lock:
             offset = self._offsets.get(topic, 0)
             self._offsets[topic] = offset + 1
-        # Serialize as on Kafka, so both transports see the same bytes.
-        raw = event.model_dump_json().encode()
-        self._subs[topic].queue.put((raw, Origin(topic, 0, offset, key)))
+        # In-process the event object itself travels (no JSON round trip: that cost more
+        # than decoding the images); the publisher must not mutate it afterwards.
+        self._subs[topic].queue.put((event, Origin(topic, 0, offset, key)))
 
     def join(self) -> None:
         """Wait until every published event has been delivered."""

@@ -53,7 +53,7 @@ class Delivered:
 
 
 def deliver(
-    raw: bytes,
+    raw: bytes | BaseModel,
     model: type[BaseModel],
     handler: Callable[[Any], Any],
     *,
@@ -63,9 +63,12 @@ def deliver(
     dead_letter_sink: Callable[[DeadLetter], None],
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivered:
-    """Run `handler` on the decoded event until it succeeds or fails for good."""
+    """Run `handler` on the decoded event until it succeeds or fails for good.
+
+    `raw` is the message value (Kafka) or, on the embedded bus, the event object itself.
+    """
     try:
-        event = model.model_validate_json(raw)
+        event = raw if isinstance(raw, model) else model.model_validate_json(raw)  # type: ignore[arg-type]
     except ValidationError as exc:
         return _dead(
             raw,
@@ -127,7 +130,7 @@ def deliver(
 
 
 def _dead(
-    raw: bytes,
+    raw: bytes | BaseModel,
     stage: str,
     code: StatusCode,
     message: str,
@@ -171,7 +174,9 @@ def _dead(
     return Delivered(dead_letter=letter, attempts=attempts)
 
 
-def _as_json(raw: bytes) -> dict[str, Any]:
+def _as_json(raw: bytes | BaseModel) -> dict[str, Any]:
+    if isinstance(raw, BaseModel):
+        return raw.model_dump(mode="json")
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

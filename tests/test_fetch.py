@@ -6,7 +6,9 @@ so those tests send no packet off the machine.
 
 from __future__ import annotations
 
+import datetime
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -16,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests.adapters
 
 import connectors.fetch as fetch_mod
 from connectors.fetch import GuardedFetcher
@@ -76,6 +79,12 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"x")
                     self.wfile.flush()
                     time.sleep(0.05)
+            elif path == "/drip-headers":  # a header line one byte every 50 ms
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for byte in b"X-Slow: " + b"y" * 100 + b"\r\n\r\n":
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.05)
             elif path.startswith("/status/"):
                 self.reply(int(path.rsplit("/", 1)[1]), b"nope", Retry_After="7")
             else:
@@ -104,6 +113,50 @@ def server() -> Iterator[str]:
         httpd.server_close()
 
 
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The same handler over TLS, with a self-signed certificate for the name localhost only."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    httpd = Server(("127.0.0.1", 0), Handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"https://localhost:{httpd.server_address[1]}", str(cert_file)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 @pytest.fixture
 def fetcher() -> GuardedFetcher:
     return GuardedFetcher(allow=["127.0.0.1"], timeout=2.0, max_redirects=5)
@@ -127,8 +180,11 @@ def test_fetch_ok_with_allow_list(server: str, fetcher: GuardedFetcher) -> None:
 
 @pytest.mark.parametrize(
     ("allow", "host"),
-    [(["127.0.0.0/8"], "127.0.0.1"), (["localhost"], "localhost"),
-     (["::1", "127.0.0.1"], "127.0.0.1")],
+    [
+        (["127.0.0.0/8"], "127.0.0.1"),
+        (["localhost"], "localhost"),
+        (["::1", "127.0.0.1"], "127.0.0.1"),
+    ],
 )
 def test_allow_cidr_and_hostname(server: str, allow: list[str], host: str) -> None:
     url = f"{server}/ok".replace("127.0.0.1", host)
@@ -151,11 +207,28 @@ def test_connected_address_is_checked_not_only_the_lookup(
     """DNS rebinding: the fetcher's own lookup sees a public address, but the socket urllib3
     opens lands on 127.0.0.1; the peer check refuses before a byte of the request is sent."""
     monkeypatch.setattr(fetch_mod, "_resolve", lambda host: ["93.184.216.34"])
-    for url in (f"{server}/ok", f"{server}/ok".replace("127.0.0.1", "localhost")):
+    tls = f"{server}/ok".replace("http:", "https:")  # refused before the TLS handshake
+    for url in (f"{server}/ok", f"{server}/ok".replace("127.0.0.1", "localhost"), tls):
         Handler.hits.clear()
         err = refused(GuardedFetcher(), url)
         assert "private/loopback" in err.message
         assert Handler.hits == []
+
+
+def test_https_keeps_hostname_verification(
+    tls_server: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS still verifies the certificate against the URL's host name, not the checked IP."""
+    url, ca_file = tls_server
+    fetcher = GuardedFetcher(allow=["localhost", "127.0.0.1"], timeout=2.0)
+    err = refused(fetcher, f"{url}/ok", StatusCode.INPUT_CONNECTION_FAILED)  # not trusted yet
+    assert "certificate verify failed" in err.message
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", ca_file)
+    assert fetcher.fetch(f"{url}/ok", 10_000) == BODY
+    by_ip = url.replace("localhost", "127.0.0.1")  # the certificate names localhost only
+    err = refused(fetcher, f"{by_ip}/ok", StatusCode.INPUT_CONNECTION_FAILED)
+    assert "certificate verify failed" in err.message
+    refused(GuardedFetcher(), f"{url}/ok")  # and the guard applies to https as well
 
 
 def test_redirect_to_metadata_refused(server: str, fetcher: GuardedFetcher) -> None:
@@ -165,8 +238,12 @@ def test_redirect_to_metadata_refused(server: str, fetcher: GuardedFetcher) -> N
 
 @pytest.mark.parametrize(
     "to",
-    ["http://10.0.0.1/", "http://[::ffff:10.0.0.1]/", "http://0x7f000002/",
-     "/redirect?to=http://192.168.1.1/"],
+    [
+        "http://10.0.0.1/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://0x7f000002/",
+        "/redirect?to=http://192.168.1.1/",
+    ],
 )
 def test_redirect_to_private_refused(server: str, fetcher: GuardedFetcher, to: str) -> None:
     err = refused(fetcher, f"{server}/redirect?to={to}")
@@ -200,10 +277,11 @@ def test_content_length_over_limit_refused_before_reading(
     assert err.message == "download exceeds 20 MB"
 
 
-def test_slow_drip_stopped_by_deadline(server: str) -> None:
+@pytest.mark.parametrize("path", ["/drip", "/drip-headers"])
+def test_slow_drip_stopped_by_deadline(server: str, path: str) -> None:
     slow = GuardedFetcher(allow=["127.0.0.1"], timeout=1.0, deadline=0.5)
     began = time.monotonic()
-    err = refused(slow, f"{server}/drip", StatusCode.INPUT_CONNECTION_FAILED)
+    err = refused(slow, f"{server}{path}", StatusCode.INPUT_CONNECTION_FAILED)
     assert "longer than 0.5 s" in err.message
     assert time.monotonic() - began < 1.5
 
@@ -227,8 +305,15 @@ def test_server_error_is_transient(server: str, fetcher: GuardedFetcher, status:
 
 @pytest.mark.parametrize(
     "url",
-    ["file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1:70/_x", "data:text/plain,hi",
-     "127.0.0.1/x", "//127.0.0.1/x", "javascript:alert(1)"],
+    [
+        "file:///etc/passwd",
+        "ftp://127.0.0.1/x",
+        "gopher://127.0.0.1:70/_x",
+        "data:text/plain,hi",
+        "127.0.0.1/x",
+        "//127.0.0.1/x",
+        "javascript:alert(1)",
+    ],
 )
 def test_non_http_scheme_refused(fetcher: GuardedFetcher, url: str) -> None:
     assert "scheme" in refused(fetcher, url).message
@@ -253,9 +338,12 @@ def test_unresolvable_host(fetcher: GuardedFetcher, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize(
     "url",
-    ["http://user:s3cret@10.0.0.1/x", "ftp://user:s3cret@example.com/",
-     "http://user:s3cret@{}/status/404",
-     "http://user:s3cret@{}/redirect?to=http://user:s3cret@10.0.0.1/"],
+    [
+        "http://user:s3cret@10.0.0.1/x",
+        "ftp://user:s3cret@example.com/",
+        "http://user:s3cret@{}/status/404",
+        "http://user:s3cret@{}/redirect?to=http://user:s3cret@10.0.0.1/",
+    ],
 )
 def test_credentials_never_in_messages(server: str, fetcher: GuardedFetcher, url: str) -> None:
     with pytest.raises(InputError) as info:
@@ -265,10 +353,31 @@ def test_credentials_never_in_messages(server: str, fetcher: GuardedFetcher, url
 
 @pytest.mark.parametrize(
     "addr",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.100.100.200",
-     "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "240.0.0.1", "::1", "::", "fe80::1",
-     "fc00::1", "fd00:ec2::254", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "2002:7f00:1::1",
-     "64:ff9b::a00:1", "ff02::1", "fec0::1", "::127.0.0.1"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.100.100.200",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "255.255.255.255",
+        "240.0.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "fd00:ec2::254",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "2002:7f00:1::1",
+        "64:ff9b::a00:1",
+        "ff02::1",
+        "fec0::1",
+        "::127.0.0.1",
+    ],
 )
 def test_non_public_addresses_refused(addr: str) -> None:
     with pytest.raises(InputError) as info:
