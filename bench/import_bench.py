@@ -131,8 +131,10 @@ def main() -> None:
         work = Path(tmp)
         folder = work / "images"
         size = make_jpegs(folder, args.files)
-        print(f"{args.files} JPEGs, {size / args.files / 1024:.0f} KB on average, "
-              f"concurrency {args.concurrency}")
+        print(
+            f"{args.files} JPEGs, {size / args.files / 1024:.0f} KB on average, "
+            f"concurrency {args.concurrency}"
+        )
         proc, endpoint = start_moto()
         try:
             plain, ours = [], []
@@ -144,10 +146,14 @@ def main() -> None:
             proc.wait(10)
     plain_rate = args.files / min(plain)
     our_rate = args.files / min(ours)
-    print(f"plain boto3 upload : {plain_rate:8.1f} files/s  (rounds: "
-          f"{', '.join(f'{t:.2f}s' for t in plain)})")
-    print(f"ingestd import     : {our_rate:8.1f} files/s  (rounds: "
-          f"{', '.join(f'{t:.2f}s' for t in ours)})")
+    print(
+        f"plain boto3 upload : {plain_rate:8.1f} files/s  (rounds: "
+        f"{', '.join(f'{t:.2f}s' for t in plain)})"
+    )
+    print(
+        f"ingestd import     : {our_rate:8.1f} files/s  (rounds: "
+        f"{', '.join(f'{t:.2f}s' for t in ours)})"
+    )
     print(f"ratio ingestd/plain: {our_rate / plain_rate:.2f}  (goal >= 0.8)")
 
 

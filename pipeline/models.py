@@ -7,9 +7,19 @@ JSON document written for that platform validates here unchanged.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+import base64 as b64
+import binascii
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 
 class Strict(BaseModel):
@@ -25,11 +35,36 @@ class MediaType(StrEnum):
     TEXT = "text"
 
 
+def _decode_base64(value: Any) -> Any:
+    # Valid base64 text becomes bytes at once; invalid text is kept as text so the ingest
+    # stage can refuse that one input (30104) instead of the whole request failing to parse.
+    if isinstance(value, str):
+        try:
+            return binascii.a2b_base64(value, strict_mode=True)
+        except (binascii.Error, ValueError):
+            return value
+    return value
+
+
+def _encode_base64(value: bytes | str) -> str:
+    return b64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+
+
+# Inline media: raw bytes in process (no encoding cost on the embedded bus), base64 text
+# on the wire. Python callers pass bytes; JSON producers send base64 strings.
+Base64Data = Annotated[
+    bytes | str,
+    BeforeValidator(_decode_base64),
+    PlainSerializer(_encode_base64, when_used="json"),
+    WithJsonSchema({"type": "string", "contentEncoding": "base64"}),
+]
+
+
 class Media(Strict):
     """Where the bytes of one medium come from: exactly one of url, base64, blob_key."""
 
     url: str | None = None
-    base64: str | None = None
+    base64: Base64Data | None = None
     blob_key: str | None = Field(
         default=None, description="Key of an object already in the blob store (claim check)."
     )
@@ -47,7 +82,7 @@ class Text(Strict):
 
     raw: str | None = None
     url: str | None = None
-    base64: str | None = None
+    base64: Base64Data | None = None
     blob_key: str | None = None
 
     @model_validator(mode="after")

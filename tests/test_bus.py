@@ -70,7 +70,10 @@ def test_transient_failures_are_retried_then_dead_lettered() -> None:
     assert len(letters) == 1
     letter = letters[0]
     assert (letter.event_id, letter.stage, letter.code, letter.attempts) == (
-        "never", "ingest", StatusCode.TRY_AGAIN, 4
+        "never",
+        "ingest",
+        StatusCode.TRY_AGAIN,
+        4,
     )
     assert letter.origin_topic == UPLOADS and letter.origin_offset == 1
     assert letter.origin_key == "main"
@@ -108,11 +111,17 @@ def test_s3_outage_mid_run_loses_nothing_and_sends_nothing_to_dead_letters(
                 payload = image_bytes(color=(n * 40, 10, 10))  # type: ignore[arg-type]
                 import base64
 
-                rt.submit(UploadRequest(
-                    request_id=f"r{n}",
-                    inputs=[Input(id=f"img{n}", data=Data(image=Media(
-                        base64=base64.b64encode(payload).decode())))],
-                ))
+                rt.submit(
+                    UploadRequest(
+                        request_id=f"r{n}",
+                        inputs=[
+                            Input(
+                                id=f"img{n}",
+                                data=Data(image=Media(base64=base64.b64encode(payload).decode())),
+                            )
+                        ],
+                    )
+                )
             time.sleep(1.0)  # the stage is retrying against a dead endpoint now
         finally:
             s3.start()

@@ -16,11 +16,16 @@ from pipeline.models import Input, MediaType
 from pipeline.status import StatusCode
 
 TEMPLATE = [
-    "input.id", "input.data.image.url", "input.data.text.raw",
-    "input.data.concepts[0].id", "input.data.concepts[0].value",
-    "input.data.concepts[1].id", "input.data.concepts[1].value",
+    "input.id",
+    "input.data.image.url",
+    "input.data.text.raw",
+    "input.data.concepts[0].id",
+    "input.data.concepts[0].value",
+    "input.data.concepts[1].id",
+    "input.data.concepts[1].value",
     "input.data.metadata",
-    "input.data.geo.geo_point.latitude", "input.data.geo.geo_point.longitude",
+    "input.data.geo.geo_point.latitude",
+    "input.data.geo.geo_point.longitude",
 ]
 
 
@@ -61,12 +66,25 @@ def jpeg(tmp_path: Path) -> Path:
 
 
 def test_template_layout(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "t.csv", [
-        TEMPLATE,
-        ["img1", "https://example.com/a.jpg", "", "cat", "1", "dog", "0",
-         '{"a": 1, "tags": ["x"]}', "48.85", "2.35"],
-        ["", "", "hello, world", "cat", "", "", "", "", "", ""],
-    ])
+    path = write_csv(
+        tmp_path / "t.csv",
+        [
+            TEMPLATE,
+            [
+                "img1",
+                "https://example.com/a.jpg",
+                "",
+                "cat",
+                "1",
+                "dog",
+                "0",
+                '{"a": 1, "tags": ["x"]}',
+                "48.85",
+                "2.35",
+            ],
+            ["", "", "hello, world", "cat", "", "", "", "", "", ""],
+        ],
+    )
     items = parse(path, metadata={"batch": 3, "a": 0})
     assert list(items) == ["t.csv:2", "t.csv:3"]
     image = ok(items["t.csv:2"])
@@ -89,30 +107,36 @@ def test_template_layout(tmp_path: Path) -> None:
 
 def test_template_extra_media_columns(tmp_path: Path) -> None:
     b64 = base64.b64encode(b"\xff\xd8\xff" + b"0" * 93).decode()
-    path = write_csv(tmp_path / "m.csv", [
-        ["input.data.video.url", "input.data.audio.url", "input.data.image.base64"],
-        ["https://example.com/v.mp4", "", ""],
-        ["", "https://example.com/a.wav", ""],
-        ["", "", b64],
-    ])
+    path = write_csv(
+        tmp_path / "m.csv",
+        [
+            ["input.data.video.url", "input.data.audio.url", "input.data.image.base64"],
+            ["https://example.com/v.mp4", "", ""],
+            ["", "https://example.com/a.wav", ""],
+            ["", "", b64],
+        ],
+    )
     video, audio, image = (ok(i) for i in iter_csv_items(path))
     assert video.data.media()[0] is MediaType.VIDEO
     assert audio.data.media()[0] is MediaType.AUDIO
-    assert image.data.image is not None and image.data.image.base64 == b64
+    assert image.data.image is not None and image.data.image.base64 == base64.b64decode(b64)
     assert list(iter_csv_items(path))[2].size == 96
 
 
 def test_simple_layout(tmp_path: Path, jpeg: Path) -> None:
-    path = write_csv(tmp_path / "s.csv", [
-        ["inputid", "input", "concepts", "metadata", "geopoints"],
-        ["t1", "a cat on a mat", "a|b", '{"k": "v"}', "10.5,-20.25"],
-        ["", "https://example.com/clip.mp4", "a;b,c", "", "10.5 -20.25"],
-        ["", "https://example.com/picture?size=2", "", "", ""],
-        ["", "https://example.com/notes.txt", "", "", ""],
-        ["", "imgs/cat.jpg", "a|b|a", "", ""],
-        ["", "./imgs/cat.jpg", "", "", ""],
-        ["", str(jpeg), "", "", ""],
-    ])
+    path = write_csv(
+        tmp_path / "s.csv",
+        [
+            ["inputid", "input", "concepts", "metadata", "geopoints"],
+            ["t1", "a cat on a mat", "a|b", '{"k": "v"}', "10.5,-20.25"],
+            ["", "https://example.com/clip.mp4", "a;b,c", "", "10.5 -20.25"],
+            ["", "https://example.com/picture?size=2", "", "", ""],
+            ["", "https://example.com/notes.txt", "", "", ""],
+            ["", "imgs/cat.jpg", "a|b|a", "", ""],
+            ["", "./imgs/cat.jpg", "", "", ""],
+            ["", str(jpeg), "", "", ""],
+        ],
+    )
     items = list(iter_csv_items(path, metadata={"src": "test"}))
     assert len(items) == 7
     text = ok(items[0])
@@ -136,15 +160,20 @@ def test_simple_layout(tmp_path: Path, jpeg: Path) -> None:
     for item in items[4:]:
         image = ok(item)
         assert image.data.image is not None and image.data.image.base64
-        assert base64.b64decode(image.data.image.base64) == raw
+        assert image.data.image.base64 == raw
         assert item.size == len(raw)
     assert [c.id for c in ok(items[4]).data.concepts] == ["a", "b"]
 
 
 def test_input_type_forced(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "f.csv", [
-        ["input"], ["https://example.com/thing"], ["just words"],
-    ])
+    path = write_csv(
+        tmp_path / "f.csv",
+        [
+            ["input"],
+            ["https://example.com/thing"],
+            ["just words"],
+        ],
+    )
     as_video = list(iter_csv_items(path, input_type="video"))
     assert ok(as_video[0]).data.video is not None
     assert "just words" in failed(as_video[1], StatusCode.INPUT_DOES_NOT_EXIST)
@@ -159,23 +188,26 @@ def test_input_type_forced(tmp_path: Path) -> None:
 
 def test_template_errors_and_good_rows_continue(tmp_path: Path) -> None:
     long_concept = "c" * 300
-    path = write_csv(tmp_path / "e.csv", [
-        TEMPLATE,
-        ["good1", "https://example.com/1.jpg", "", "", "", "", "", "", "", ""],
-        ["", "https://example.com/2.jpg", "", "", ""],  # too short
-        ["", "https://example.com/3.jpg", "", "", "", "", "", "{not json", "", ""],
-        ["", "https://example.com/4.jpg", "", "", "", "", "", "[1, 2]", "", ""],
-        ["", "https://example.com/5.jpg", "", "cat", "2", "", "", "", "", ""],
-        ["", "https://example.com/6.jpg", "", "", "", "", "", "", "north", "2"],
-        ["", "https://example.com/7.jpg", "", "", "", "", "", "", "91", "2"],
-        ["", "", "", "cat", "1", "", "", "", "", ""],  # no data
-        ["", "https://example.com/9.jpg", "and text", "", "", "", "", "", "", ""],
-        ["../etc/passwd", "https://example.com/10.jpg", "", "", "", "", "", "", "", ""],
-        ["", "https://example.com/11.jpg", "", long_concept, "1", "", "", "", "", ""],
-        ["", "https://example.com/12.jpg", "", "", "", "", "", '{"x": NaN}', "", ""],
-        ["", "https://example.com/13.jpg", "", "", "", "", "", "", "10", ""],
-        ["good2", "", "fine", "", "", "", "", "", "", ""],
-    ])
+    path = write_csv(
+        tmp_path / "e.csv",
+        [
+            TEMPLATE,
+            ["good1", "https://example.com/1.jpg", "", "", "", "", "", "", "", ""],
+            ["", "https://example.com/2.jpg", "", "", ""],  # too short
+            ["", "https://example.com/3.jpg", "", "", "", "", "", "{not json", "", ""],
+            ["", "https://example.com/4.jpg", "", "", "", "", "", "[1, 2]", "", ""],
+            ["", "https://example.com/5.jpg", "", "cat", "2", "", "", "", "", ""],
+            ["", "https://example.com/6.jpg", "", "", "", "", "", "", "north", "2"],
+            ["", "https://example.com/7.jpg", "", "", "", "", "", "", "91", "2"],
+            ["", "", "", "cat", "1", "", "", "", "", ""],  # no data
+            ["", "https://example.com/9.jpg", "and text", "", "", "", "", "", "", ""],
+            ["../etc/passwd", "https://example.com/10.jpg", "", "", "", "", "", "", "", ""],
+            ["", "https://example.com/11.jpg", "", long_concept, "1", "", "", "", "", ""],
+            ["", "https://example.com/12.jpg", "", "", "", "", "", '{"x": NaN}', "", ""],
+            ["", "https://example.com/13.jpg", "", "", "", "", "", "", "10", ""],
+            ["good2", "", "fine", "", "", "", "", "", "", ""],
+        ],
+    )
     items = parse(path)
     assert len(items) == 14
     assert ok(items["e.csv:2"]).id == "good1"
@@ -207,19 +239,22 @@ def test_template_errors_and_good_rows_continue(tmp_path: Path) -> None:
 
 def test_simple_errors(tmp_path: Path, jpeg: Path) -> None:
     (tmp_path / "blob.bin").write_bytes(b"\x00\x01\x02\x03" * 8)
-    path = write_csv(tmp_path / "e.csv", [
-        ["input", "concepts", "metadata", "geopoints"],
-        ["missing/dog.jpg", "", "", ""],
-        ["./imgs", "", "", ""],
-        ["/dev/null", "", "", ""],
-        ["s3://bucket/x.jpg", "", "", ""],
-        ["   ", "a", "", ""],
-        ["blob.bin", "", "", ""],
-        ["text", "", '"a string"', ""],
-        ["text", "", "", "1,2,3"],
-        ["text", "", "", "1,200"],
-        ["imgs/cat.jpg", "", "", ""],
-    ])
+    path = write_csv(
+        tmp_path / "e.csv",
+        [
+            ["input", "concepts", "metadata", "geopoints"],
+            ["missing/dog.jpg", "", "", ""],
+            ["./imgs", "", "", ""],
+            ["/dev/null", "", "", ""],
+            ["s3://bucket/x.jpg", "", "", ""],
+            ["   ", "a", "", ""],
+            ["blob.bin", "", "", ""],
+            ["text", "", '"a string"', ""],
+            ["text", "", "", "1,2,3"],
+            ["text", "", "", "1,200"],
+            ["imgs/cat.jpg", "", "", ""],
+        ],
+    )
     items = list(iter_csv_items(path))
     assert len(items) == 10
     msg = failed(items[0], StatusCode.INPUT_DOES_NOT_EXIST)
@@ -275,9 +310,14 @@ def test_keys_filter(tmp_path: Path) -> None:
 
 
 def test_tsv(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "t.tsv", [
-        ["input", "concepts", "geopoints"], ["tab, separated text", "x,y", "1,2"],
-    ], delimiter="\t")
+    path = write_csv(
+        tmp_path / "t.tsv",
+        [
+            ["input", "concepts", "geopoints"],
+            ["tab, separated text", "x,y", "1,2"],
+        ],
+        delimiter="\t",
+    )
     (item,) = iter_csv_items(path)
     data = ok(item).data
     assert data.text is not None and data.text.raw == "tab, separated text"
@@ -287,7 +327,7 @@ def test_tsv(tmp_path: Path) -> None:
 def test_bom_blank_lines_and_multiline_cells(tmp_path: Path) -> None:
     path = tmp_path / "b.csv"
     path.write_bytes(
-        "\ufeffinput,concepts\r\none,a\r\n\r\n,,\r\n\"two\r\nlines\",b\r\nthree,c\r\n".encode()
+        '\ufeffinput,concepts\r\none,a\r\n\r\n,,\r\n"two\r\nlines",b\r\nthree,c\r\n'.encode()
     )
     items = parse(path)
     assert list(items) == ["b.csv:2", "b.csv:5", "b.csv:7"]  # a row's key is its first line
@@ -313,15 +353,18 @@ def test_not_utf8_stops_with_a_failed_item(tmp_path: Path) -> None:
     assert last.error.code is StatusCode.INPUT_INVALID_REQUEST
 
 
-@pytest.mark.parametrize("header, expected", [
-    (["url", "label"], "unknown column(s) 'url', 'label'"),
-    (["input.data.image.url", "input.data.colour"], "'input.data.colour'"),
-    (["input.id", "input.data.metadata"], "no data column"),
-    (["input", "label"], "'label'"),
-    (["input", "input"], "repeats"),
-    (["input.data.text.raw", "input.data.concepts[0].value"], "paired"),
-    (["input.data.text.raw", "input.data.geo.geo_point.latitude"], "paired"),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (["url", "label"], "unknown column(s) 'url', 'label'"),
+        (["input.data.image.url", "input.data.colour"], "'input.data.colour'"),
+        (["input.id", "input.data.metadata"], "no data column"),
+        (["input", "label"], "'label'"),
+        (["input", "input"], "repeats"),
+        (["input.data.text.raw", "input.data.concepts[0].value"], "paired"),
+        (["input.data.text.raw", "input.data.geo.geo_point.latitude"], "paired"),
+    ],
+)
 def test_header_matching_neither_layout_raises(
     tmp_path: Path, header: list[str], expected: str
 ) -> None:

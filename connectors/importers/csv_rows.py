@@ -53,7 +53,10 @@ class _Layout:
 
 
 def iter_csv_items(
-    path: Path, *, input_type: str = "auto", metadata: dict[str, Any] | None = None,
+    path: Path,
+    *,
+    input_type: str = "auto",
+    metadata: dict[str, Any] | None = None,
     keys: set[str] | None = None,
 ) -> Iterator[ImportItem]:
     """One ImportItem per data row, keyed `name.csv:line`; a bad header raises ValueError."""
@@ -79,9 +82,14 @@ def iter_csv_items(
                 return
             except (csv.Error, UnicodeDecodeError) as exc:
                 # The parser cannot resynchronise after this: stop rather than invent rows.
-                yield ImportItem.failed(key, BAD_REQUEST, (
-                    f"cannot read at or after line {start}: {exc}; the rest of the file was "
-                    "not read (an unclosed quote, or not UTF-8 text?)"))
+                yield ImportItem.failed(
+                    key,
+                    BAD_REQUEST,
+                    (
+                        f"cannot read at or after line {start}: {exc}; the rest of the file was "
+                        "not read (an unclosed quote, or not UTF-8 text?)"
+                    ),
+                )
                 return
             end = reader.line_num
             if (keys is not None and key not in keys) or not any(c.strip() for c in cells):
@@ -115,13 +123,24 @@ def _layout(name: str, header: list[str]) -> _Layout:
     return _Layout(header, False, [(h, found.get((i, "value"))) for _, i, h in ids])
 
 
-def _row_item(path: Path, layout: _Layout, cells: list[str], key: str, input_type: str,
-              metadata: dict[str, Any]) -> ImportItem:
+def _row_item(
+    path: Path,
+    layout: _Layout,
+    cells: list[str],
+    key: str,
+    input_type: str,
+    metadata: dict[str, Any],
+) -> ImportItem:
     if len(cells) != len(layout.header):
-        return ImportItem.failed(key, BAD_REQUEST, (
-            f"the row has {len(cells)} cells but the header has {len(layout.header)} columns "
-            "(a stray separator, or a cell holding a separator or quote without quotes?)"),
-            derived_id("csv", path.name, _canonical(cells)))
+        return ImportItem.failed(
+            key,
+            BAD_REQUEST,
+            (
+                f"the row has {len(cells)} cells but the header has {len(layout.header)} columns "
+                "(a stray separator, or a cell holding a separator or quote without quotes?)"
+            ),
+            derived_id("csv", path.name, _canonical(cells)),
+        )
     row = dict(zip(layout.header, cells, strict=True))
     # Filled cells by column name: stable across reruns, inserted rows and column order.
     input_id = derived_id("csv", path.name, _canonical({k: v for k, v in row.items() if v}))
@@ -178,8 +197,9 @@ def _simple_data(row: dict[str, str], base: Path, input_type: str) -> tuple[Data
     if geo := row.get("geopoints", "").strip():
         parts = re.split(r"\s*,\s*|\s+", geo)
         if len(parts) != 2:
-            raise InputError(BAD_ARG, f"column geopoints: {_show(geo)} is not 'lat,lon' "
-                             "(e.g. '48.85,2.35')")
+            raise InputError(
+                BAD_ARG, f"column geopoints: {_show(geo)} is not 'lat,lon' (e.g. '48.85,2.35')"
+            )
         data.geo = _geo(parts[0], parts[1], "geopoints (latitude)", "geopoints (longitude)")
     return data, size
 
@@ -192,8 +212,10 @@ def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
     forced = MediaType(input_type) if input_type != "auto" else None
     if scheme := _SCHEME.match(value):
         if scheme.group(1).lower() not in ("http", "https"):
-            raise InputError(StatusCode.INPUT_INVALID_URL,
-                             f"column input: {_show(value)}: only http(s) URLs can be fetched")
+            raise InputError(
+                StatusCode.INPUT_INVALID_URL,
+                f"column input: {_show(value)}: only http(s) URLs can be fetched",
+            )
         suffix = PurePosixPath(urlsplit(value).path).suffix.lower()
         kind = forced or EXTENSION_TYPES.get(suffix, MediaType.IMAGE)
         medium = Text(url=value) if kind is MediaType.TEXT else Media(url=value)
@@ -206,31 +228,43 @@ def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
         mode = file.stat().st_mode if one_line else None
     if mode is None or (not pathlike and not stat.S_ISREG(mode)):
         if pathlike or forced not in (None, MediaType.TEXT):
-            raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"column input: no such file "
-                             f"{_show(value)} (relative paths start at {base})")
+            raise InputError(
+                StatusCode.INPUT_DOES_NOT_EXIST,
+                f"column input: no such file {_show(value)} (relative paths start at {base})",
+            )
         return Data(text=Text(raw=raw)), len(raw.encode())
     if not stat.S_ISREG(mode):
-        raise InputError(BAD_ARG, f"column input: {_show(value)} is not a regular file "
-                         "(a directory, device or pipe)")
+        raise InputError(
+            BAD_ARG,
+            f"column input: {_show(value)} is not a regular file (a directory, device or pipe)",
+        )
     try:
         kind_of_file = forced or classify_file(file)
         if kind_of_file is None:
-            raise InputError(StatusCode.INPUT_UNSUPPORTED_FORMAT, f"column input: {_show(value)} "
-                             "is not a supported image, video, audio or text file")
+            raise InputError(
+                StatusCode.INPUT_UNSUPPORTED_FORMAT,
+                f"column input: {_show(value)} is not a supported image, video, audio or text file",
+            )
         return data_from_file(file, kind_of_file)
     except PermissionError:
-        raise InputError(StatusCode.INPUT_PERMISSION_DENIED,
-                         f"column input: no permission to read {_show(value)}") from None
+        raise InputError(
+            StatusCode.INPUT_PERMISSION_DENIED,
+            f"column input: no permission to read {_show(value)}",
+        ) from None
     except OSError as exc:
-        raise InputError(StatusCode.INPUT_DOES_NOT_EXIST,
-                         f"column input: cannot read {_show(value)}: {exc.strerror}") from None
+        raise InputError(
+            StatusCode.INPUT_DOES_NOT_EXIST,
+            f"column input: cannot read {_show(value)}: {exc.strerror}",
+        ) from None
 
 
 def _concept_value(cell: str, column: str | None) -> float:
     value = _number(cell) if cell else 1.0
     if value not in (0.0, 1.0):
-        raise InputError(BAD_ARG, f"column {column}: concept value {_show(cell)} must be 0, 1 "
-                         "or empty (meaning 1)")
+        raise InputError(
+            BAD_ARG,
+            f"column {column}: concept value {_show(cell)} must be 0, 1 or empty (meaning 1)",
+        )
     return value
 
 
@@ -239,8 +273,10 @@ def _geo(lat: str, lon: str, lat_column: str, lon_column: str) -> Geo:
     for cell, column, bound in ((lat, lat_column, 90.0), (lon, lon_column, 180.0)):
         value = _number(cell)
         if not (math.isfinite(value) and -bound <= value <= bound):
-            raise InputError(BAD_ARG, f"column {column}: {_show(cell)} is not a number from "
-                             f"{-bound:g} to {bound:g}")
+            raise InputError(
+                BAD_ARG,
+                f"column {column}: {_show(cell)} is not a number from {-bound:g} to {bound:g}",
+            )
         coords.append(value)
     return Geo(geo_point=GeoPoint(latitude=coords[0], longitude=coords[1]))
 
@@ -258,11 +294,13 @@ def _metadata(cell: str, column: str) -> dict[str, Any]:
     try:
         value = json.loads(cell, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
-        raise InputError(StatusCode.METADATA_PARSING_ISSUE,
-                         f"column {column}: {_show(cell)} is not JSON: {exc}") from None
+        raise InputError(
+            StatusCode.METADATA_PARSING_ISSUE, f"column {column}: {_show(cell)} is not JSON: {exc}"
+        ) from None
     if not isinstance(value, dict):
-        raise InputError(BAD_ARG, f"column {column}: {_show(cell)} must be a JSON object "
-                         '(like {"k": "v"})')
+        raise InputError(
+            BAD_ARG, f'column {column}: {_show(cell)} must be a JSON object (like {{"k": "v"}})'
+        )
     return value
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 from pipeline.media import sniff
@@ -41,7 +40,6 @@ def classify_file(path: Path, head: bytes | None = None) -> MediaType | None:
 def data_from_file(path: Path, media_type: MediaType) -> tuple[Data, int]:
     """An input's data carrying the file's bytes inline, and its size."""
     raw = path.read_bytes()
-    encoded = base64.b64encode(raw).decode("ascii")
     if media_type is MediaType.TEXT:
-        return Data(text=Text(base64=encoded)), len(raw)
-    return Data(**{media_type.value: Media(base64=encoded)}), len(raw)
+        return Data(text=Text(base64=raw)), len(raw)
+    return Data(**{media_type.value: Media(base64=raw)}), len(raw)
