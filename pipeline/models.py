@@ -6,9 +6,9 @@ JSON document written for that platform validates here unchanged.
 
 from __future__ import annotations
 
-from enum import StrEnum
 import base64 as b64
 import binascii
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
