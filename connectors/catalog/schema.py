@@ -1,11 +1,8 @@
-"""The catalog's tables (SQLAlchemy Core) and its versioned migrations.
+"""The catalog's core tables (SQLAlchemy Core): inputs, annotations, datasets, events.
 
-Each migration is a function applied once, in order, recorded in `schema_version`; later
-issues append to MIGRATIONS rather than editing earlier steps, so an existing catalog is
-upgraded in place.
+Feature modules define their tables on the same `metadata`; `migrations.py` lists the
+steps that create or change them.
 """
-
-from collections.abc import Callable
 
 from sqlalchemy import (
     JSON,
@@ -19,10 +16,9 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 metadata = MetaData()
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -41,8 +37,6 @@ def _tenant() -> list[Column]:
         Column("app_id", String(128), primary_key=True),
     ]
 
-
-schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
 inputs = Table(
     "inputs",
@@ -135,28 +129,8 @@ dead_letters = Table(
 )
 
 
-def _v1(conn: Connection) -> None:
+def create_core_tables(conn: Connection) -> None:
     metadata.create_all(
         conn,
         tables=[inputs, annotations, datasets, dataset_inputs, processed_events, dead_letters],
     )
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def migrate(engine: Engine) -> int:
-    """Bring the catalog to the newest schema; returns the version it is at."""
-    with engine.begin() as conn:
-        metadata.create_all(conn, tables=[schema_version])
-        current = conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
-        if current > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"catalog schema is version {current}, newer than this ingestd "
-                f"({SCHEMA_VERSION}); upgrade ingestd"
-            )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[version - 1](conn)
-            conn.execute(schema_version.insert().values(version=version))
-    return SCHEMA_VERSION

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.catalog import schema as t
+from connectors.catalog.migrations import migrate
 from connectors.catalog.queries import CatalogQueries
 from pipeline.errors import TransientError
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
@@ -38,7 +39,7 @@ class SqlCatalog(CatalogQueries):
         self.url = url
         self.engine = _engine(url, echo)
         self.dialect = self.engine.dialect.name
-        t.migrate(self.engine)
+        migrate(self.engine)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)

@@ -1,0 +1,57 @@
+"""Named, ordered schema migrations of the catalog, each applied once.
+
+A migration is recorded by name in `schema_migrations`, so features added later append a
+step here (never edit an applied one) and an existing catalog is upgraded in place on the
+next start. Steps must be idempotent enough to survive two workers starting at once.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, String, Table, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from connectors.catalog import schema
+
+schema_migrations = Table(
+    "schema_migrations",
+    schema.metadata,
+    Column("name", String(128), primary_key=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
+    ("0001_core", schema.create_core_tables),
+]
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply every step not yet recorded; returns the names applied now."""
+    applied_now: list[str] = []
+    with engine.begin() as conn:
+        _lock(conn)
+        schema.metadata.create_all(conn, tables=[schema_migrations])
+    for name, step in MIGRATIONS:
+        with engine.begin() as conn:
+            _lock(conn)
+            done = conn.execute(
+                select(schema_migrations.c.name).where(schema_migrations.c.name == name)
+            ).first()
+            if done:
+                continue
+            step(conn)
+            try:
+                conn.execute(
+                    schema_migrations.insert().values(name=name, applied_at=datetime.now(UTC))
+                )
+            except IntegrityError:  # another process applied it meanwhile
+                continue
+        applied_now.append(name)
+    return applied_now
+
+
+def _lock(conn: Connection) -> None:
+    """On PostgreSQL, workers starting together take turns (SQLite locks the file anyway)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7243110001)"))
