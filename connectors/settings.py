@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     )
     limits: Limits = Field(default_factory=Limits)
     workers: int = Field(2, description="Stage worker threads per topic on the embedded bus.")
-    queue_size: int = Field(64, description="Bound of each embedded topic queue (backpressure).")
+    queue_size: int = Field(
+        8, description="Bound of each embedded topic queue (backpressure; a batch is < 128 MB)."
+    )
     blob_concurrency: int = Field(8, description="Parallel blob writes inside one batch.")
     max_attempts: int = Field(8, description="Tries of a transient failure before a dead letter.")
 
