@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
+
 from pipeline.errors import InputError
 from pipeline.events import UploadRequest
 from pipeline.ids import check_id, derived_id, fingerprint, suffixed_ids
@@ -32,6 +34,8 @@ class IngestResult:
     outcomes: list[InputOutcome]
     replayed: bool = False
     blobs_written: int = 0
+    follow_ups: list[BaseModel] = field(default_factory=list)
+    """Events for other stages (e.g. MediaTasks); the transport publishes them before acking."""
 
     @property
     def failed(self) -> list[InputOutcome]:

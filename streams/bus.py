@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from pipeline.events import DeadLetter
 from streams.delivery import Delivered, Origin, RetryPolicy, deliver
-from streams.topics import EVENT_OF_TOPIC, STAGE_OF_TOPIC
+from streams.topics import EVENT_OF_TOPIC, STAGE_OF_TOPIC, key_for, topic_for
 
 log = logging.getLogger("ingestd.bus")
 
@@ -121,6 +121,13 @@ class EmbeddedBus:
                     policy=self.policy,
                     dead_letter_sink=self.dead_letter_sink,
                 )
+                # Follow-ups are handed on before this event counts as done (at-least-once).
+                for follow_up in getattr(done.result, "follow_ups", None) or []:
+                    try:
+                        self.publish(topic_for(follow_up), follow_up, key=key_for(follow_up))
+                    except ValueError as exc:  # no stage for it: keep it as a dead letter
+                        log.error("cannot route follow-up of %s: %s", sub.topic, exc)
+                        self.dead_letter_sink(_unroutable(follow_up, sub.topic, str(exc)))
                 if self.on_delivered is not None:
                     try:
                         self.on_delivered(sub.topic, done)
@@ -128,3 +135,15 @@ class EmbeddedBus:
                         log.exception("on_delivered listener failed")
             finally:
                 sub.queue.task_done()
+
+
+def _unroutable(event: BaseModel, origin_topic: str, message: str) -> DeadLetter:
+    from pipeline.status import StatusCode
+
+    return DeadLetter(
+        stage="route",
+        code=StatusCode.INTERNAL_SERVER_ISSUE,
+        message=message,
+        origin_topic=origin_topic,
+        event=event.model_dump(mode="json"),
+    )
