@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.importers.dropzone_config import DropZoneSettings
 from pipeline.limits import Limits
 
 
@@ -38,6 +39,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Hosts or CIDRs URL fetching may reach although private (tests, intranets).",
     )
+    model_allow: list[str] = Field(
+        default_factory=list,
+        description="Private hosts or CIDRs post-queue model endpoints may be on (model servers).",
+    )
+    collect_refresh_s: float = Field(
+        2.0, description="Seconds between reloads of collectors and workflows by the collect stage."
+    )
     limits: Limits = Field(default_factory=Limits)
     workers: int = Field(2, description="Stage worker threads per topic on the embedded bus.")
     queue_size: int = Field(
@@ -45,6 +53,15 @@ class Settings(BaseSettings):
     )
     blob_concurrency: int = Field(8, description="Parallel blob writes inside one batch.")
     max_attempts: int = Field(8, description="Tries of a transient failure before a dead letter.")
+    partitions: int = Field(4, description="Partitions of each ingestd topic (Kafka mode).")
+    topic_prefix: str = Field(
+        "", description="Prefix of the Kafka topic and group names (several deployments, tests)."
+    )
+    metrics_port: int = Field(0, description="Worker's Prometheus endpoint port (0: off).")
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint binds.")
+    dropzone: DropZoneSettings = Field(
+        default_factory=DropZoneSettings, description="S3 drop zones and extraction jobs."
+    )
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict safe to print: secrets masked, URL passwords hidden."""

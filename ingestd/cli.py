@@ -10,6 +10,8 @@ import typer
 from ingestd import __version__
 from ingestd.cli_import import app as import_app
 from ingestd.cli_inputs import datasets_app, inputs_app
+from ingestd.cli_jobs import import_s3, jobs_app
+from ingestd.cli_version_tools import app as versions_tools_app
 from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime, set_overrides, settings
 from pipeline.events import EVENTS
@@ -22,8 +24,11 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold secrets
 )
 app.add_typer(import_app, name="import")
+import_app.command("s3")(import_s3)
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(inputs_app, name="inputs")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(versions_tools_app, name="versions")
 deadletters_app = typer.Typer(help="Events no stage could process.", no_args_is_help=True)
 app.add_typer(deadletters_app, name="deadletters")
 
@@ -91,6 +96,23 @@ def demo(
     ok = run_demo(workdir, as_json=as_json)
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    loglevel: str = typer.Option("info", "--loglevel", help="debug, info, warning or error."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on this port (INGESTD_METRICS_PORT)."
+    ),
+) -> None:
+    """Run the stages as Faust agents on Kafka (INGESTD_BROKER=kafka://host:port)."""
+    from ingestd.worker import run_worker
+
+    overrides = {"metrics_port": metrics_port} if metrics_port is not None else {}
+    try:
+        run_worker(settings().model_copy(update=overrides), loglevel)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @deadletters_app.command("list")

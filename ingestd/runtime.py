@@ -8,18 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from connectors.blobs import open_blob_store
 from connectors.catalog import SqlCatalog
+from connectors.catalog.versions import VersionStore
 from connectors.fetch import GuardedFetcher
 from connectors.settings import Settings
 from pipeline.events import UploadRequest
 from pipeline.ingest import IngestStage
 from pipeline.ports import BlobStore, Fetcher
+from pipeline.collect import CollectStage
+from pipeline.snapshot import SnapshotStage
 from streams.bus import EmbeddedBus
 from streams.delivery import RetryPolicy
-from streams.topics import UPLOADS, key_for, topic_for
+from streams.topics import PREDICTIONS, SNAPSHOTS, UPLOADS, key_for, topic_for
+
+if TYPE_CHECKING:
+    from connectors.producer import IngestClient
 
 
 @dataclass
@@ -30,6 +37,7 @@ class Runtime:
     fetcher: Fetcher
     ingest: IngestStage
     _bus: EmbeddedBus | None = field(default=None, repr=False)
+    _client: IngestClient | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Runtime:
@@ -48,7 +56,21 @@ class Runtime:
         """Topic → the stage function that serves it (both transports use this)."""
         return {
             UPLOADS: self.ingest.handle,
+            SNAPSHOTS: self.snapshot.handle,
+            PREDICTIONS: self.collect.handle,
         }
+
+    @cached_property
+    def collect(self) -> CollectStage:
+        """The collect stage (collectors), built on first use."""
+        from connectors.collect_wiring import collect_stage
+
+        return collect_stage(self.settings, self.catalog, self.blobs, PREDICTIONS)
+
+    @cached_property
+    def snapshot(self) -> SnapshotStage:
+        """The snapshot stage (dataset versions), built on first use."""
+        return SnapshotStage(self.blobs, VersionStore(self.catalog))
 
     @property
     def bus(self) -> EmbeddedBus:
@@ -65,9 +87,37 @@ class Runtime:
             self._bus = bus
         return self._bus
 
+    @property
+    def kafka_mode(self) -> bool:
+        return self.settings.broker.startswith("kafka://")
+
+    @property
+    def client(self) -> IngestClient:
+        """The Kafka producer (INGESTD_BROKER=kafka://...), created on first use."""
+        if self._client is None:
+            from connectors.producer import IngestClient
+
+            self._client = IngestClient(
+                self.settings.broker,
+                blobs=self.blobs,
+                user_id=self.settings.user_id,
+                app_id=self.settings.app_id,
+                limits=self.settings.limits,
+                topic_prefix=self.settings.topic_prefix,
+            )
+        return self._client
+
     def publish(self, event: Any) -> None:
         """Hand any event to the transport, on the topic its type belongs to."""
-        self.bus.publish(topic_for(event), event, key=key_for(event))
+        if self.kafka_mode:
+            self.client.send(event)
+        else:
+            self.bus.publish(topic_for(event), event, key=key_for(event))
+
+    def flush(self) -> None:
+        """Make sure what was published has reached the transport."""
+        if self._client is not None:
+            self._client.flush()
 
     def submit(self, request: UploadRequest) -> None:
         """Hand an upload request to the transport (blocks while the topic is full)."""
@@ -77,6 +127,9 @@ class Runtime:
         if self._bus is not None:
             self._bus.close()
             self._bus = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         self.catalog.close()
 
     def __enter__(self) -> Runtime:

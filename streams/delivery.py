@@ -25,11 +25,16 @@ log = logging.getLogger("ingestd.delivery")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff between min and max delay, `max_attempts` tries in all."""
+    """Exponential backoff between min and max delay.
+
+    Transient failures get `max_attempts` tries (0: until they pass — the partition waits, as
+    on Kafka); unexpected exceptions (bugs) get `error_attempts` before a dead letter.
+    """
 
     max_attempts: int = 8
     min_backoff: float = 0.2
     max_backoff: float = 10.0
+    error_attempts: int = 5
 
     def delay(self, attempt: int, hint: float = 0.0) -> float:
         return max(hint, min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1)))
@@ -91,7 +96,7 @@ def deliver(
                 raw, stage, exc.code, exc.message, attempt, origin, dead_letter_sink, policy, sleep
             )
         except TransientError as exc:
-            if attempt >= policy.max_attempts:
+            if policy.max_attempts and attempt >= policy.max_attempts:
                 return _dead(
                     raw,
                     stage,
@@ -113,7 +118,7 @@ def deliver(
             )
             sleep(wait)
         except Exception as exc:  # a bug or an unforeseen failure: retry, then dead-letter
-            if attempt >= policy.max_attempts:
+            if attempt >= min(policy.error_attempts, policy.max_attempts or policy.error_attempts):
                 return _dead(
                     raw,
                     stage,

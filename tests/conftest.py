@@ -120,3 +120,27 @@ def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), color: str 
     mode = "RGB" if fmt != "GIF" else "P"
     Image.new(mode, size, color).save(buf, fmt)
     return buf.getvalue()
+
+
+class ExternalBroker:
+    """KAFKA_BOOTSTRAP given: use that broker; it cannot be killed or restarted by tests."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real single-node KRaft broker on loopback (jars from Maven Central, cached)."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP")
+    if bootstrap:
+        yield ExternalBroker(bootstrap)
+        return
+    from kafka_broker import KafkaBroker, free_port
+
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

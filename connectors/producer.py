@@ -1,0 +1,171 @@
+"""The producer client for services: put events on ingestd's Kafka topics (kafka-python).
+
+    client = IngestClient("127.0.0.1:9092", blobs=open_blob_store(settings))
+    client.post_inputs([Input(data=Data(image=Media(url="https://...")))], dataset_ids=["d"])
+    client.report_prediction(PredictionEvent(...))
+    client.create_dataset_version("d", description="for training")
+    client.flush()
+
+Messages stay small (the broker's limit is about 1 MB): inline media that would not fit is
+written to the blob store first, under the same content-addressed key the ingest stage
+uses, and the event carries the key instead (claim check).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaProducer
+from pydantic import BaseModel
+
+from pipeline.events import PredictionEvent, SnapshotRequest, UploadRequest
+from pipeline.ids import blob_key, sha256_hex
+from pipeline.limits import Limits, batches
+from pipeline.media import sniff
+from pipeline.models import ConflictResolution, Input, Media, Text
+from pipeline.ports import BlobStore
+from streams.topics import key_for, topic_for
+
+log = logging.getLogger("ingestd.producer")
+
+MESSAGE_BUDGET = 900_000  # bytes of JSON per message, under the broker's 1 MB default
+
+
+class IngestClient:
+    """Produces UploadRequests, PredictionEvents and SnapshotRequests with acks=all."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        blobs: BlobStore | None = None,
+        user_id: str = "me",
+        app_id: str = "main",
+        linger_ms: int = 10,
+        message_budget: int = MESSAGE_BUDGET,
+        limits: Limits | None = None,
+        topic_prefix: str = "",
+    ) -> None:
+        self.topic_prefix = topic_prefix
+        self.blobs = blobs
+        self.user_id = user_id
+        self.app_id = app_id
+        self.message_budget = message_budget
+        self.limits = limits or Limits()
+        self.producer = KafkaProducer(
+            bootstrap_servers=bootstrap.removeprefix("kafka://").split(","),
+            acks="all",
+            linger_ms=linger_ms,
+            retries=10,
+            max_in_flight_requests_per_connection=1,  # keep order through retries
+            max_request_size=1_048_576,
+        )
+
+    # -- the three calls services make --------------------------------------------------
+
+    def post_inputs(
+        self,
+        inputs: Iterable[Input],
+        *,
+        dataset_ids: list[str] | None = None,
+        conflict_resolution: ConflictResolution = ConflictResolution.SKIP,
+        source: str = "api",
+        job_id: str | None = None,
+    ) -> list[str]:
+        """Send inputs as upload requests within the batch limits; returns the request ids."""
+        ids = []
+        for batch in batches(inputs, _inline_size, self.limits):
+            request = UploadRequest(
+                user_id=self.user_id,
+                app_id=self.app_id,
+                inputs=batch,
+                dataset_ids=dataset_ids or [],
+                conflict_resolution=conflict_resolution,
+                source=source,
+                job_id=job_id,
+            )
+            self.send(request)
+            ids.append(request.request_id)
+        return ids
+
+    def report_prediction(self, event: PredictionEvent) -> str:
+        self.send(event)
+        return event.event_id
+
+    def create_dataset_version(self, dataset_id: str, **fields: Any) -> str:
+        request = SnapshotRequest(
+            user_id=self.user_id, app_id=self.app_id, dataset_id=dataset_id, **fields
+        )
+        self.send(request)
+        return request.version_id
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def send(self, event: BaseModel) -> None:
+        """Produce any event to the topic of its type (claim-checking upload media)."""
+        if isinstance(event, UploadRequest):
+            event = self._claim_check(event)
+        value = event.model_dump_json().encode()
+        if len(value) > self.message_budget:
+            raise ValueError(
+                f"{type(event).__name__} is {len(value)} bytes as JSON, over the "
+                f"{self.message_budget}-byte message budget; configure a blob store for "
+                "claim checks or send fewer inputs per request"
+            )
+        key = key_for(event)
+        self.producer.send(
+            self.topic_prefix + topic_for(event), key=key.encode() if key else None, value=value
+        )
+
+    def _claim_check(self, request: UploadRequest) -> UploadRequest:
+        """Move inline media to the blob store until the request fits in one message."""
+        budget = self.message_budget // max(1, len(request.inputs)) // 2
+        if all(_inline_size(i) * 4 // 3 <= budget for i in request.inputs):
+            return request
+        if self.blobs is None:
+            return request  # send() reports the size problem with a clear message
+        inputs = [self._checked(item, budget) for item in request.inputs]
+        return request.model_copy(update={"inputs": inputs})
+
+    def _checked(self, item: Input, budget: int) -> Input:
+        data = item.data
+        for field in ("image", "video", "audio", "text"):
+            media = getattr(data, field)
+            raw = _raw_of(media)
+            if raw is None or len(raw) * 4 // 3 <= budget:
+                continue
+            assert self.blobs is not None
+            key = blob_key(self.user_id, self.app_id, sha256_hex(raw), sniff(raw[:64]).extension)
+            self.blobs.put(key, raw)
+            ref: Media | Text = Text(blob_key=key) if field == "text" else Media(blob_key=key)
+            return item.model_copy(update={"data": data.model_copy(update={field: ref})})
+        return item
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.producer.flush(timeout)
+
+    def close(self) -> None:
+        self.producer.flush()
+        self.producer.close()
+
+    def __enter__(self) -> IngestClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _raw_of(media: Media | Text | None) -> bytes | None:
+    if media is None:
+        return None
+    if isinstance(media, Text) and media.raw is not None:
+        return media.raw.encode("utf-8")
+    return media.base64 if isinstance(media.base64, bytes) else None
+
+
+def _inline_size(item: Input) -> int:
+    _, media = item.data.media()
+    raw = _raw_of(media)
+    return len(raw) if raw is not None else 256

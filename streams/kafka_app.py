@@ -1,0 +1,182 @@
+"""The distributed transport: the stages as Faust agents on Kafka, in one consumer group.
+
+One agent per stage topic, running the same stage functions as the embedded bus through
+the same `deliver` (decode → run → retry transient failures → dead letter). An event is
+acknowledged only when its agent body returns, and the body returns only after the
+outcome is durable: the stage committed its catalog transaction, follow-up events and
+dead letters were acknowledged by the broker (acks=all), and dead letters were recorded
+in the catalog. No exception escapes an agent: Faust would acknowledge and drop the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from pydantic import BaseModel
+
+from pipeline.events import DeadLetter
+from pipeline.ids import derived_id
+from streams import metrics
+from streams.delivery import Delivered, Origin, RetryPolicy, deliver
+from streams.topics import DEADLETTER, EVENT_OF_TOPIC, STAGE_OF_TOPIC, key_for, topic_for
+
+log = logging.getLogger("ingestd.kafka")
+
+
+def faust_broker_url(broker: str) -> str:
+    """INGESTD_BROKER=kafka://h1:9092,h2:9092 → Faust's form kafka://h1:9092;kafka://h2:9092."""
+    hosts = broker.removeprefix("kafka://").split(",")
+    return ";".join(f"kafka://{h.strip()}" for h in hosts if h.strip())
+
+
+class KafkaTransport:
+    """Builds the Faust app for a set of stage handlers and a dead-letter recorder."""
+
+    def __init__(
+        self,
+        broker: str,
+        handlers: dict[str, Callable[[Any], Any]],
+        record_dead_letter: Callable[[DeadLetter], None],
+        *,
+        partitions: int = 4,
+        policy: RetryPolicy | None = None,
+        group: str = "ingestd",
+        topic_prefix: str = "",
+        max_message_bytes: int = 1_000_000,
+    ) -> None:
+        self.handlers = handlers
+        self.record_dead_letter = record_dead_letter
+        self.policy = policy or RetryPolicy(max_attempts=0)
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(2, len(handlers)), thread_name_prefix="stage"
+        )
+        self.app = faust.App(
+            topic_prefix + group,
+            broker=faust_broker_url(broker),
+            value_serializer="raw",
+            key_serializer="raw",
+            topic_partitions=partitions,
+            topic_replication_factor=1,
+            web_enabled=False,
+            producer_acks=-1,
+            producer_max_request_size=max_message_bytes,
+            broker_commit_interval=1.0,
+            consumer_auto_offset_reset="earliest",
+            stream_wait_empty=False,
+            store="memory://",
+        )
+        self.topics = {
+            name: self.app.topic(
+                topic_prefix + name, partitions=partitions, value_type=bytes, key_type=bytes
+            )
+            for name in [*EVENT_OF_TOPIC]
+        }
+        for name, handler in handlers.items():
+            self._add_agent(name, handler)
+
+    def _add_agent(self, topic_name: str, handler: Callable[[Any], Any]) -> None:
+        model = EVENT_OF_TOPIC[topic_name]
+        stage = STAGE_OF_TOPIC.get(topic_name, topic_name)
+        transport = self
+
+        async def agent(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                try:
+                    await transport._process(event, topic_name, stage, model, handler)
+                except asyncio.CancelledError:
+                    raise  # shutting down: the event stays unacknowledged and is redelivered
+                except BaseException:  # never let Faust ack-and-drop: log, wait, try again
+                    log.exception("stage=%s unexpected failure outside delivery", stage)
+                    await transport._process_until_done(event, topic_name, stage, model, handler)
+
+        agent.__name__ = f"{stage}_agent"
+        self.app.agent(self.topics[topic_name], name=f"ingestd.{stage}")(agent)
+
+    async def _process_until_done(
+        self, event: Any, topic: str, stage: str, model: type[BaseModel], handler: Any
+    ) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
+            try:
+                await self._process(event, topic, stage, model, handler)
+                return
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                log.exception("stage=%s still failing (try %d)", stage, attempt)
+
+    async def _process(
+        self, event: Any, topic: str, stage: str, model: type[BaseModel], handler: Any
+    ) -> None:
+        message = event.message
+        key = message.key.decode("utf-8", "replace") if message.key else None
+        origin = Origin(topic, message.partition, message.offset, key)
+        letters: list[DeadLetter] = []
+        started = time.perf_counter()
+        metrics.EVENTS_IN.labels(stage).inc()
+        loop = asyncio.get_running_loop()
+        done: Delivered = await loop.run_in_executor(
+            self.pool,
+            lambda: deliver(
+                message.value,
+                model,
+                handler,
+                stage=stage,
+                origin=origin,
+                policy=self.policy,
+                dead_letter_sink=letters.append,
+                sleep=time.sleep,
+            ),
+        )
+        for follow_up in getattr(done.result, "follow_ups", None) or []:
+            await self.send(follow_up)
+        for letter in letters:
+            # Same origin offset, same id: a redelivered event is dead-lettered once.
+            letter.dead_letter_id = derived_id(
+                "deadletter", topic, str(message.partition), str(message.offset)
+            )
+            await self._dead_letter(letter, key)
+        metrics.STAGE_SECONDS.labels(stage).observe(time.perf_counter() - started)
+        metrics.EVENTS_OUT.labels(stage, "dead_letter" if letters else "ok").inc()
+        highwater = self.app.consumer.highwater(message.tp)
+        if highwater is not None:
+            metrics.CONSUMER_LAG.labels(topic, str(message.partition)).set(
+                max(0, highwater - message.offset - 1)
+            )
+
+    async def send(self, event: BaseModel, topic: str | None = None) -> None:
+        """Produce an event and wait until the broker has it (acks=all)."""
+        name = topic or topic_for(event)
+        key = key_for(event)
+        fut = await self.topics[name].send(
+            key=key.encode() if key else None, value=event.model_dump_json().encode()
+        )
+        await fut
+
+    async def _dead_letter(self, letter: DeadLetter, key: str | None) -> None:
+        metrics.DEAD_LETTERS.labels(letter.stage, str(int(letter.code))).inc()
+        metrics.ERRORS.labels(letter.stage, str(int(letter.code))).inc()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self.send(letter, DEADLETTER)
+                await asyncio.get_running_loop().run_in_executor(
+                    self.pool, self.record_dead_letter, letter
+                )
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "dead letter %s not yet durable (try %d)", letter.dead_letter_id, attempt
+                )
+                await asyncio.sleep(self.policy.delay(min(attempt, 8)))
