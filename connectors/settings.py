@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     blob_concurrency: int = Field(8, description="Parallel blob writes inside one batch.")
     max_attempts: int = Field(8, description="Tries of a transient failure before a dead letter.")
     partitions: int = Field(4, description="Partitions of each ingestd topic (Kafka mode).")
+    kafka_session_timeout: float = Field(
+        10.0, description="Seconds before a silent worker's partitions move to another worker."
+    )
     topic_prefix: str = Field(
         "", description="Prefix of the Kafka topic and group names (several deployments, tests)."
     )

@@ -43,6 +43,12 @@ RetryOpt = typer.Option(
     dir_okay=False,
 )
 JsonOpt = typer.Option(False, "--json", help="Print the summary as JSON.")
+TimeoutOpt = typer.Option(
+    None,
+    "--timeout",
+    help="Give up waiting for the stages after this many seconds (Kafka mode: "
+    "are workers running?).",
+)
 
 
 @app.command("folder")
@@ -59,12 +65,13 @@ def import_folder(
     report: Path | None = ReportOpt,
     retry_failed: Path | None = RetryOpt,
     as_json: bool = JsonOpt,
+    timeout: float | None = TimeoutOpt,
 ) -> None:
     """Import every file under PATH; the type of each comes from its content and extension."""
     meta, keys = _common_args(metadata, retry_failed, dataset)
     total = len(keys) if keys is not None else count_files(path)
     items = iter_folder_items(path, labels=labels, metadata=meta, keys=keys)
-    _run(items, total, "folder", dataset or [], conflict, report, as_json)
+    _run(items, total, "folder", dataset or [], conflict, report, as_json, timeout)
 
 
 @app.command("csv")
@@ -84,6 +91,7 @@ def import_csv(
     report: Path | None = ReportOpt,
     retry_failed: Path | None = RetryOpt,
     as_json: bool = JsonOpt,
+    timeout: float | None = TimeoutOpt,
 ) -> None:
     """Import the rows of a CSV file: URLs, raw text or local file paths, with concepts."""
     from connectors.importers.csv_rows import iter_csv_items
@@ -100,7 +108,7 @@ def import_csv(
     except ValueError as exc:
         fail(str(exc))
         return
-    _run(_chain(first, items), total, "csv", dataset or [], conflict, report, as_json)
+    _run(_chain(first, items), total, "csv", dataset or [], conflict, report, as_json, timeout)
 
 
 def _chain(first: ImportItem | None, rest: Iterator[ImportItem]) -> Iterator[ImportItem]:
@@ -131,6 +139,7 @@ def _run(
     conflict: ConflictResolution,
     report: Path | None,
     as_json: bool,
+    timeout: float | None = None,
 ) -> None:
     with open_runtime() as rt:
         options = ImportOptions(
@@ -152,7 +161,11 @@ def _run(
         ) as bar:
             task = bar.add_task(f"importing {source}", total=total or None)
             run = ImportRun(rt.submit, rt.catalog, options, progress=lambda n: bar.advance(task, n))
-            summary = run.run(items)
+            try:
+                summary = run.run(items, timeout=timeout)
+            except TimeoutError as exc:
+                fail(str(exc))
+                raise
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     write_report(summary, report or Path(".ingestd/reports") / f"{source}-{stamp}.jsonl")
     if as_json:

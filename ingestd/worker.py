@@ -47,6 +47,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         runtime.catalog.record_dead_letter,
         partitions=settings.partitions,
         topic_prefix=settings.topic_prefix,
+        session_timeout=settings.kafka_session_timeout,
         # The partition waits out transient failures (S3, database) however long they last.
         policy=RetryPolicy(max_attempts=0, max_backoff=15.0),
     )

@@ -49,6 +49,7 @@ class KafkaTransport:
         group: str = "ingestd",
         topic_prefix: str = "",
         max_message_bytes: int = 1_000_000,
+        session_timeout: float = 10.0,
     ) -> None:
         self.handlers = handlers
         self.record_dead_letter = record_dead_letter
@@ -67,6 +68,10 @@ class KafkaTransport:
             producer_acks=-1,
             producer_max_request_size=max_message_bytes,
             broker_commit_interval=1.0,
+            # A worker killed without goodbye holds its partitions until its session expires:
+            # keep that short so the group rebalances to the survivors quickly.
+            broker_session_timeout=session_timeout,
+            broker_heartbeat_interval=max(1.0, session_timeout / 3),
             consumer_auto_offset_reset="earliest",
             stream_wait_empty=False,
             store="memory://",

@@ -21,7 +21,6 @@ from kafka import KafkaProducer
 from kafka_harness import WorkerProcess, consumer_lag, wait_for
 
 from connectors.catalog import SqlCatalog
-from connectors.producer import IngestClient
 from connectors.settings import Settings
 from ingestd.runtime import Runtime
 from pipeline.models import Data, Input, Media, Text
@@ -46,8 +45,11 @@ def kafka_settings(
 class Workload:
     """n single-input upload requests (some with bad inputs) plus some unreadable events."""
 
-    def __init__(self, n: int, bad_every: int = 50, garbage: int = 5) -> None:
+    def __init__(self, n: int, bad_every: int = 50, garbage: int = 5, apps: int = 1) -> None:
         self.n = n
+        # Upload requests are keyed by app (ordering per app), so spreading the work over
+        # partitions, and so over workers, takes several apps.
+        self.apps = ["main"] if apps == 1 else [f"app{a}" for a in range(apps)]
         self.bad = {i for i in range(n) if i % bad_every == 7}
         self.garbage = garbage
 
@@ -65,7 +67,7 @@ class Workload:
         with Runtime.open(settings) as rt:
             client = rt.client
             for i in range(self.n):
-                client.post_inputs([self.input(i)])
+                self.post(client, i)
             raw = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
             for g in range(self.garbage):
                 raw.send(settings.topic_prefix + "ingestd.uploads", value=b"{not json %d" % g)
@@ -73,17 +75,22 @@ class Workload:
             raw.close()
             client.flush()
 
+    def post(self, client, i: int) -> None:
+        client.app_id = self.apps[i % len(self.apps)]
+        client.post_inputs([self.input(i)])
+
     def settled(self, catalog: SqlCatalog) -> int:
-        return (
-            catalog.input_counts("me", "main")["processed"]
-            + catalog.input_counts("me", "main")["errors"]
-        )
+        total = 0
+        for app in self.apps:
+            counts = catalog.input_counts("me", app)
+            total += counts["processed"] + counts["errors"]
+        return total
 
     def verdict(self, settings: Settings) -> tuple[str, list[str]]:
         """Check every input, blob and dead letter; returns the verdict and the problems."""
         problems: list[str] = []
         with Runtime.open(settings) as rt:
-            rows = {r["id"]: r for r in rt.catalog.iter_inputs("me", "main")}
+            rows = {r["id"]: r for app in self.apps for r in rt.catalog.iter_inputs("me", app)}
             expected = {f"in-{i}" for i in range(self.n)}
             lost = expected - set(rows)
             extra = set(rows) - expected
@@ -142,7 +149,9 @@ def report(verdict: str, problems: list[str]) -> None:
 def test_worker_killed_three_times_loses_and_duplicates_nothing(tmp_path, request, kafka) -> None:
     settings = kafka_settings(tmp_path, request, kafka)
     workload = Workload(3000)
+    t0 = time.monotonic()
     workload.produce(settings, kafka.bootstrap)
+    print(f"produced {workload.n} requests in {time.monotonic() - t0:.1f}s")
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     catalog = SqlCatalog(settings.catalog)
     rng = random.Random(7)
@@ -153,8 +162,12 @@ def test_worker_killed_three_times_loses_and_duplicates_nothing(tmp_path, reques
             wait_for(lambda t=target: workload.settled(catalog) >= t, 240, f"{target} inputs")
             worker.kill9()
             kills += 1
+            print(
+                f"kill -9 #{kills} at {workload.settled(catalog)} inputs, {time.monotonic() - t0:.1f}s"
+            )
             worker = WorkerProcess(settings, tmp_path / "worker.log").start()
         wait_until_drained(settings, kafka, workload, 300)
+        print(f"drained at {time.monotonic() - t0:.1f}s")
     finally:
         worker.stop()
         catalog.close()
@@ -206,15 +219,24 @@ def test_two_workers_share_the_partitions(tmp_path, request, kafka) -> None:
     from kafka_broker import free_port
 
     settings = kafka_settings(tmp_path, request, kafka)
-    workload = Workload(800, garbage=0)
+    workload = Workload(800, garbage=0, apps=8)
     ports = [free_port(), free_port()]
     workers = [
         WorkerProcess(settings, tmp_path / f"w{n}.log", port).start()
         for n, port in enumerate(ports)
     ]
     try:
-        time.sleep(8)  # let both join the group before the events arrive
-        workload.produce(settings, kafka.bootstrap)
+        # Trickle the events in, so that the work is still there when the second worker has
+        # joined the group (a Faust worker takes some seconds to start and rebalance).
+        with Runtime.open(settings) as rt:
+            deadline = time.monotonic() + 180
+            for start in range(0, workload.n, 20):
+                for i in range(start, min(workload.n, start + 20)):
+                    workload.post(rt.client, i)
+                rt.client.flush()
+                both = all(_events_in(port) > 0 for port in ports)
+                if not both and time.monotonic() < deadline:
+                    time.sleep(1.0)
         wait_until_drained(settings, kafka, workload, 240)
         counts = [_events_in(port) for port in ports]
     finally:
@@ -227,7 +249,10 @@ def test_two_workers_share_the_partitions(tmp_path, request, kafka) -> None:
 
 
 def _events_in(port: int) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return 0.0  # not up yet
     total = 0.0
     for line in body.splitlines():
         if line.startswith('ingestd_events_in_total{stage="ingest"}'):
