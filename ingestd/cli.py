@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from ingestd import __version__
+from ingestd import __version__, cli_collectors, cli_concepts, cli_keys, cli_produce, cli_workflows
 from ingestd.cli_import import app as import_app
 from ingestd.cli_inputs import datasets_app, inputs_app
 from ingestd.cli_jobs import import_s3, jobs_app
@@ -29,6 +29,11 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(inputs_app, name="inputs")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(versions_tools_app, name="versions")
+app.add_typer(cli_keys.app, name="keys")
+app.add_typer(cli_workflows.app, name="workflows")
+app.add_typer(cli_collectors.app, name="collectors")
+app.add_typer(cli_concepts.app, name="concepts")
+app.add_typer(cli_produce.app, name="produce")
 deadletters_app = typer.Typer(help="Events no stage could process.", no_args_is_help=True)
 app.add_typer(deadletters_app, name="deadletters")
 
@@ -138,6 +143,50 @@ def deadletters_list(as_json: bool = typer.Option(False, "--json")) -> None:
             for d in letters
         ],
     )
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    ids: list[str] | None = typer.Argument(
+        None, help="Dead-letter ids; all not yet replayed when omitted."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Re-submit dead-lettered events to the topic they came from (after fixing the cause)."""
+    from pydantic import ValidationError
+
+    from streams.topics import EVENT_OF_TOPIC
+
+    replayed: list[str] = []
+    refused: list[dict[str, str]] = []
+    with open_runtime() as rt:
+        letters = rt.catalog.list_dead_letters()
+        if ids:
+            unknown = set(ids) - {d.dead_letter_id for d in letters}
+            if unknown:
+                fail(f"no unreplayed dead letter with id {', '.join(sorted(unknown))}")
+            letters = [d for d in letters if d.dead_letter_id in ids]
+        for letter in letters:
+            model = EVENT_OF_TOPIC.get(letter.origin_topic)
+            try:
+                if model is None:
+                    raise ValueError(f"no stage reads topic {letter.origin_topic!r}")
+                event = model.model_validate(letter.event)
+            except (ValidationError, ValueError) as exc:
+                refused.append({"id": letter.dead_letter_id, "reason": str(exc).splitlines()[0]})
+                continue
+            rt.publish(event)
+            rt.catalog.mark_dead_letter_replayed(letter.dead_letter_id)
+            replayed.append(letter.dead_letter_id)
+        rt.flush()
+    if as_json:
+        emit_json({"replayed": replayed, "refused": refused})
+    else:
+        console.print(f"replayed {len(replayed)} dead letters")
+        for r in refused:
+            console.print(f"[red]not replayable[/] {r['id']}: {r['reason']}")
+    if refused:
+        raise typer.Exit(1)
 
 
 def main() -> None:
