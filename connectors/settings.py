@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_session_token: SecretStr | None = None
+    catalog_password: SecretStr | None = Field(
+        None, description="Password put into the catalog URL at connect time (keeps it out of URLs)."
+    )
 
     fetch_allow: list[str] = Field(
         default_factory=list,
@@ -65,6 +68,15 @@ class Settings(BaseSettings):
     dropzone: DropZoneSettings = Field(
         default_factory=DropZoneSettings, description="S3 drop zones and extraction jobs."
     )
+
+    def catalog_url(self) -> str:
+        """The catalog URL with `catalog_password` filled in (never print this)."""
+        if self.catalog_password is None:
+            return self.catalog
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.catalog).set(password=self.catalog_password.get_secret_value())
+        return url.render_as_string(hide_password=False)
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict safe to print: secrets masked, URL passwords hidden."""

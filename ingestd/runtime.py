@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.blobs import open_blob_store
 from connectors.catalog import SqlCatalog
+from connectors.catalog.chunks import ChunkCatalog
 from connectors.catalog.versions import VersionStore
 from connectors.fetch import GuardedFetcher
 from connectors.settings import Settings
+from pipeline.collect import CollectStage
 from pipeline.events import UploadRequest
 from pipeline.ingest import IngestStage
+from pipeline.media_stage import MediaStage
 from pipeline.ports import BlobStore, Fetcher
-from pipeline.collect import CollectStage
 from pipeline.snapshot import SnapshotStage
 from streams.bus import EmbeddedBus
 from streams.delivery import RetryPolicy
-from streams.topics import PREDICTIONS, SNAPSHOTS, UPLOADS, key_for, topic_for
+from streams.topics import MEDIA, PREDICTIONS, SNAPSHOTS, UPLOADS, key_for, topic_for
 
 if TYPE_CHECKING:
     from connectors.producer import IngestClient
@@ -43,12 +45,17 @@ class Runtime:
     def open(cls, settings: Settings | None = None) -> Runtime:
         settings = settings or Settings()
         blobs = open_blob_store(settings)
-        catalog = SqlCatalog(settings.catalog)
+        catalog = SqlCatalog(settings.catalog_url())
         fetcher = GuardedFetcher(
             allow=settings.fetch_allow, timeout=settings.limits.fetch_timeout_s
         )
         ingest = IngestStage(
-            blobs, catalog, fetcher, settings.limits, blob_concurrency=settings.blob_concurrency
+            blobs,
+            catalog,
+            fetcher,
+            settings.limits,
+            blob_concurrency=settings.blob_concurrency,
+            media_catalog=ChunkCatalog(catalog),
         )
         return cls(settings, blobs, catalog, fetcher, ingest)
 
@@ -58,7 +65,18 @@ class Runtime:
             UPLOADS: self.ingest.handle,
             SNAPSHOTS: self.snapshot.handle,
             PREDICTIONS: self.collect.handle,
+            MEDIA: self.media.handle,
         }
+
+    @cached_property
+    def media(self) -> MediaStage:
+        """The media stage (oversized media become chunks), built on first use."""
+        return MediaStage(
+            self.blobs,
+            ChunkCatalog(self.catalog),
+            self.settings.limits,
+            blob_concurrency=self.settings.blob_concurrency,
+        )
 
     @cached_property
     def collect(self) -> CollectStage:
