@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint typecheck pytest bench kafka clean
+.PHONY: install demo test lint typecheck pytest bench kafka kafka-stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,15 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/stream_bench.py
+
+# A development broker on 127.0.0.1:9092 (jars from Maven Central, cached in ~/.cache).
+kafka:
+	scripts/kafka/broker.sh fetch
+	scripts/kafka/broker.sh start 9092 .ingestd/kafka
+
+kafka-stop:
+	scripts/kafka/broker.sh stop .ingestd/kafka
 
 clean:
 	rm -rf .ingestd demo-out .pytest_cache .mypy_cache .ruff_cache

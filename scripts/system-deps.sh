@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages ingestd's tests/demo need (Debian/Ubuntu).
 #
-#   scripts/system-deps.sh               # ffmpeg + postgresql
+#   scripts/system-deps.sh               # ffmpeg + postgresql + java/maven (Kafka broker)
 #   scripts/system-deps.sh --no-postgres # ffmpeg only (demo)
 #
 # Idempotent and silent when everything is already present. Runs
@@ -29,6 +29,11 @@ missing=()
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 if [ "$want_postgres" = 1 ] && ! have_initdb; then
     missing+=(postgresql)
+fi
+# The test broker runs Kafka's jars from Maven Central on a JVM.
+if [ "$want_postgres" = 1 ]; then
+    command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+    command -v mvn >/dev/null 2>&1 || missing+=(maven)
 fi
 
 [ "${#missing[@]}" -eq 0 ] && exit 0
