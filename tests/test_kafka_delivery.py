@@ -162,9 +162,8 @@ def test_worker_killed_three_times_loses_and_duplicates_nothing(tmp_path, reques
             wait_for(lambda t=target: workload.settled(catalog) >= t, 240, f"{target} inputs")
             worker.kill9()
             kills += 1
-            print(
-                f"kill -9 #{kills} at {workload.settled(catalog)} inputs, {time.monotonic() - t0:.1f}s"
-            )
+            stored, elapsed = workload.settled(catalog), time.monotonic() - t0
+            print(f"kill -9 #{kills} at {stored} inputs, {elapsed:.1f}s")
             worker = WorkerProcess(settings, tmp_path / "worker.log").start()
         wait_until_drained(settings, kafka, workload, 300)
         print(f"drained at {time.monotonic() - t0:.1f}s")
@@ -175,9 +174,8 @@ def test_worker_killed_three_times_loses_and_duplicates_nothing(tmp_path, reques
     report(*workload.verdict(settings))
 
 
-def test_s3_outage_mid_run_loses_nothing_and_dead_letters_nothing(
-    tmp_path, request, kafka, s3
-) -> None:
+def run_with_fault(tmp_path, request, kafka, fault) -> None:
+    """600 requests; once 100 are stored, `fault()` breaks something and mends it."""
     settings = kafka_settings(tmp_path, request, kafka)
     workload = Workload(600)
     workload.produce(settings, kafka.bootstrap)
@@ -185,34 +183,35 @@ def test_s3_outage_mid_run_loses_nothing_and_dead_letters_nothing(
     catalog = SqlCatalog(settings.catalog)
     try:
         wait_for(lambda: workload.settled(catalog) >= 100, 120, "100 inputs")
-        s3.stop()
-        time.sleep(6)  # the worker is retrying against a dead endpoint, partitions waiting
-        s3.start()
-        wait_until_drained(settings, kafka, workload, 240)
-    finally:
-        worker.stop()
-        catalog.close()
-    report(*workload.verdict(settings))
-
-
-def test_broker_killed_and_restarted_mid_run_loses_nothing(tmp_path, request, kafka) -> None:
-    if not hasattr(kafka, "kill"):
-        pytest.skip("KAFKA_BOOTSTRAP points at a broker these tests cannot restart")
-    settings = kafka_settings(tmp_path, request, kafka)
-    workload = Workload(600)
-    workload.produce(settings, kafka.bootstrap)
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
-    catalog = SqlCatalog(settings.catalog)
-    try:
-        wait_for(lambda: workload.settled(catalog) >= 100, 120, "100 inputs")
-        kafka.kill()
-        time.sleep(2)
-        kafka.start()
+        fault()
         wait_until_drained(settings, kafka, workload, 300)
     finally:
         worker.stop()
         catalog.close()
     report(*workload.verdict(settings))
+
+
+def test_s3_outage_mid_run_loses_nothing_and_dead_letters_nothing(
+    tmp_path, request, kafka, s3
+) -> None:
+    def outage() -> None:
+        s3.stop()
+        time.sleep(6)  # the worker is retrying against a dead endpoint, partitions waiting
+        s3.start()
+
+    run_with_fault(tmp_path, request, kafka, outage)
+
+
+def test_broker_killed_and_restarted_mid_run_loses_nothing(tmp_path, request, kafka) -> None:
+    if not hasattr(kafka, "kill"):
+        pytest.skip("KAFKA_BOOTSTRAP points at a broker these tests cannot restart")
+
+    def crash() -> None:
+        kafka.kill()
+        time.sleep(2)
+        kafka.start()
+
+    run_with_fault(tmp_path, request, kafka, crash)
 
 
 def test_two_workers_share_the_partitions(tmp_path, request, kafka) -> None:
