@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 from connectors.importers.csv_rows import iter_csv_items
 from connectors.importers.folder import iter_folder_items
 from connectors.importers.runner import ImportOptions, ImportRun, ImportSummary
+from ingestd import demo_collectors, demo_media
 from ingestd.cli_import import print_summary
 from ingestd.output import console, emit_json, table
 from ingestd.state import open_runtime
@@ -36,6 +37,7 @@ def make_samples(root: Path) -> dict[str, str]:
     good = (folder / "cats" / "cats-0.jpg").read_bytes()
     (folder / "cats" / "broken.jpg").write_bytes(good[: len(good) // 3])  # truncated JPEG
     Image.new("1", (10_000, 9_000)).save(folder / "dogs" / "huge.png")  # 90 MP, a few KB
+    demo_media.make_long_video(folder)  # 11 minutes: split by the media stage
     (folder / "notes").mkdir(exist_ok=True)
     (folder / "notes" / "readme.txt").write_text("Two cats and two dogs walk into a dataset.\n")
     (folder / "notes" / "report.pdf").write_bytes(b"%PDF-1.4\n% not an input type\n")
@@ -77,7 +79,6 @@ def make_samples(root: Path) -> dict[str, str]:
     (root / "captions.csv").write_text(buf.getvalue(), encoding="utf-8")
     return {
         "cats/broken.jpg": "INPUT_FAILED",
-        "dogs/huge.png": "INPUT_OVER_LIMIT",
         "notes/report.pdf": "INPUT_UNSUPPORTED_FORMAT",
         "captions.csv:4": "METADATA_PARSING_ISSUE",
         "captions.csv:5": "INPUT_INVALID_ARGUMENT",
@@ -108,14 +109,18 @@ def run_demo(workdir: str, as_json: bool = False) -> bool:
         summaries.append(
             ImportRun(rt.submit, rt.catalog, ImportOptions(source="csv", **options)).run(csv_items)
         )
+        media = demo_media.collect(rt)  # the oversized video and image, split
         stored = rt.catalog.list_inputs(s.user_id, s.app_id, dataset_id=DATASET, limit=1000)
         counts = rt.catalog.input_counts(s.user_id, s.app_id)
         where = f"{rt.blobs.describe()} and {rt.catalog.describe()}"
+    scene = demo_collectors.run_scene(s, root / "samples")  # collectors.md's example
 
     refused = {f["item"]: f["status"] for s_ in summaries for f in s_.failures}
     surprises = {k: (v, refused.get(k)) for k, v in expected.items() if refused.get(k) != v}
     unexpected = sorted(set(refused) - set(expected))
-    ok = not surprises and not unexpected and len(stored) == 9
+    chunk_total = sum(demo_media.EXPECTED_CHUNKS.values())  # chunks join the dataset
+    ok = not surprises and not unexpected and len(stored) == 9 + chunk_total and media.as_expected
+    ok = ok and scene.as_expected
     if as_json:
         emit_json(
             {
@@ -130,6 +135,8 @@ def run_demo(workdir: str, as_json: bool = False) -> bool:
                     for r in stored
                 ],
                 "input_counts": counts,
+                "oversized": media.to_dict(),
+                "collector": scene.to_dict(),
                 "as_expected": ok,
             }
         )
@@ -151,6 +158,8 @@ def run_demo(workdir: str, as_json: bool = False) -> bool:
             for r in stored
         ],
     )
+    demo_media.print_chunks(media)
+    demo_collectors.print_scene(scene)
     console.print(f"input counts: {counts}")
     if ok:
         console.print(

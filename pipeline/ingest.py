@@ -4,24 +4,29 @@ validate each input → resolve its id (SKIP / SUFFIX) → write media blobs →
 transaction with the records, annotations, dataset memberships and the processed request
 id. A bad input gets a failed status and the batch goes on; a replayed request writes
 nothing new; a transient storage error propagates so the transport retries the request.
+An input over a limit that splitting can fix is stored whole as `pending` and handed to
+the media stage as a MediaTask follow-up (pipeline/media_tasks.py).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from pipeline.errors import InputError
-from pipeline.events import UploadRequest
+from pipeline.events import MediaTask, UploadRequest
 from pipeline.ids import check_id, derived_id, fingerprint, suffixed_ids
 from pipeline.inputs import PreparedInput, prepare_input
 from pipeline.limits import Limits
+from pipeline.media_tasks import media_task, reemit
 from pipeline.models import ConflictResolution, Input, MediaType
-from pipeline.ports import BlobStore, Fetcher, IngestCatalog
+from pipeline.ports import BlobStore, Fetcher, IngestCatalog, MediaCatalog
 from pipeline.records import Action, AnnotationRecord, ExistingInput, InputOutcome, InputRecord
 from pipeline.status import StatusCode
 
@@ -50,6 +55,8 @@ class _Plan:
     record: InputRecord | None = None
     data: bytes | None = None
     annotations: list[AnnotationRecord] = field(default_factory=list)
+    path: Path | None = None  # a large original in the work directory, uploaded from there
+    task: MediaTask | None = None  # oversized: what the media stage gets
 
 
 class IngestStage:
@@ -64,12 +71,14 @@ class IngestStage:
         fetcher: Fetcher,
         limits: Limits | None = None,
         blob_concurrency: int = 8,
+        media_catalog: MediaCatalog | None = None,
     ) -> None:
         self.blobs = blobs
         self.catalog = catalog
         self.fetcher = fetcher
         self.limits = limits or Limits()
         self.blob_concurrency = blob_concurrency
+        self.media_catalog = media_catalog  # to re-emit MediaTasks of replayed requests
 
     def handle(self, request: UploadRequest) -> IngestResult:
         limits = self.limits
@@ -81,14 +90,21 @@ class IngestStage:
             )
         prior = self.catalog.processed_outcomes(request.request_id)
         if prior is not None:
-            return IngestResult(request.request_id, prior, replayed=True)
+            # Tasks of inputs still pending may have been lost in a crash before publishing.
+            again: list[BaseModel] = list(reemit(request, prior, self.media_catalog))
+            return IngestResult(request.request_id, prior, replayed=True, follow_ups=again)
 
-        with ThreadPoolExecutor(max_workers=max(1, self.blob_concurrency)) as pool:
+        with (
+            tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir,
+            ThreadPoolExecutor(max_workers=max(1, self.blob_concurrency)) as pool,
+        ):
             # Uploads start as soon as an input is decided, overlapping with the decoding
             # of the next ones; every one must finish before the catalog commit.
             uploads: list[Future[None]] = []
             plans = self._plan(
-                request, lambda key, data: uploads.append(pool.submit(self.blobs.put, key, data))
+                request,
+                lambda key, src: uploads.append(pool.submit(self._put, key, src)),
+                Path(workdir),
             )
             for upload in uploads:
                 upload.result()  # re-raises a storage failure for the transport to retry
@@ -96,11 +112,32 @@ class IngestStage:
         annotations = [a for p in plans for a in p.annotations]
         outcomes = [p.outcome for p in plans]
         self.catalog.commit_upload(request.request_id, records, annotations, outcomes)
-        return IngestResult(request.request_id, outcomes, blobs_written=len(uploads))
+        replaced = [
+            p.outcome.input_id
+            for p in plans
+            if p.outcome.action is Action.UPDATED and p.task is None
+        ]
+        if replaced and self.media_catalog is not None:
+            self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
+        tasks: list[BaseModel] = [p.task for p in plans if p.task is not None]
+        return IngestResult(
+            request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks
+        )
+
+    def _put(self, key: str, src: bytes | Path) -> None:
+        if isinstance(src, bytes):
+            self.blobs.put(key, src)
+        elif not self.blobs.exists(key):  # content-addressed: present means the same bytes
+            self.blobs.put_file(key, src)
 
     # -- planning ---------------------------------------------------------------------
 
-    def _plan(self, request: UploadRequest, write: Callable[[str, bytes], None]) -> list[_Plan]:
+    def _plan(
+        self,
+        request: UploadRequest,
+        write: Callable[[str, bytes | Path], None],
+        workdir: Path,
+    ) -> list[_Plan]:
         requested = [
             item.id or derived_id(request.request_id, str(index))
             for index, item in enumerate(request.inputs)
@@ -125,21 +162,28 @@ class IngestStage:
                     blobs=self.blobs,
                     fetcher=self.fetcher,
                     limits=self.limits,
+                    workdir=workdir,
                 )
-                if batch_bytes + len(ready.data) >= self.limits.batch_bytes:
+                size = ready.record.size or 0
+                # An oversized input becomes chunks that each fit; the batch limit is for
+                # inputs stored as they are.
+                if not ready.oversized and batch_bytes + size >= self.limits.batch_bytes:
                     raise InputError(
                         StatusCode.INPUT_OVER_LIMIT,
                         f"the request reached the {self.limits.batch_bytes / 2**20:.0f} MB batch "
                         "limit before this input; send it in another request",
                     )
-                batch_bytes += len(ready.data)
+                batch_bytes += 0 if ready.oversized else size
                 videos += ready.record.media_type == MediaType.VIDEO.value
             except InputError as exc:
                 ready = exc
             plan = self._decide(request, index, item, requested[index], ready, existing, taken)
-            if plan.data is not None and plan.record is not None and plan.record.blob_key:
-                write(plan.record.blob_key, plan.data)
-                plan.data = None  # the upload holds the bytes now; let them go when it is done
+            if plan.record is not None and plan.record.blob_key:
+                if plan.data is not None:
+                    write(plan.record.blob_key, plan.data)
+                    plan.data = None  # the upload holds the bytes now; let them go when done
+                elif plan.path is not None:
+                    write(plan.record.blob_key, plan.path)
             plans.append(plan)
         return plans
 
@@ -164,7 +208,13 @@ class IngestStage:
         if isinstance(ready, InputError):
             return self._failed(request, index, requested_id, ready, existing, taken)
         record = ready.record
-        chosen, prior = self._resolve_id(request, requested_id, record.fingerprint, existing, taken)
+        chosen: str | None
+        if item.replace and requested_id not in taken:
+            chosen, prior = requested_id, existing.get(requested_id)  # an update, by request
+        else:
+            chosen, prior = self._resolve_id(
+                request, requested_id, record.fingerprint, existing, taken
+            )
         if chosen is None:
             assert prior is not None
             return _Plan(
@@ -188,6 +238,8 @@ class IngestStage:
             annotations = _annotations(request, item, record)
         except InputError as exc:
             return self._failed(request, index, requested_id, exc, existing, taken)
+        if ready.oversized:
+            return _pending(request, index, item, requested_id, ready, prior)
         if prior is not None and prior.fingerprint == record.fingerprint:
             # Same content under this id: nothing to write but dataset memberships.
             outcome = InputOutcome(
@@ -261,6 +313,42 @@ class IngestStage:
             source=request.source,
         )
         return _Plan(outcome, record=record)
+
+
+def _pending(
+    request: UploadRequest,
+    index: int,
+    item: Input,
+    requested_id: str,
+    ready: PreparedInput,
+    prior: ExistingInput | None,
+) -> _Plan:
+    """An oversized input: stored whole as pending; its annotations travel with the task."""
+    record = ready.record
+    assert record.blob_key is not None and record.media_type is not None
+    record.status_code = StatusCode.INPUT_PENDING
+    record.status_message = f"{ready.oversized}; queued for the media stage"
+    task = media_task(
+        request.user_id,
+        request.app_id,
+        record.id,
+        record.media_type,
+        record.blob_key,
+        item.annotations,
+        record.dataset_ids,
+    )
+    if prior is not None and prior.fingerprint == record.fingerprint:
+        code = StatusCode(prior.status_code)
+        outcome = InputOutcome(index, requested_id, record.id, Action.UNCHANGED, code)
+        # Still pending: hand the task on again (the first one may have been lost).
+        return _Plan(
+            outcome, record=record, task=task if code == StatusCode.INPUT_PENDING else None
+        )
+    action = Action.UPDATED if prior is not None else Action.CREATED
+    outcome = InputOutcome(
+        index, requested_id, record.id, action, StatusCode.INPUT_PENDING, record.status_message
+    )
+    return _Plan(outcome, record=record, data=ready.data, path=ready.path, task=task)
 
 
 def _chain(first: str, rest: Iterable[str]) -> Iterable[str]:

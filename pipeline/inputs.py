@@ -2,19 +2,23 @@
 
 `prepare_input` turns an `Input` of a request into a `PreparedInput` (bytes, content
 address and the record to store) or raises `InputError` with the status code a person
-can act on. It writes nothing; the ingest stage decides what to store.
+can act on. It writes nothing; the ingest stage decides what to store. A blob-store
+medium over its limit is downloaded to a file in the work directory, never into memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
-from pipeline.ids import blob_key, check_id, fingerprint, sha256_hex
-from pipeline.limits import AUDIO_FORMATS, VIDEO_FORMATS, Limits
-from pipeline.media import Sniffed, check_image, check_text, sniff
+from pipeline.ids import blob_key, check_id, derived_id, fingerprint, sha256_hex
+from pipeline.limits import Limits
+from pipeline.media_checks import check_medium, size_of
 from pipeline.models import Input, Media, MediaType, Text
 from pipeline.ports import BlobStore, Fetcher
 from pipeline.records import InputRecord
@@ -29,7 +33,9 @@ _OVER = {MediaType.VIDEO: StatusCode.INPUT_VIDEO_OVER_LIMIT}
 @dataclass
 class PreparedInput:
     record: InputRecord
-    data: bytes
+    data: bytes | None  # the medium in memory, or None when it is in `path`
+    path: Path | None = None  # a large medium downloaded from the blob store
+    oversized: str | None = None  # why the media stage must split it
 
 
 def check_metadata(metadata: Any, limits: Limits) -> dict[str, Any]:
@@ -69,9 +75,18 @@ def _depth(value: Any) -> int:
 
 
 def load_bytes(
-    source: Media | Text, media_type: MediaType, blobs: BlobStore, fetcher: Fetcher, limits: Limits
-) -> bytes:
-    """The raw bytes of a medium, from inline text, base64, a URL or the blob store."""
+    source: Media | Text,
+    media_type: MediaType,
+    blobs: BlobStore,
+    fetcher: Fetcher,
+    limits: Limits,
+    workdir: Path | None = None,
+) -> bytes | Path:
+    """The raw bytes of a medium, from inline text, base64, a URL or the blob store.
+
+    A blob over its type's limit comes back as a downloaded file instead (or is refused
+    at once when oversized media are refused), so a multi-GB video never sits in memory.
+    """
     if isinstance(source, Text) and source.raw is not None:
         return source.raw.encode("utf-8")
     if source.base64 is not None:
@@ -87,12 +102,33 @@ def load_bytes(
     assert source.blob_key is not None
     if ".." in source.blob_key.split("/") or source.blob_key.startswith("/"):
         raise InputError(StatusCode.INPUT_INVALID_ARGUMENT, f"bad blob key {source.blob_key!r}")
-    if not blobs.exists(source.blob_key):
+    size = blobs.size(source.blob_key)
+    if size is None:
         raise InputError(
             StatusCode.INPUT_DOES_NOT_EXIST,
             f"blob {source.blob_key!r} is not in the blob store {blobs.describe()}",
         )
-    return blobs.get(source.blob_key)
+    limit = _memory_limit(media_type, limits)
+    if size < limit:
+        return blobs.get(source.blob_key)
+    if limits.oversized == "refuse":
+        raise InputError(
+            StatusCode.INPUT_OVER_LIMIT,
+            f"{media_type.value} blob is {size / 2**20:.1f} MB; the limit is "
+            f"{limit / 2**20:.0f} MB (INGESTD_LIMITS__OVERSIZED=split would split it)",
+        )
+    path = Path(workdir or tempfile.gettempdir()) / f"blob-{derived_id(source.blob_key)}"
+    blobs.download(source.blob_key, path)
+    return path
+
+
+def _memory_limit(media_type: MediaType, limits: Limits) -> int:
+    return {
+        MediaType.IMAGE: limits.image_bytes,
+        MediaType.VIDEO: limits.video_bytes,
+        MediaType.AUDIO: limits.audio_bytes,
+        MediaType.TEXT: limits.text_bytes,
+    }[media_type]
 
 
 def _max_fetch_bytes(media_type: MediaType, limits: Limits) -> int:
@@ -105,53 +141,6 @@ def _max_fetch_bytes(media_type: MediaType, limits: Limits) -> int:
     }[media_type]
 
 
-def check_media(
-    data: bytes, declared: MediaType, limits: Limits, by_url: bool
-) -> tuple[Sniffed, int | None, int | None]:
-    """Check the bytes are the declared type in a supported format and within limits."""
-    found = sniff(data[:64])
-    if declared is MediaType.TEXT:
-        check_text(data, limits)
-        return Sniffed(MediaType.TEXT, "TXT"), None, None
-    if found.media_type is not declared:
-        what = f"{found.media_type.value} ({found.format})" if found.media_type else found.format
-        raise InputError(
-            _UNSUPPORTED.get(declared, StatusCode.INPUT_UNSUPPORTED_FORMAT),
-            f"declared as {declared.value} but the content is {what}",
-        )
-    if declared is MediaType.IMAGE:
-        fmt, width, height = check_image(data, limits)
-        return Sniffed(MediaType.IMAGE, fmt), width, height
-    if declared is MediaType.VIDEO:
-        if found.format not in VIDEO_FORMATS:
-            raise InputError(
-                StatusCode.INPUT_VIDEO_UNSUPPORTED_FORMAT,
-                f"video format {found.format} is not supported; use one of "
-                f"{', '.join(sorted(VIDEO_FORMATS))}",
-            )
-        limit = limits.video_url_bytes + 1 if by_url else limits.video_bytes
-        if len(data) >= limit:
-            how = "fetched by URL" if by_url else "sent as bytes"
-            raise InputError(
-                StatusCode.INPUT_VIDEO_OVER_LIMIT,
-                f"video {how} is {len(data) / 2**20:.1f} MB; the limit is "
-                f"{limit / 2**20:.0f} MB (oversized video is split by the media stage)",
-            )
-        return found, None, None
-    if found.format not in AUDIO_FORMATS:
-        raise InputError(
-            StatusCode.INPUT_UNSUPPORTED_FORMAT,
-            f"audio format {found.format} is not supported; convert it to WAV",
-        )
-    if len(data) >= limits.audio_bytes:
-        raise InputError(
-            StatusCode.INPUT_OVER_LIMIT,
-            f"audio is {len(data) / 2**20:.1f} MB; WAV audio must be under "
-            f"{limits.audio_bytes / 2**20:.0f} MB",
-        )
-    return found, None, None
-
-
 def prepare_input(
     item: Input,
     input_id: str,
@@ -161,20 +150,19 @@ def prepare_input(
     blobs: BlobStore,
     fetcher: Fetcher,
     limits: Limits,
+    workdir: Path | None = None,
 ) -> PreparedInput:
     """Load, recognise and check one input; raises InputError when it is not acceptable."""
     check_id(input_id)
     media_type, source = item.data.media()
     metadata = check_metadata(item.data.metadata, limits)
     try:
-        data = load_bytes(source, media_type, blobs, fetcher, limits)
+        data = load_bytes(source, media_type, blobs, fetcher, limits, workdir)
+        checked = check_medium(data, media_type, limits, bool(source.url), workdir)
     except InputError as exc:
         raise _typed(exc, media_type) from None
-    try:
-        sniffed, width, height = check_media(data, media_type, limits, by_url=bool(source.url))
-    except InputError as exc:
-        raise _typed(exc, media_type) from None
-    digest = sha256_hex(data)
+    sniffed, width, height = checked.sniffed, checked.width, checked.height
+    digest = _digest(data)
     concepts = [c.model_dump(exclude_none=True) for c in item.data.concepts]
     geo = item.data.geo.model_dump() if item.data.geo else None
     record = InputRecord(
@@ -186,7 +174,7 @@ def prepare_input(
         format=sniffed.format,
         blob_key=blob_key(user_id, app_id, digest, sniffed.extension),
         sha256=digest,
-        size=len(data),
+        size=size_of(data),
         width=width,
         height=height,
         source_url=source.url,
@@ -204,7 +192,16 @@ def prepare_input(
             "annotations": [a.model_dump(mode="json") for a in item.annotations],
         }
     )
-    return PreparedInput(record=record, data=data)
+    if isinstance(data, Path):
+        return PreparedInput(record, None, path=data, oversized=checked.oversized)
+    return PreparedInput(record, data, oversized=checked.oversized)
+
+
+def _digest(data: bytes | Path) -> str:
+    if isinstance(data, bytes):
+        return sha256_hex(data)
+    with data.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _typed(exc: InputError, media_type: MediaType) -> InputError:

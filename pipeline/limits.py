@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -28,10 +28,41 @@ class Limits(BaseModel):
     audio_bytes: int = 20 * MB
     video_bytes: int = Field(128 * MB, description="Video sent as bytes (strictly less).")
     video_url_bytes: int = Field(300 * MB, description="Video fetched by URL (at most).")
-    video_url_seconds: float = Field(600.0, description="Video fetched by URL (at most).")
+    video_url_seconds: float = Field(
+        600.0, description="Video duration (at most; the reference says it for URL videos)."
+    )
     metadata_bytes: int = Field(64 * 1024, description="Custom metadata as JSON.")
     metadata_depth: int = 16
     fetch_timeout_s: float = 30.0
+
+    # What happens to media over a limit that splitting can fix (the media stage).
+    oversized: Literal["split", "refuse"] = Field(
+        "split", description="split: store the original and chunk it; refuse: 30105/31105."
+    )
+    video_split_mode: Literal["copy", "exact"] = Field(
+        "copy", description="copy: stream copy cut at keyframes; exact: re-encode, exact cuts."
+    )
+    image_oversize: Literal["downscale", "tile"] = "downscale"
+    image_tile_size: int = Field(2048, ge=64, description="Tile edge in pixels.")
+    image_tile_overlap: int = Field(128, ge=0, description="Pixels shared by adjacent tiles.")
+    image_jpeg_quality: int = Field(90, ge=1, le=95)
+    image_source_pixels: int = Field(
+        170_000_000,
+        description="Largest image the media stage decodes; Pillow's bomb guard refuses "
+        "more than 170 MP whatever this says.",
+    )
+    video_source_seconds: float = Field(
+        48 * 3600.0, description="Longer claimed durations are refused as absurd."
+    )
+    text_chunk_chars: int | None = Field(
+        None, ge=1, description="Characters per text chunk; default: as many as fit."
+    )
+    text_overlap_chars: int = Field(0, ge=0)
+    split_target: float = Field(
+        0.9, gt=0.1, le=1.0, description="Fraction of a byte limit a planned chunk aims at."
+    )
+    probe_timeout_s: float = Field(30.0, description="Each ffprobe call; killed after.")
+    ffmpeg_timeout_s: float = Field(3600.0, description="Each ffmpeg split or conversion.")
 
 
 def batches(items: Iterable[T], size_of: Callable[[T], int], limits: Limits) -> Iterator[list[T]]:

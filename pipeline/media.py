@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
@@ -37,8 +38,10 @@ _EXTENSIONS = {
     "MP3": "mp3",
     "FLAC": "flac",
     "OGG": "ogg",
+    "M4A": "m4a",
     "TXT": "txt",
 }
+_ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,87 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(StatusCode.INPUT_FAILED, f"image could not be decoded: {exc}") from None
     return fmt, width, height
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, without decoding a pixel."""
+
+    format: str
+    width: int  # as stored
+    height: int
+    orientation: int  # EXIF orientation, 1 (as stored) to 8
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height once the EXIF orientation is applied."""
+        if self.orientation in _ROTATED:
+            return self.height, self.width
+        return self.width, self.height
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def image_header(source: bytes | Path, limits: Limits) -> ImageHeader:
+    """Format, size and orientation from the header; refuses unsupported formats and bombs."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            fp = io.BytesIO(source) if isinstance(source, bytes) else source
+            with Image.open(fp) as img:
+                fmt = "JPEG" if img.format == "MPO" else img.format or "unknown"
+                width, height = img.size
+                # PNG keeps EXIF anywhere, so getexif() would decode the whole image to
+                # find it: use only what the header already gave.
+                has_exif = fmt != "PNG" or "exif" in img.info
+                orientation = int(img.getexif().get(0x0112, 1) or 1) if has_exif else 1
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(
+            StatusCode.INPUT_OVER_LIMIT, f"image refused as a decompression bomb: {exc}"
+        ) from None
+    except UnidentifiedImageError:
+        raise InputError(
+            StatusCode.INPUT_UNSUPPORTED_FORMAT,
+            "the bytes are not an image Pillow can identify (corrupt or unsupported format)",
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
+        raise InputError(StatusCode.INPUT_FAILED, f"image header is unreadable: {exc}") from None
+    if fmt not in IMAGE_FORMATS:
+        raise InputError(
+            StatusCode.INPUT_UNSUPPORTED_FORMAT,
+            f"image format {fmt} is not supported; use one of {', '.join(sorted(IMAGE_FORMATS))}",
+        )
+    if width <= 0 or height <= 0 or width * height > limits.image_source_pixels:
+        raise InputError(
+            StatusCode.INPUT_OVER_LIMIT,
+            f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels; the media "
+            f"stage downscales or tiles images up to {limits.image_source_pixels / 1e6:.0f} "
+            "megapixels",
+        )
+    return ImageHeader(fmt, width, height, orientation if 1 <= orientation <= 8 else 1)
+
+
+def human(size: float) -> str:
+    """Bytes as a person reads them: 812 B, 58.6 KB, 127.9 MB."""
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} MB"
+
+
+def image_over_limit(size: int, header: ImageHeader, limits: Limits) -> str | None:
+    """Why an image must be downscaled or tiled, or None when it fits."""
+    if header.pixels > limits.image_pixels:
+        return (
+            f"image is {header.width}x{header.height} = {header.pixels / 1e6:.1f} megapixels; "
+            f"the limit is {limits.image_pixels / 1e6:.0f} megapixels"
+        )
+    if size >= limits.image_bytes:
+        return f"image is {human(size)}; images must be under {human(limits.image_bytes)}"
+    return None
 
 
 def _check_pixels(width: int, height: int, limits: Limits) -> None:

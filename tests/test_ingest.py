@@ -9,6 +9,7 @@ import zlib
 
 import pytest
 from conftest import image_bytes
+from media_helpers import video_bytes
 
 from ingestd.runtime import Runtime
 from pipeline.errors import InputError
@@ -68,6 +69,9 @@ def codes(result) -> dict[str, StatusCode]:
 
 
 def test_good_and_bad_inputs_in_one_batch(runtime: Runtime) -> None:
+    # The refusal path (INGESTD_LIMITS__OVERSIZED=refuse): a 90 MP image and MP3 audio are
+    # refused here; with the default "split" they go to the media stage (test_media_stage.py).
+    runtime.ingest.limits = runtime.ingest.limits.model_copy(update={"oversized": "refuse"})
     jpeg = image_bytes("JPEG")
     deep: dict = {}
     node = deep
@@ -257,7 +261,7 @@ def test_limits_and_batch_rules(runtime: Runtime) -> None:
     runtime.ingest.limits = runtime.ingest.limits.model_copy(update={"image_bytes": 500})
     big = image_bytes(size=(300, 300), color="green")
     gif = image_bytes("GIF")
-    mp4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+    mp4 = video_bytes(seconds=1.0, size="64x48", audio=False)  # videos are probed now
     request = UploadRequest(
         inputs=[
             image_input("too-big", big),
@@ -266,8 +270,11 @@ def test_limits_and_batch_rules(runtime: Runtime) -> None:
             Input(id="video-2", data=Data(video=Media(base64=b64(mp4)))),
         ]
     )
-    got = codes(runtime.ingest.handle(request))
-    assert got["too-big"] is StatusCode.INPUT_OVER_LIMIT
+    result = runtime.ingest.handle(request)
+    got = codes(result)
+    # Over the byte limit: stored whole and handed to the media stage to be downscaled.
+    assert got["too-big"] is StatusCode.INPUT_PENDING
+    assert [t.input_id for t in result.follow_ups] == ["too-big"]  # type: ignore[attr-defined]
     assert got["small"] is StatusCode.INPUT_SUCCESS
     assert got["video-1"] is StatusCode.INPUT_SUCCESS
     assert got["video-2"] is StatusCode.INPUT_VIDEO_INVALID_ARGUMENT
