@@ -229,6 +229,11 @@ class Input(Strict):
     data: Data
     annotations: list[Annotation] = Field(default_factory=list)
     dataset_ids: list[str] = Field(default_factory=list)
+    replace: bool = Field(
+        default=False,
+        description="An update: overwrite the input under this id even when its content "
+        "differs (conflict resolution does not apply), e.g. a changed S3 object.",
+    )
 
 
 class ConflictResolution(StrEnum):

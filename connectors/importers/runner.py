@@ -39,6 +39,7 @@ class ImportSummary:
     requests: int = 0
     seconds: float = 0.0
     report: str | None = None
+    stopped: bool = False
 
     @property
     def failed(self) -> int:
@@ -72,6 +73,7 @@ class ImportOptions:
     job_id: str | None = None
     limits: Limits = field(default_factory=Limits)
     poll_interval: float = 0.2
+    max_pending: int | None = None  # requests sent but not settled (Kafka does not block)
 
 
 class ImportRun:
@@ -83,8 +85,13 @@ class ImportRun:
         catalog: SettledSource,
         options: ImportOptions,
         progress: Callable[[int], None] | None = None,
+        on_item: Callable[[ImportItem, Action, int, str | None], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
+        """`on_item` hears each item as it settles; `should_stop` true: submit nothing more."""
         self.submit = submit
+        self.on_item = on_item
+        self.should_stop = should_stop or (lambda: False)
         self.catalog = catalog
         self.options = options
         self.progress = progress or (lambda _n: None)
@@ -96,6 +103,9 @@ class ImportRun:
         started = time.monotonic()
         good = self._divert_failures(items)
         for batch in batches(good, lambda it: it.size, self.options.limits):
+            if self.should_stop():
+                self.summary.stopped = True
+                break  # cancelled: this batch is never sent; the ones sent still settle
             request = UploadRequest(
                 request_id=uuid.uuid4().hex,
                 user_id=self.options.user_id,
@@ -111,6 +121,9 @@ class ImportRun:
             self.summary.requests += 1
             self.summary.submitted += len(batch)
             self._poll(force=False)
+            while self.options.max_pending and len(self._pending) >= self.options.max_pending:
+                time.sleep(self.options.poll_interval)
+                self._poll(force=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._pending:
             if deadline is not None and time.monotonic() > deadline:
@@ -171,6 +184,8 @@ class ImportRun:
             self.summary.failures.append(entry)
         elif action is Action.SKIPPED:
             self.summary.skipped.append(entry)
+        if self.on_item is not None:
+            self.on_item(item, action, code, input_id)
 
 
 def write_report(summary: ImportSummary, path: Path) -> Path | None:
