@@ -74,13 +74,28 @@ class PredictionEvent(Strict):
     input: Media | Text
     outputs: ModelOutput = Field(default_factory=ModelOutput)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    collector_ids: list[str] = Field(
+        default_factory=list,
+        description="Only these collectors (user/app/collector); empty: every matching one. "
+        "Set on a capture's dead letter, so replaying it redoes that capture only.",
+    )
 
 
 class AnnotationFilter(Strict):
-    statuses: list[str] = Field(default_factory=list)
-    user_ids: list[str] = Field(default_factory=list)
-    model_version_ids: list[str] = Field(default_factory=list)
-    ground_truth_only: bool = False
+    """Which annotations of a dataset's inputs a version keeps (empty list = no restriction)."""
+
+    statuses: list[str] = Field(
+        default_factory=list, description="Annotation statuses kept, e.g. ANNOTATION_SUCCESS."
+    )
+    user_ids: list[str] = Field(
+        default_factory=list, description="Only annotations by these users (labelers)."
+    )
+    model_version_ids: list[str] = Field(
+        default_factory=list,
+        description="Predictions kept only from these model versions (ground truth unaffected).",
+    )
+    ground_truth_only: bool = Field(False, description="Drop predictions (model-written).")
+    predictions_only: bool = Field(False, description="Drop ground truth (human-written).")
 
 
 class SnapshotRequest(Strict):
@@ -92,8 +107,12 @@ class SnapshotRequest(Strict):
     dataset_id: str
     version_id: str = Field(default_factory=_new_id)
     description: str = ""
-    annotation_filter: AnnotationFilter | None = None
-    ignore_empty_inputs: bool = False
+    annotation_filter: AnnotationFilter | None = Field(
+        None, description="Overrides the dataset's default filter for this version."
+    )
+    ignore_empty_inputs: bool | None = Field(
+        None, description="Leave out inputs without a selected annotation (None: dataset default)."
+    )
     export_formats: list[str] = Field(default_factory=list)
     request_origin: RequestOrigin = "MANUAL"
     metadata: dict[str, Any] = Field(default_factory=dict)

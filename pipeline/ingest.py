@@ -216,7 +216,7 @@ class IngestStage:
                 request, requested_id, record.fingerprint, existing, taken
             )
         if chosen is None:
-            assert prior is not None
+            where = "exists" if prior is not None else "appears earlier in this request"
             return _Plan(
                 InputOutcome(
                     index,
@@ -224,7 +224,7 @@ class IngestStage:
                     requested_id,
                     Action.SKIPPED,
                     StatusCode.DATABASE_DUPLICATE_KEY,
-                    f"input id {requested_id!r} exists with other content; skipped "
+                    f"input id {requested_id!r} {where} with other content; skipped "
                     "(conflict resolution SKIP; use SUFFIX to keep both)",
                 )
             )

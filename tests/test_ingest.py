@@ -281,3 +281,23 @@ def test_limits_and_batch_rules(runtime: Runtime) -> None:
     with pytest.raises(InputError) as err:
         runtime.ingest.handle(UploadRequest(inputs=[image_input(f"i{n}", gif) for n in range(129)]))
     assert err.value.code is StatusCode.INPUT_INVALID_REQUEST
+
+
+def test_the_same_id_twice_in_one_request(runtime: Runtime) -> None:
+    twice = [
+        image_input("dup", image_bytes(color="red")),
+        image_input("dup", image_bytes(color="blue")),
+    ]
+    skip = runtime.ingest.handle(UploadRequest(inputs=twice))
+    assert [(o.action, o.input_id) for o in skip.outcomes] == [
+        (Action.CREATED, "dup"),
+        (Action.SKIPPED, "dup"),
+    ]
+    assert "appears earlier in this request" in skip.outcomes[1].message
+    suffix = runtime.ingest.handle(
+        UploadRequest(inputs=twice, conflict_resolution=ConflictResolution.SUFFIX)
+    )
+    assert [(o.action, o.input_id) for o in suffix.outcomes] == [
+        (Action.UNCHANGED, "dup"),
+        (Action.CREATED, "dup-1"),
+    ]

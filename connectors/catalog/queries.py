@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
@@ -19,6 +19,8 @@ from pipeline.records import InputOutcome
 from pipeline.status import StatusCode
 
 _PENDING = (StatusCode.INPUT_PENDING, StatusCode.INPUT_IN_PROGRESS)
+# Inputs whose source object was deleted (S3 drop zones) are kept but no longer listed.
+_NOT_DELETED = literal_column("inputs.deleted_at").is_(None)
 
 
 class CatalogQueries:
@@ -45,7 +47,9 @@ class CatalogQueries:
         dataset_id: str | None = None,
     ) -> list[dict[str, Any]]:
         c = t.inputs.c
-        query = select(t.inputs).where(c.user_id == user_id, c.app_id == app_id, c.id > after_id)
+        query = select(t.inputs).where(
+            c.user_id == user_id, c.app_id == app_id, c.id > after_id, _NOT_DELETED
+        )
         if failed_only:
             query = query.where(c.status_code != int(StatusCode.INPUT_SUCCESS))
         if dataset_id is not None:
@@ -121,7 +125,7 @@ class CatalogQueries:
                     func.count(
                         case((code.notin_([int(StatusCode.INPUT_SUCCESS), *map(int, _PENDING)]), 1))
                     ),
-                ).where(c.user_id == user_id, c.app_id == app_id)
+                ).where(c.user_id == user_id, c.app_id == app_id, _NOT_DELETED)
             ).one()
         return {"processed": row[0], "to_process": row[1], "processing": row[2], "errors": row[3]}
 

@@ -1,0 +1,81 @@
+"""API keys in the catalog: hashed secrets and scopes, never the secret itself."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+
+from connectors.catalog.collectors_tables import api_keys, collectors
+from pipeline.keys import ApiKey
+
+if TYPE_CHECKING:
+    from connectors.catalog.sql import SqlCatalog
+
+
+class KeyCatalog:
+    """Create, read and delete an app's API keys."""
+
+    def __init__(self, catalog: SqlCatalog) -> None:
+        self.catalog = catalog
+
+    def add(self, key: ApiKey) -> None:
+        now = datetime.now(UTC)
+        with self.catalog.begin() as conn:
+            conn.execute(
+                api_keys.insert().values(
+                    id=key.id,
+                    user_id=key.user_id,
+                    app_id=key.app_id,
+                    scopes=list(key.scopes),
+                    description=key.description,
+                    secret_hash=key.secret_hash,
+                    salt=key.salt,
+                    created_at=now,
+                    modified_at=now,
+                )
+            )
+        key.created_at = now
+
+    def get(self, key_id: str) -> ApiKey | None:
+        """A key by id, whichever app it belongs to (callers check the app)."""
+        with self.catalog.begin() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
+        return None if row is None else _key(row)
+
+    def for_app(self, user_id: str, app_id: str) -> list[ApiKey]:
+        c = api_keys.c
+        query = select(api_keys).where(c.user_id == user_id, c.app_id == app_id).order_by(c.id)
+        with self.catalog.begin() as conn:
+            return [_key(r) for r in conn.execute(query).mappings()]
+
+    def users_of(self, user_id: str, app_id: str, key_id: str) -> list[str]:
+        """Collectors of the app that post inputs with this key."""
+        c = collectors.c
+        query = select(c.id).where(
+            c.user_id == user_id, c.app_id == app_id, c.post_inputs_key_id == key_id
+        )
+        with self.catalog.begin() as conn:
+            return list(conn.execute(query.order_by(c.id)).scalars())
+
+    def delete(self, user_id: str, app_id: str, key_id: str) -> bool:
+        c = api_keys.c
+        with self.catalog.begin() as conn:
+            result = conn.execute(
+                delete(api_keys).where(c.id == key_id, c.user_id == user_id, c.app_id == app_id)
+            )
+        return bool(result.rowcount)
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        user_id=row["user_id"],
+        app_id=row["app_id"],
+        scopes=list(row["scopes"]),
+        description=row["description"],
+        secret_hash=row["secret_hash"],
+        salt=row["salt"],
+        created_at=row["created_at"],
+    )

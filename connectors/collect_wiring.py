@@ -1,0 +1,33 @@
+"""The collect stage with its real ports: the catalog, the blob store, HTTP and Python models."""
+
+from __future__ import annotations
+
+from connectors.catalog.collectors import CollectorCatalog
+from connectors.catalog.knowledge import KnowledgeCatalog
+from connectors.catalog.quotas import QuotaCounters
+from connectors.catalog.sql import SqlCatalog
+from connectors.inference import HttpInference
+from connectors.python_models import PythonModels
+from connectors.settings import Settings
+from pipeline.collect import CollectStage
+from pipeline.ports import BlobStore
+from pipeline.workflows.datum import Ports
+
+
+def collect_stage(
+    settings: Settings, catalog: SqlCatalog, blobs: BlobStore, topic: str
+) -> CollectStage:
+    ports = Ports(
+        quotas=QuotaCounters(catalog),
+        knowledge=KnowledgeCatalog(catalog),
+        inference=HttpInference(allow=settings.model_allow),
+        python_models=PythonModels(),
+        media=blobs.get,
+    )
+    return CollectStage(
+        CollectorCatalog(catalog),
+        ports,
+        dead_letters=catalog.record_dead_letter,
+        topic=topic,
+        refresh_s=settings.collect_refresh_s,
+    )

@@ -1,0 +1,278 @@
+"""`ingestd collectors ...`: capture the inputs production models predict on into this app."""
+
+from __future__ import annotations
+
+import typer
+
+from connectors.catalog.collectors import CollectorCatalog
+from ingestd.collector_documents import (
+    Refs,
+    file_doc,
+    flags_doc,
+    missing,
+    nest,
+    show,
+    view,
+)
+from ingestd.output import console, emit_json, fail, table
+from ingestd.state import open_runtime
+from pipeline.collectors import CollectorStatus, check_references, parse_collector, patched
+from pipeline.errors import InputError
+from pipeline.patching import PatchAction, merge
+from pipeline.status import StatusCode
+
+app = typer.Typer(
+    help="Collectors of the app (--app, the destination). When the caller (blank: anyone) "
+    "predicts with the source model, the input is captured here: sampled by the pre-queue "
+    "workflow on the model's output, enriched by the post-queue workflow on the input. "
+    "Needs a key of this app with the PostInputs scope (`ingestd keys create -s PostInputs`).",
+    no_args_is_help=True,
+)
+JsonOpt = typer.Option(False, "--json", help="Print JSON.")
+
+# Options shared by create and update (None: not given).
+Description = typer.Option(None, "--description", help="What the collector is for.")
+PreQueue = typer.Option(None, "--pre-queue-workflow", help="Workflow run on the model's output.")
+PostQueue = typer.Option(None, "--post-queue-workflow", help="Workflow run on the input.")
+Sample = typer.Option(None, "--random-sample", help="pre_queue_random_sample: fraction in (0, 1].")
+ModelUser = typer.Option(None, "--model-user", help="Source model's user (default: --user).")
+ModelApp = typer.Option(None, "--model-app", help="Source model's app (default: --app).")
+Model = typer.Option(None, "--model", help="Source model id.")
+Version = typer.Option(None, "--model-version", help="Source model version (blank: any).")
+Key = typer.Option(None, "--key", help="post_inputs_key_id: key with the PostInputs scope.")
+Caller = typer.Option(None, "--caller", help="caller_user_id (blank: every caller).")
+Outputs = typer.Option(
+    None, "--collect-outputs/--no-collect-outputs", help="Store the model's outputs as annotations."
+)
+Dataset = typer.Option(None, "--dataset", help="Dataset the captured inputs are added to.")
+File = typer.Option(None, "--file", "-f", help="Collector or patch document (JSON/YAML; - stdin).")
+
+
+@app.command("create")
+def create(
+    collector_id: str = typer.Argument(..., help="Id of the new collector."),
+    file: str | None = File,
+    description: str | None = Description,
+    pre_queue: str | None = PreQueue,
+    post_queue: str | None = PostQueue,
+    sample: float | None = Sample,
+    model_user: str | None = ModelUser,
+    model_app: str | None = ModelApp,
+    model: str | None = Model,
+    version: str | None = Version,
+    key: str | None = Key,
+    caller: str | None = Caller,
+    outputs: bool | None = Outputs,
+    dataset: str | None = Dataset,
+    inactive: bool = typer.Option(False, "--inactive", help="Create it switched off."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create a collector (fields from --file and/or the options; options win)."""
+    flags = flags_doc(
+        description=description,
+        pre_queue=pre_queue,
+        post_queue=post_queue,
+        sample=sample,
+        model_user=model_user,
+        model_app=model_app,
+        model=model,
+        version=version,
+        key=key,
+        caller=caller,
+        outputs=outputs,
+        dataset=dataset,
+    )
+    with open_runtime() as rt:
+        s = rt.settings
+        defaults = nest({"model_user_id": s.user_id, "model_app_id": s.app_id})
+        doc = merge(flags, merge(file_doc(file), defaults))
+        doc["id"] = collector_id
+        if inactive:
+            doc["status"] = CollectorStatus.INACTIVE.value
+        try:
+            collector = parse_collector(doc)
+            check_references(collector, s.user_id, s.app_id, Refs(rt.catalog))
+        except InputError as exc:
+            fail(str(exc))
+            return
+        created = CollectorCatalog(rt.catalog).create(s.user_id, s.app_id, collector)
+    if created is None:
+        code = StatusCode.DATABASE_DUPLICATE_KEY
+        fail(f"{code.value} {code.name}: collector {collector_id!r} exists; change it with update")
+        return
+    if as_json:
+        emit_json(view(created, s.user_id, s.app_id))
+    else:
+        show(created, "created")
+
+
+@app.command("list")
+def list_collectors(
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="Collectors per page."),
+    after: str = typer.Option("", "--after", help="Start after this id (next page)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The app's collectors in id order, a page at a time."""
+    with open_runtime() as rt:
+        s = rt.settings
+        page = CollectorCatalog(rt.catalog).page(s.user_id, s.app_id, after_id=after, limit=limit)
+    if as_json:
+        emit_json([view(c, s.user_id, s.app_id) for c in page])
+        return
+    table(
+        f"collectors of {s.user_id}/{s.app_id}",
+        ["id", "status", "source model", "caller", "pre-queue", "post-queue", "sample"],
+        [
+            (
+                c.id,
+                c.status.value,
+                f"{c.source.model_user_id}/{c.source.model_app_id}/{c.source.model_id}"
+                f"@{c.source.model_version_id or '*'}",
+                c.source.caller_user_id or "*",
+                c.pre_queue_workflow_id,
+                c.post_queue_workflow_id,
+                c.pre_queue_random_sample,
+            )
+            for c in page
+        ],
+    )
+    if len(page) == limit:
+        console.print(f"more: --after {page[-1].id}")
+
+
+@app.command("get")
+def get(collector_id: str, as_json: bool = JsonOpt) -> None:
+    """One collector."""
+    with open_runtime() as rt:
+        s = rt.settings
+        collector = CollectorCatalog(rt.catalog).get(s.user_id, s.app_id, collector_id)
+    if collector is None:
+        fail(missing(collector_id))
+        return
+    if as_json:
+        emit_json(view(collector, s.user_id, s.app_id))
+    else:
+        show(collector, "")
+
+
+@app.command("update")
+def update(
+    collector_id: str = typer.Argument(..., help="Id of the collector to change."),
+    action: PatchAction = typer.Option(
+        PatchAction.MERGE,
+        "--action",
+        help="merge: change the given fields; remove: drop the --field(s); overwrite: "
+        "replace the whole collector with the given one.",
+    ),
+    fields: list[str] = typer.Option(
+        [], "--field", help="With --action remove: a field to remove (e.g. post_queue_workflow_id)."
+    ),
+    file: str | None = File,
+    description: str | None = Description,
+    pre_queue: str | None = PreQueue,
+    post_queue: str | None = PostQueue,
+    sample: float | None = Sample,
+    model_user: str | None = ModelUser,
+    model_app: str | None = ModelApp,
+    model: str | None = Model,
+    version: str | None = Version,
+    key: str | None = Key,
+    caller: str | None = Caller,
+    outputs: bool | None = Outputs,
+    dataset: str | None = Dataset,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Patch a collector with merge, remove or overwrite (../shared/reference/patching.md)."""
+    changes = merge(
+        flags_doc(
+            description=description,
+            pre_queue=pre_queue,
+            post_queue=post_queue,
+            sample=sample,
+            model_user=model_user,
+            model_app=model_app,
+            model=model,
+            version=version,
+            key=key,
+            caller=caller,
+            outputs=outputs,
+            dataset=dataset,
+        ),
+        file_doc(file),
+    )
+    if fields and action is not PatchAction.REMOVE:
+        fail("--field names fields to remove: use it with --action remove")
+    changes = merge(nest(dict.fromkeys(fields, True)), changes)
+    if not changes:
+        fail("nothing to change: give options, --field (with --action remove) or --file")
+    with open_runtime() as rt:
+        s = rt.settings
+        collectors = CollectorCatalog(rt.catalog)
+        stored = collectors.get(s.user_id, s.app_id, collector_id)
+        if stored is None:
+            fail(missing(collector_id))
+            return
+        try:
+            result = patched(stored, action, changes)
+            check_references(result, s.user_id, s.app_id, Refs(rt.catalog))
+        except InputError as exc:
+            fail(str(exc))
+            return
+        collectors.save(s.user_id, s.app_id, result)
+    if as_json:
+        emit_json(view(result, s.user_id, s.app_id))
+    else:
+        show(result, f"updated ({action.value})")
+
+
+@app.command("delete")
+def delete(
+    collector_ids: list[str] = typer.Argument(None, help="Ids to delete."),
+    delete_all: bool = typer.Option(False, "--all", help="Delete every collector of the app."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Delete collectors by id, or all of the app's with --all."""
+    ids = list(collector_ids or [])
+    if bool(ids) == delete_all:
+        fail("give collector ids or --all (not both)")
+    with open_runtime() as rt:
+        s = rt.settings
+        deleted = CollectorCatalog(rt.catalog).delete(
+            s.user_id, s.app_id, None if delete_all else ids
+        )
+    absent = [i for i in ids if i not in deleted]
+    if as_json:
+        emit_json({"deleted": deleted, "missing": absent})
+    else:
+        console.print(f"deleted {len(deleted)} collector(s): {', '.join(deleted) or '-'}")
+        for i in absent:
+            console.print(missing(i))
+    if absent:
+        raise typer.Exit(1)
+
+
+def _set_status(ids: list[str], status: CollectorStatus, as_json: bool) -> None:
+    with open_runtime() as rt:
+        s = rt.settings
+        found = CollectorCatalog(rt.catalog).set_status(s.user_id, s.app_id, ids, status)
+    absent = [i for i in ids if i not in found]
+    if as_json:
+        emit_json({"status": status.value, "changed": sorted(found), "missing": absent})
+    else:
+        console.print(f"{status.value}: {', '.join(sorted(found)) or '-'}")
+        for i in absent:
+            console.print(missing(i))
+    if absent:
+        raise typer.Exit(1)
+
+
+@app.command("activate")
+def activate(collector_ids: list[str], as_json: bool = JsonOpt) -> None:
+    """Switch collectors on: they capture again (within a few seconds on running workers)."""
+    _set_status(collector_ids, CollectorStatus.ACTIVE, as_json)
+
+
+@app.command("deactivate")
+def deactivate(collector_ids: list[str], as_json: bool = JsonOpt) -> None:
+    """Switch collectors off: their events are reported as 52002 COLLECTOR_INACTIVE."""
+    _set_status(collector_ids, CollectorStatus.INACTIVE, as_json)
