@@ -160,7 +160,10 @@ def main() -> None:
             if broker:
                 broker.stop()
     base = max(plain, plain2)
-    print(f"plain aiokafka consume+produce : {base:8.1f} events/s  (runs: {plain:.0f}, {plain2:.0f})")
+    print(
+        f"plain aiokafka consume+produce : {base:8.1f} events/s  "
+        f"(runs: {plain:.0f}, {plain2:.0f})"
+    )
     print(f"ingestd worker, ingest stage   : {ours:8.1f} events/s")
     print(f"ratio ingestd/plain            : {ours / base:.2f}  (goal >= 0.5)")
     q = statistics.quantiles(latencies, n=100)

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_session_token: SecretStr | None = None
     catalog_password: SecretStr | None = Field(
-        None, description="Password put into the catalog URL at connect time (keeps it out of URLs)."
+        None, description="Password put into the catalog URL when connecting (not in the URL)."
     )
 
     fetch_allow: list[str] = Field(
@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     blob_concurrency: int = Field(8, description="Parallel blob writes inside one batch.")
     max_attempts: int = Field(8, description="Tries of a transient failure before a dead letter.")
     partitions: int = Field(4, description="Partitions of each ingestd topic (Kafka mode).")
+    kafka_replication: int = Field(1, description="Replication factor of topics a worker creates.")
     kafka_session_timeout: float = Field(
         10.0, description="Seconds before a silent worker's partitions move to another worker."
     )

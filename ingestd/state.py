@@ -18,7 +18,8 @@ def set_overrides(**values: Any) -> None:
 
 
 def settings() -> Settings:
-    # Docker/Kubernetes secrets: one file per setting, e.g. /run/secrets/ingestd_s3_secret_access_key
+    # Docker/Kubernetes secrets: one file per setting,
+    # e.g. /run/secrets/ingestd_s3_secret_access_key
     secrets_dir = os.environ.get("INGESTD_SECRETS_DIR")
     if secrets_dir and os.path.isdir(secrets_dir):
         return Settings(_secrets_dir=secrets_dir, **_overrides)

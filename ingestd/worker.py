@@ -31,7 +31,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Start the worker; returns when it is stopped (SIGTERM/SIGINT)."""
     import faust
 
-    from streams.kafka_app import KafkaTransport
+    from streams.kafka_app import KafkaTransport, ensure_topics
+    from streams.topics import EVENT_OF_TOPIC
 
     if not settings.broker.startswith("kafka://"):
         raise ValueError(
@@ -40,6 +41,12 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
+    ensure_topics(
+        settings.broker,
+        [settings.topic_prefix + name for name in EVENT_OF_TOPIC],
+        settings.partitions,
+        settings.kafka_replication,
+    )
     runtime = Runtime.open(settings)
     transport = KafkaTransport(
         settings.broker,

@@ -37,7 +37,9 @@ def _now() -> datetime:
 class UploadRequest(Strict):
     """Inputs to add to an app: from services, importers and S3 drop zones."""
 
-    request_id: str = Field(default_factory=_new_id, description="Idempotency key of the request.")
+    request_id: str = Field(
+        default_factory=_new_id, max_length=64, description="Idempotency key of the request."
+    )
     user_id: str = "me"
     app_id: str = "main"
     inputs: list[Input]
@@ -66,7 +68,7 @@ class ModelOutput(Strict):
 class PredictionEvent(Strict):
     """A model predicted on an input; collectors decide whether to capture it."""
 
-    event_id: str = Field(default_factory=_new_id)
+    event_id: str = Field(default_factory=_new_id, max_length=64)
     time: datetime = Field(default_factory=_now)
     caller_user_id: str
     model: ModelRef
@@ -101,7 +103,7 @@ class AnnotationFilter(Strict):
 class SnapshotRequest(Strict):
     """Freeze a dataset into an immutable version."""
 
-    request_id: str = Field(default_factory=_new_id)
+    request_id: str = Field(default_factory=_new_id, max_length=64)
     user_id: str = "me"
     app_id: str = "main"
     dataset_id: str

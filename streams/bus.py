@@ -83,9 +83,13 @@ class EmbeddedBus:
         self._subs[topic].queue.put((event, Origin(topic, 0, offset, key)))
 
     def join(self) -> None:
-        """Wait until every published event has been delivered."""
-        for sub in list(self._subs.values()):
-            sub.queue.join()
+        """Wait until every published event, and every follow-up it caused, is delivered."""
+        while True:
+            for sub in list(self._subs.values()):
+                sub.queue.join()
+            # A stage may have published follow-ups to a topic joined earlier in the pass.
+            if all(sub.queue.unfinished_tasks == 0 for sub in self._subs.values()):
+                return
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker threads."""

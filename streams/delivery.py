@@ -147,7 +147,8 @@ def _dead(
 ) -> Delivered:
     event = _as_json(raw)
     letter = DeadLetter(
-        event_id=str(event.get("request_id") or event.get("event_id") or "") or None,
+        # The catalog keeps 64 characters; a longer id is what made the event invalid anyway.
+        event_id=str(event.get("request_id") or event.get("event_id") or "")[:64] or None,
         stage=stage,
         code=code,
         message=message,

@@ -11,6 +11,7 @@ in the catalog. No exception escapes an agent: Faust would acknowledge and drop 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +28,25 @@ from streams.delivery import Delivered, Origin, RetryPolicy, deliver
 from streams.topics import DEADLETTER, EVENT_OF_TOPIC, STAGE_OF_TOPIC, key_for, topic_for
 
 log = logging.getLogger("ingestd.kafka")
+
+
+def ensure_topics(broker: str, names: list[str], partitions: int, replication: int = 1) -> None:
+    """Create the topics a worker reads before it joins the group.
+
+    A topic missing when a consumer subscribes is ignored until a metadata refresh, which
+    can take minutes: events produced meanwhile would sit unconsumed.
+    """
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=broker.removeprefix("kafka://").split(","))
+    try:
+        missing = sorted(set(names) - set(admin.list_topics()))
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
+                admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
+    finally:
+        admin.close()
 
 
 def faust_broker_url(broker: str) -> str:
@@ -122,7 +142,7 @@ class KafkaTransport:
         self, event: Any, topic: str, stage: str, model: type[BaseModel], handler: Any
     ) -> None:
         message = event.message
-        key = message.key.decode("utf-8", "replace") if message.key else None
+        key = message.key.decode("utf-8", "replace")[:256] if message.key else None
         origin = Origin(topic, message.partition, message.offset, key)
         letters: list[DeadLetter] = []
         started = time.perf_counter()

@@ -301,3 +301,10 @@ def test_the_same_id_twice_in_one_request(runtime: Runtime) -> None:
         (Action.UNCHANGED, "dup"),
         (Action.CREATED, "dup-1"),
     ]
+
+
+def test_create_dataset_says_whether_it_created(runtime: Runtime) -> None:
+    assert runtime.catalog.create_dataset("me", "main", "fresh", "first") is True
+    assert runtime.catalog.create_dataset("me", "main", "fresh", "second") is False
+    got = runtime.catalog.get_dataset("me", "main", "fresh")
+    assert got is not None and got["description"] == "first"

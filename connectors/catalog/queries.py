@@ -193,8 +193,9 @@ class CatalogQueries:
                     modified_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
+                .returning(t.datasets.c.id)  # not rowcount: psycopg reports -1 here
             )
-        return bool(result.rowcount)
+            return result.first() is not None
 
     def list_datasets(self, user_id: str, app_id: str) -> list[dict[str, Any]]:
         d = t.datasets.c

@@ -200,8 +200,8 @@ class SqlCatalog(CatalogQueries):
 
     def _ensure_dataset(
         self, conn: Connection, user_id: str, app_id: str, dataset_id: str, now: datetime
-    ) -> bool:
-        result = conn.execute(
+    ) -> None:
+        conn.execute(
             self._insert(t.datasets)
             .values(
                 user_id=user_id,
@@ -214,7 +214,6 @@ class SqlCatalog(CatalogQueries):
             )
             .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
         )
-        return bool(result.rowcount)
 
 
 def _input_row(r: InputRecord, now: datetime) -> dict[str, Any]:
