@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from ingestd.cli_versions import versions_app
+from ingestd.cli_versions_edit import filter_app
 from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime
 from pipeline.ids import check_id
@@ -11,6 +13,8 @@ from pipeline.status import StatusCode
 
 inputs_app = typer.Typer(help="List and inspect stored inputs.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Create and list datasets.", no_args_is_help=True)
+datasets_app.add_typer(versions_app, name="versions")
+datasets_app.add_typer(filter_app, name="filter")
 
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 

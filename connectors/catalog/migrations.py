@@ -12,7 +12,8 @@ from sqlalchemy import Column, DateTime, String, Table, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from connectors.catalog import schema
+from connectors.catalog import chunk_tables, collectors_tables, schema, versions_tables
+from connectors.catalog.extraction_tables import create_extraction_tables
 
 schema_migrations = Table(
     "schema_migrations",
@@ -23,6 +24,10 @@ schema_migrations = Table(
 
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_core", schema.create_core_tables),
+    ("0003_collectors", collectors_tables.create),
+    ("0007_dataset_versions", versions_tables.create),
+    ("0006_extraction_jobs", create_extraction_tables),
+    ("0002_media_chunks", chunk_tables.create),
 ]
 
 

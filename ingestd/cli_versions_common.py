@@ -1,0 +1,71 @@
+"""Helpers shared by the dataset-version commands: lookups, JSON options, the summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from connectors.catalog.versions import VersionStore
+from ingestd.cli_filters import describe_filter
+from ingestd.output import console, fail
+from ingestd.runtime import Runtime
+from pipeline.snapshot import READY
+from pipeline.snapshot_ports import VersionRow
+from pipeline.status import StatusCode
+
+JsonOpt = typer.Option(False, "--json", help="Print JSON.")
+
+
+def status_text(code: int) -> str:
+    try:
+        return f"{code} {StatusCode(code).name}"
+    except ValueError:
+        return str(code)
+
+
+def load_version(rt: Runtime, version_id: str) -> VersionRow:
+    """The version or a clear exit (11101) when there is none."""
+    row = VersionStore(rt.catalog).get_version(rt.settings.user_id, rt.settings.app_id, version_id)
+    if row is None:
+        fail(
+            f"{int(StatusCode.CONN_DOES_NOT_EXIST)} CONN_DOES_NOT_EXIST: no dataset version "
+            f"{version_id!r} in {rt.settings.user_id}/{rt.settings.app_id}"
+        )
+        raise AssertionError
+    return row
+
+
+def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        fail(f"{option} is not valid JSON: {exc}")
+    if not isinstance(value, dict):
+        fail(f'{option} must be a JSON object, e.g. \'{{"key": "value"}}\'')
+    return value
+
+
+def show_version(row: VersionRow) -> None:
+    m = row.metrics or {}
+    console.print(
+        f"[bold]version {row.id}[/] of dataset {row.dataset_id}: {status_text(row.status_code)}"
+    )
+    if row.status_message:
+        console.print(f"  reason: {row.status_message}")
+    console.print(f"  filter: {describe_filter(row.annotation_filter_config)}")
+    console.print(f"  origin: {row.request_origin}; description: {row.description or '-'}")
+    if row.metadata:
+        console.print(f"  metadata: {json.dumps(row.metadata, sort_keys=True)}")
+    if row.status_code == READY:
+        console.print(
+            f"  {m.get('inputs_count', 0)} inputs, {m.get('annotations_count', 0)} annotations; "
+            f"content hash {row.content_hash}"
+        )
+        console.print(f"  manifest: {row.manifest_key} ({row.manifest_size} bytes)")
+    for fmt, info in sorted(row.export_info.items()):
+        status = info.get("status", {})
+        console.print(f"  export {fmt}: {status.get('description')} {info.get('url', '')}")
