@@ -17,7 +17,9 @@ from ingestd.state import open_runtime
 from pipeline.ids import check_id
 from pipeline.models import ConflictResolution
 
-app = typer.Typer(help="Import inputs in bulk from a folder or a CSV file.", no_args_is_help=True)
+app = typer.Typer(
+    help="Import inputs in bulk from a folder, a CSV file or an S3 prefix.", no_args_is_help=True
+)
 
 DatasetOpt = typer.Option(
     None, "--dataset", "-d", help="Dataset id to add every input to (repeatable)."

@@ -12,7 +12,10 @@ from pipeline.ids import check_id
 from pipeline.status import StatusCode
 
 inputs_app = typer.Typer(help="List and inspect stored inputs.", no_args_is_help=True)
-datasets_app = typer.Typer(help="Create and list datasets.", no_args_is_help=True)
+datasets_app = typer.Typer(
+    help="Datasets: create, list, their inputs, default annotation filter and versions.",
+    no_args_is_help=True,
+)
 datasets_app.add_typer(versions_app, name="versions")
 datasets_app.add_typer(filter_app, name="filter")
 
