@@ -27,7 +27,14 @@ from pipeline.limits import Limits
 from pipeline.media_tasks import media_task, reemit
 from pipeline.models import ConflictResolution, Input, MediaType
 from pipeline.ports import BlobStore, Fetcher, IngestCatalog, MediaCatalog
-from pipeline.records import Action, AnnotationRecord, ExistingInput, InputOutcome, InputRecord
+from pipeline.records import (
+    Action,
+    AnnotationRecord,
+    ExistingInput,
+    InputOutcome,
+    InputRecord,
+    input_level_annotation,
+)
 from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
@@ -372,17 +379,7 @@ def _annotations(
     """The input-level annotation (its concepts) plus the annotations sent with it."""
     out: list[AnnotationRecord] = []
     if record.concepts:
-        out.append(
-            AnnotationRecord(
-                id=derived_id(record.app_id, record.id, "input-level"),
-                user_id=request.user_id,
-                app_id=record.app_id,
-                input_id=record.id,
-                annotation_user_id=request.user_id,
-                status="ANNOTATION_SUCCESS",
-                data={"concepts": record.concepts},
-            )
-        )
+        out.append(input_level_annotation(record, request.user_id))
     for n, ann in enumerate(item.annotations):
         data = ann.data.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
         ann_id = ann.id or derived_id(record.app_id, record.id, str(n), fingerprint(data))

@@ -31,7 +31,7 @@ from pipeline.ids import check_id, derived_id, fingerprint
 from pipeline.limits import Limits
 from pipeline.models import MediaType
 from pipeline.ports import BlobStore, MediaCatalog
-from pipeline.records import AnnotationRecord, InputRecord
+from pipeline.records import AnnotationRecord, InputRecord, input_level_annotation
 from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
@@ -250,17 +250,7 @@ class MediaStage:
         out: list[AnnotationRecord] = []
         for (record, _link), placed in zip(chunks, moved, strict=True):
             if record.concepts:
-                out.append(
-                    AnnotationRecord(
-                        id=derived_id(record.app_id, record.id, "input-level"),
-                        user_id=record.user_id,
-                        app_id=record.app_id,
-                        input_id=record.id,
-                        annotation_user_id=record.user_id,
-                        status="ANNOTATION_SUCCESS",
-                        data={"concepts": record.concepts},
-                    )
-                )
+                out.append(input_level_annotation(record, record.user_id))
             for key, ann in placed:
                 data = ann.data.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
                 info = dict(ann.annotation_info)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pipeline.ids import derived_id
 from pipeline.status import StatusCode
 
 
@@ -99,3 +100,16 @@ class AnnotationRecord:
     task_id: str | None = None
     model_version_id: str | None = None
     annotation_info: dict[str, Any] = field(default_factory=dict)
+
+
+def input_level_annotation(record: InputRecord, user_id: str) -> AnnotationRecord:
+    """The annotation holding an input's own concepts (one per input, stable id)."""
+    return AnnotationRecord(
+        id=derived_id(record.app_id, record.id, "input-level"),
+        user_id=user_id,
+        app_id=record.app_id,
+        input_id=record.id,
+        annotation_user_id=user_id,
+        status="ANNOTATION_SUCCESS",
+        data={"concepts": record.concepts},
+    )
