@@ -49,6 +49,7 @@ class IngestClient:
         topic_prefix: str = "",
     ) -> None:
         self.topic_prefix = topic_prefix
+        self._pending: list[Any] = []
         self.blobs = blobs
         self.user_id = user_id
         self.app_id = app_id
@@ -115,9 +116,12 @@ class IngestClient:
                 "claim checks or send fewer inputs per request"
             )
         key = key_for(event)
-        self.producer.send(
+        future = self.producer.send(
             self.topic_prefix + topic_for(event), key=key.encode() if key else None, value=value
         )
+        self._pending.append(future)
+        if len(self._pending) > 10_000:  # keep only what has not been confirmed yet
+            self._raise_failures(done_only=True)
 
     def _claim_check(self, request: UploadRequest) -> UploadRequest:
         """Move inline media to the blob store until the request fits in one message."""
@@ -144,11 +148,24 @@ class IngestClient:
         return item
 
     def flush(self, timeout: float | None = None) -> None:
+        """Wait until the broker has every event sent so far; raise if any was refused."""
         self.producer.flush(timeout)
+        self._raise_failures(done_only=False)
+
+    def _raise_failures(self, done_only: bool) -> None:
+        # kafka-python's flush() does not raise for records that failed after their retries.
+        failed = [f for f in self._pending if f.is_done and f.failed()]
+        self._pending = [f for f in self._pending if not f.is_done] if done_only else []
+        if failed:
+            raise RuntimeError(
+                f"{len(failed)} event(s) were not accepted by the broker: {failed[0].exception}"
+            )
 
     def close(self) -> None:
-        self.producer.flush()
-        self.producer.close()
+        try:
+            self.flush()
+        finally:
+            self.producer.close()
 
     def __enter__(self) -> IngestClient:
         return self

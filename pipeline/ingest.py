@@ -118,14 +118,16 @@ class IngestStage:
         records = [p.record for p in plans if p.record is not None]
         annotations = [a for p in plans for a in p.annotations]
         outcomes = [p.outcome for p in plans]
-        self.catalog.commit_upload(request.request_id, records, annotations, outcomes)
         replaced = [
             p.outcome.input_id
             for p in plans
             if p.outcome.action is Action.UPDATED and p.task is None
         ]
         if replaced and self.media_catalog is not None:
+            # Before the commit: once the request counts as processed a retry would not come
+            # back here, and forgetting twice is harmless.
             self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
+        self.catalog.commit_upload(request.request_id, records, annotations, outcomes)
         tasks: list[BaseModel] = [p.task for p in plans if p.task is not None]
         return IngestResult(
             request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks

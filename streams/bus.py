@@ -1,9 +1,11 @@
 """The embedded transport: an in-process bus with the design's topics.
 
-Each topic is a bounded queue (a full queue blocks the publisher: backpressure) served
-by a few worker threads that run the topic's stage through `deliver`, so retries and dead
-letters behave as on Kafka. An event leaves its queue only after its outcome is durable
-(at-least-once within the process); idempotent stages make redelivery harmless.
+Each topic has a few partitions, each a bounded queue (a full queue blocks the publisher:
+backpressure) served by its own worker thread that runs the topic's stage through `deliver`,
+so retries and dead letters behave as on Kafka. Events with the same key (an app's uploads, a
+dataset's snapshots) land on the same partition and are handled in order, as on Kafka. An event
+leaves its queue only after its outcome is durable (at-least-once within the process);
+idempotent stages make redelivery harmless.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +33,11 @@ _STOP = object()
 class _Subscription:
     topic: str
     handler: Callable[[Any], Any]
-    queue: queue.Queue[Any]
+    partitions: list[queue.Queue[Any]]
     threads: list[threading.Thread]
+
+    def unfinished(self) -> int:
+        return sum(q.unfinished_tasks for q in self.partitions)
 
 
 class EmbeddedBus:
@@ -61,12 +67,13 @@ class EmbeddedBus:
         """Serve `topic` with `handler` (a stage's `handle`) on worker threads."""
         if topic in self._subs:
             raise ValueError(f"{topic} already has a stage")
-        q: queue.Queue[Any] = queue.Queue(maxsize=self.queue_size)
-        sub = _Subscription(topic, handler, q, [])
-        for n in range(workers or self.workers):
+        sub = _Subscription(topic, handler, [], [])
+        for n in range(max(1, workers or self.workers)):
+            q: queue.Queue[Any] = queue.Queue(maxsize=self.queue_size)
             thread = threading.Thread(
-                target=self._serve, args=(sub,), name=f"{topic}-{n}", daemon=True
+                target=self._serve, args=(sub, q), name=f"{topic}-{n}", daemon=True
             )
+            sub.partitions.append(q)
             sub.threads.append(thread)
             thread.start()
         self._subs[topic] = sub
@@ -78,24 +85,29 @@ class EmbeddedBus:
         with self._lock:
             offset = self._offsets.get(topic, 0)
             self._offsets[topic] = offset + 1
+        sub = self._subs[topic]
+        # Same key, same partition (ordered); no key: spread round robin.
+        part = (zlib.crc32(key.encode()) if key is not None else offset) % len(sub.partitions)
         # In-process the event object itself travels (no JSON round trip: that cost more
         # than decoding the images); the publisher must not mutate it afterwards.
-        self._subs[topic].queue.put((event, Origin(topic, 0, offset, key)))
+        sub.partitions[part].put((event, Origin(topic, part, offset, key)))
 
     def join(self) -> None:
         """Wait until every published event, and every follow-up it caused, is delivered."""
         while True:
             for sub in list(self._subs.values()):
-                sub.queue.join()
+                for q in sub.partitions:
+                    q.join()
             # A stage may have published follow-ups to a topic joined earlier in the pass.
-            if all(sub.queue.unfinished_tasks == 0 for sub in self._subs.values()):
+            if all(sub.unfinished() == 0 for sub in self._subs.values()):
                 return
 
     def close(self) -> None:
-        """Finish what is queued, then stop the worker threads."""
+        """Finish what is queued (and what it causes), then stop the worker threads."""
+        self.join()
         for sub in self._subs.values():
-            for _ in sub.threads:
-                sub.queue.put(_STOP)
+            for q in sub.partitions:
+                q.put(_STOP)
         for sub in self._subs.values():
             for thread in sub.threads:
                 thread.join()
@@ -107,11 +119,11 @@ class EmbeddedBus:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _serve(self, sub: _Subscription) -> None:
+    def _serve(self, sub: _Subscription, partition: queue.Queue[Any]) -> None:
         model = EVENT_OF_TOPIC[sub.topic]
         stage = STAGE_OF_TOPIC.get(sub.topic, sub.topic)
         while True:
-            item = sub.queue.get()
+            item = partition.get()
             try:
                 if item is _STOP:
                     return
@@ -138,7 +150,7 @@ class EmbeddedBus:
                     except Exception:  # a listener must never stop the stage
                         log.exception("on_delivered listener failed")
             finally:
-                sub.queue.task_done()
+                partition.task_done()
 
 
 def _unroutable(event: BaseModel, origin_topic: str, message: str) -> DeadLetter:

@@ -159,16 +159,23 @@ def _dead(
         origin_key=origin.key,
         event=event,
     )
-    # The dead letter must be durable before the event is acknowledged: keep trying.
+    # The dead letter must be durable before the event is acknowledged: keep trying while
+    # the store is only briefly away; a store that refuses the letter itself gets a few tries,
+    # then the letter goes to the log in full so a bad event never stops the stage.
     tries = 0
     while True:
         tries += 1
         try:
             sink(letter)
             break
+        except TransientError:
+            log.warning("dead letter store unavailable (try %d); retrying", tries)
         except Exception:
-            log.exception("could not write dead letter (try %d); retrying", tries)
-            sleep(policy.delay(min(tries, 6)))
+            log.exception("could not write dead letter (try %d)", tries)
+            if tries >= policy.error_attempts:
+                log.critical("dead letter not stored, here in full: %s", letter.model_dump_json())
+                break
+        sleep(policy.delay(min(tries, 6)))
     log.error(
         "stage=%s dead letter %s: %d %s: %s",
         stage,

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from pipeline.events import DeadLetter
 from pipeline.ids import derived_id
+from pipeline.status import StatusCode
 from streams import metrics
 from streams.delivery import Delivered, Origin, RetryPolicy, deliver
 from streams.topics import DEADLETTER, EVENT_OF_TOPIC, STAGE_OF_TOPIC, key_for, topic_for
@@ -162,6 +163,19 @@ class KafkaTransport:
             ),
         )
         for follow_up in getattr(done.result, "follow_ups", None) or []:
+            try:
+                topic_for(follow_up)
+            except ValueError as exc:  # no topic carries it: a dead letter, never a stuck partition
+                letters.append(
+                    DeadLetter(
+                        stage="route",
+                        code=StatusCode.INTERNAL_SERVER_ISSUE,
+                        message=str(exc),
+                        origin_topic=topic,
+                        event=follow_up.model_dump(mode="json"),
+                    )
+                )
+                continue
             await self.send(follow_up)
         for letter in letters:
             # Same origin offset, same id: a redelivered event is dead-lettered once.
@@ -189,19 +203,24 @@ class KafkaTransport:
     async def _dead_letter(self, letter: DeadLetter, key: str | None) -> None:
         metrics.DEAD_LETTERS.labels(letter.stage, str(int(letter.code))).inc()
         metrics.ERRORS.labels(letter.stage, str(int(letter.code))).inc()
+        # Each step is retried on its own, so the topic gets the letter once.
+        await self._until_done("send dead letter", letter, lambda: self.send(letter, DEADLETTER))
+        loop = asyncio.get_running_loop()
+        await self._until_done(
+            "record dead letter",
+            letter,
+            lambda: loop.run_in_executor(self.pool, self.record_dead_letter, letter),
+        )
+
+    async def _until_done(self, what: str, letter: DeadLetter, step: Callable[[], Any]) -> None:
         attempt = 0
         while True:
             attempt += 1
             try:
-                await self.send(letter, DEADLETTER)
-                await asyncio.get_running_loop().run_in_executor(
-                    self.pool, self.record_dead_letter, letter
-                )
+                await step()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception(
-                    "dead letter %s not yet durable (try %d)", letter.dead_letter_id, attempt
-                )
+                log.exception("%s %s: try %d failed", what, letter.dead_letter_id, attempt)
                 await asyncio.sleep(self.policy.delay(min(attempt, 8)))
