@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from pipeline.conflicts import candidate_ids, resolve_id
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
-from pipeline.ids import check_id, derived_id, fingerprint, suffixed_ids
+from pipeline.ids import check_id, derived_id, fingerprint
 from pipeline.inputs import PreparedInput, prepare_input
 from pipeline.limits import Limits
 from pipeline.media_tasks import media_task, reemit
-from pipeline.models import ConflictResolution, Input, MediaType
+from pipeline.models import Input, MediaType
 from pipeline.ports import BlobStore, Fetcher, IngestCatalog, MediaCatalog
 from pipeline.records import (
     Action,
@@ -151,9 +152,7 @@ class IngestStage:
             item.id or derived_id(request.request_id, str(index))
             for index, item in enumerate(request.inputs)
         ]
-        candidates = set(requested)
-        if request.conflict_resolution is ConflictResolution.SUFFIX:
-            candidates.update(f"{i}-{n}" for i in requested for n in range(1, 10))
+        candidates = candidate_ids(request.conflict_resolution, requested)
         existing = self.catalog.existing_inputs(request.user_id, request.app_id, candidates)
         taken: set[str] = set()
         plans: list[_Plan] = []
@@ -221,8 +220,8 @@ class IngestStage:
         if item.replace and requested_id not in taken:
             chosen, prior = requested_id, existing.get(requested_id)  # an update, by request
         else:
-            chosen, prior = self._resolve_id(
-                request, requested_id, record.fingerprint, existing, taken
+            chosen, prior = resolve_id(
+                request.conflict_resolution, requested_id, record.fingerprint, existing, taken
             )
         if chosen is None:
             where = "exists" if prior is not None else "appears earlier in this request"
@@ -258,32 +257,6 @@ class IngestStage:
         action = Action.UPDATED if prior is not None else Action.CREATED
         outcome = InputOutcome(index, requested_id, chosen, action, StatusCode.INPUT_SUCCESS)
         return _Plan(outcome, record=record, data=ready.data, annotations=annotations)
-
-    def _resolve_id(
-        self,
-        request: UploadRequest,
-        requested_id: str,
-        fp: str,
-        existing: dict[str, ExistingInput],
-        taken: set[str],
-    ) -> tuple[str | None, ExistingInput | None]:
-        """(id to write, the input already there) — id None means skip."""
-        ids: Iterable[str] = [requested_id]
-        if request.conflict_resolution is ConflictResolution.SUFFIX:
-            ids = _chain(requested_id, suffixed_ids(requested_id))
-        first_prior: ExistingInput | None = None
-        for candidate in ids:
-            if candidate in taken:
-                continue
-            prior = existing.get(candidate)
-            if prior is None:
-                return candidate, None
-            first_prior = first_prior or prior
-            if prior.fingerprint == fp or prior.status_code != StatusCode.INPUT_SUCCESS:
-                return candidate, prior
-            if request.conflict_resolution is ConflictResolution.SKIP:
-                break
-        return None, first_prior
 
     def _failed(
         self,
@@ -358,11 +331,6 @@ def _pending(
         index, requested_id, record.id, action, StatusCode.INPUT_PENDING, record.status_message
     )
     return _Plan(outcome, record=record, data=ready.data, path=ready.path, task=task)
-
-
-def _chain(first: str, rest: Iterable[str]) -> Iterable[str]:
-    yield first
-    yield from rest
 
 
 def _dataset_ids(*groups: list[str]) -> list[str]:

@@ -1,0 +1,58 @@
+"""Input id conflicts: which id a new input gets when its id is taken (SKIP or SUFFIX).
+
+The reference's extraction jobs: SKIP (default) leaves an existing input with other content
+alone; SUFFIX tries "-1" .. "-9", then a random suffix. The same content under an id is not a
+conflict (it is the same input again), and a failed input may always be replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from pipeline.ids import suffixed_ids
+from pipeline.models import ConflictResolution
+from pipeline.records import ExistingInput
+from pipeline.status import StatusCode
+
+
+def resolve_id(
+    mode: ConflictResolution,
+    requested_id: str,
+    fingerprint: str,
+    existing: dict[str, ExistingInput],
+    taken: set[str],
+) -> tuple[str | None, ExistingInput | None]:
+    """(id to write, the input already there); an id of None means skip this input.
+
+    `existing` holds the catalog's inputs among the candidate ids, `taken` the ids earlier
+    inputs of the same request already claimed.
+    """
+    ids: Iterable[str] = [requested_id]
+    if mode is ConflictResolution.SUFFIX:
+        ids = _chain(requested_id, suffixed_ids(requested_id))
+    first_prior: ExistingInput | None = None
+    for candidate in ids:
+        if candidate in taken:
+            continue
+        prior = existing.get(candidate)
+        if prior is None:
+            return candidate, None
+        first_prior = first_prior or prior
+        if prior.fingerprint == fingerprint or prior.status_code != StatusCode.INPUT_SUCCESS:
+            return candidate, prior
+        if mode is ConflictResolution.SKIP:
+            break
+    return None, first_prior
+
+
+def candidate_ids(mode: ConflictResolution, requested: Iterable[str]) -> set[str]:
+    """Every id `resolve_id` may look at without a random suffix, for one catalog lookup."""
+    wanted = set(requested)
+    if mode is ConflictResolution.SUFFIX:
+        wanted.update(f"{i}-{n}" for i in list(wanted) for n in range(1, 10))
+    return wanted
+
+
+def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
+    yield first
+    yield from rest
