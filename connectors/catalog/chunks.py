@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
+from connectors.catalog.batching import in_batches
 from connectors.catalog.sql import _input_row
 from pipeline.chunking.records import ChunkLink, MediaParent
 from pipeline.ids import fingerprint
@@ -23,8 +24,6 @@ from pipeline.status import StatusCode
 
 if TYPE_CHECKING:
     from connectors.catalog.sql import SqlCatalog
-
-_IN_CHUNK = 500
 
 
 class ChunkCatalog:
@@ -40,12 +39,12 @@ class ChunkCatalog:
         wanted = list(ids)
         out: dict[str, MediaParent] = {}
         with self.catalog.begin() as conn:
-            for start in range(0, len(wanted), _IN_CHUNK):
+            for batch in in_batches(wanted):
                 rows = conn.execute(
                     select(t.inputs).where(
                         c.user_id == user_id,
                         c.app_id == app_id,
-                        c.id.in_(wanted[start : start + _IN_CHUNK]),
+                        c.id.in_(batch),
                         c.blob_key.is_not(None),
                     )
                 ).mappings()
@@ -199,12 +198,12 @@ def _drop_stale(
         )
     ).scalars()
     stale = [x for x in present if x not in annotation_ids]
-    for start in range(0, len(stale), _IN_CHUNK):
+    for batch in in_batches(stale):
         conn.execute(
             delete(t.annotations).where(
                 a.user_id == parent.user_id,
                 a.app_id == parent.app_id,
-                a.id.in_(stale[start : start + _IN_CHUNK]),
+                a.id.in_(batch),
             )
         )
 
@@ -222,8 +221,7 @@ def _delete_chunks(
         ).scalars()
         if x not in set(keep)
     ]
-    for start in range(0, len(old), _IN_CHUNK):
-        part = old[start : start + _IN_CHUNK]
+    for part in in_batches(old):
         a, m = t.annotations.c, t.dataset_inputs.c
         conn.execute(
             delete(t.annotations).where(

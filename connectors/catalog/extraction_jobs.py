@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import column, func, select, table
 
 from connectors.catalog import extraction_tables as x
+from connectors.catalog.batching import in_batches
 from connectors.catalog.sql import SqlCatalog
 from pipeline.status import StatusCode
 
-_CHUNK = 500
 ACTIVE = (int(StatusCode.JOB_QUEUED), int(StatusCode.JOB_RUNNING))
 
 # The inputs table seen through the column the extraction migration adds.
@@ -191,12 +191,12 @@ class ExtractionJobs:
         wanted = list(origin_ids)
         found: dict[str, LedgerRow] = {}
         with self.catalog.begin() as conn:
-            for start in range(0, len(wanted), _CHUNK):
+            for batch in in_batches(wanted):
                 rows = conn.execute(
                     select(x.extraction_objects).where(
                         o.user_id == user_id,
                         o.app_id == app_id,
-                        o.origin_id.in_(wanted[start : start + _CHUNK]),
+                        o.origin_id.in_(batch),
                     )
                 ).mappings()
                 for r in rows:
@@ -222,13 +222,13 @@ class ExtractionJobs:
     def mark_seen(self, user_id: str, app_id: str, origin_ids: list[str], now: datetime) -> None:
         o = x.extraction_objects.c
         with self.catalog.begin() as conn:
-            for start in range(0, len(origin_ids), _CHUNK):
+            for batch in in_batches(origin_ids):
                 conn.execute(
                     x.extraction_objects.update()
                     .where(
                         o.user_id == user_id,
                         o.app_id == app_id,
-                        o.origin_id.in_(origin_ids[start : start + _CHUNK]),
+                        o.origin_id.in_(batch),
                     )
                     .values(seen_at=now)
                 )
@@ -260,20 +260,19 @@ class ExtractionJobs:
         now = _now()
         input_ids: list[str] = []
         with self.catalog.begin() as conn:
-            for start in range(0, len(ids), _CHUNK):
-                part = ids[start : start + _CHUNK]
+            for part in in_batches(ids):
                 scope = (o.user_id == user_id) & (o.app_id == app_id)
                 hit = scope & (o.origin_id.in_(part) | o.parent_id.in_(part))
                 input_ids += [i for i in conn.execute(select(o.input_id).where(hit)).scalars() if i]
                 conn.execute(x.extraction_objects.update().where(hit).values(deleted_at=now))
             if delete_inputs:
-                for start in range(0, len(input_ids), _CHUNK):
+                for batch in in_batches(input_ids):
                     conn.execute(
                         _inputs.update()
                         .where(
                             _inputs.c.user_id == user_id,
                             _inputs.c.app_id == app_id,
-                            _inputs.c.id.in_(input_ids[start : start + _CHUNK]),
+                            _inputs.c.id.in_(batch),
                         )
                         .values(deleted_at=now)
                     )
@@ -285,13 +284,13 @@ class ExtractionJobs:
         wanted = list(ids)
         found: set[str] = set()
         with self.catalog.begin() as conn:
-            for start in range(0, len(wanted), _CHUNK):
+            for batch in in_batches(wanted):
                 found.update(
                     conn.execute(
                         select(c.id).where(
                             c.user_id == user_id,
                             c.app_id == app_id,
-                            c.id.in_(wanted[start : start + _CHUNK]),
+                            c.id.in_(batch),
                             c.status_code == int(StatusCode.INPUT_SUCCESS),
                             c.deleted_at.is_(None),
                         )
@@ -303,13 +302,13 @@ class ExtractionJobs:
         """Inputs of objects that came back: no longer marked deleted."""
         wanted = list(ids)
         with self.catalog.begin() as conn:
-            for start in range(0, len(wanted), _CHUNK):
+            for batch in in_batches(wanted):
                 conn.execute(
                     _inputs.update()
                     .where(
                         _inputs.c.user_id == user_id,
                         _inputs.c.app_id == app_id,
-                        _inputs.c.id.in_(wanted[start : start + _CHUNK]),
+                        _inputs.c.id.in_(batch),
                         _inputs.c.deleted_at.is_not(None),
                     )
                     .values(deleted_at=None)

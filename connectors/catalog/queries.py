@@ -14,6 +14,7 @@ from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
+from connectors.catalog.batching import in_batches
 from pipeline.events import DeadLetter
 from pipeline.records import InputOutcome
 from pipeline.status import StatusCode
@@ -137,12 +138,12 @@ class CatalogQueries:
         wanted = list(ids)
         out: dict[str, tuple[int, str]] = {}
         with self.begin() as conn:
-            for start in range(0, len(wanted), 500):
+            for batch in in_batches(wanted):
                 rows = conn.execute(
                     select(c.id, c.status_code, c.status_message).where(
                         c.user_id == user_id,
                         c.app_id == app_id,
-                        c.id.in_(wanted[start : start + 500]),
+                        c.id.in_(batch),
                     )
                 )
                 out.update({r[0]: (r[1], r[2]) for r in rows})
@@ -155,8 +156,7 @@ class CatalogQueries:
         p = t.processed_events.c
         d = t.dead_letters.c
         with self.begin() as conn:
-            for start in range(0, len(wanted), 500):
-                part = wanted[start : start + 500]
+            for part in in_batches(wanted):
                 for event_id, outcomes in conn.execute(
                     select(p.event_id, p.outcomes).where(p.event_id.in_(part))
                 ):

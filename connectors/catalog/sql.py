@@ -19,13 +19,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.catalog import schema as t
+from connectors.catalog.batching import in_batches
 from connectors.catalog.migrations import migrate
 from connectors.catalog.queries import CatalogQueries
 from pipeline.errors import TransientError
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
 from pipeline.status import StatusCode
-
-_IN_CHUNK = 500
 
 
 def _now() -> datetime:
@@ -82,12 +81,12 @@ class SqlCatalog(CatalogQueries):
         found: dict[str, ExistingInput] = {}
         wanted = list(ids)
         with self.begin() as conn:
-            for start in range(0, len(wanted), _IN_CHUNK):
+            for batch in in_batches(wanted):
                 rows = conn.execute(
                     select(c.id, c.fingerprint, c.status_code).where(
                         c.user_id == user_id,
                         c.app_id == app_id,
-                        c.id.in_(wanted[start : start + _IN_CHUNK]),
+                        c.id.in_(batch),
                     )
                 )
                 for input_id, fp, code in rows:
