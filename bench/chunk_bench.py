@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.chunking.audio import split_wav  # noqa: E402
-from pipeline.chunking.video import split_video  # noqa: E402
 from pipeline.limits import Limits  # noqa: E402
+from pipeline.media.chunking.audio import split_wav  # noqa: E402
+from pipeline.media.chunking.video import split_video  # noqa: E402
 
 MB = 1024 * 1024
 

@@ -31,11 +31,11 @@ from connectors.catalog.collectors import CollectorCatalog  # noqa: E402
 from connectors.catalog.keys import KeyCatalog  # noqa: E402
 from connectors.catalog.workflows import WorkflowCatalog  # noqa: E402
 from connectors.settings import Settings  # noqa: E402
-from ingestd.runtime import Runtime  # noqa: E402
-from pipeline.collectors import parse_collector  # noqa: E402
+from ingestd.app.runtime import Runtime  # noqa: E402
+from pipeline.collect.collectors import parse_collector  # noqa: E402
+from pipeline.collect.workflows.graph import parse_workflow  # noqa: E402
 from pipeline.events import PredictionEvent  # noqa: E402
 from pipeline.keys import Scope, new_key  # noqa: E402
-from pipeline.workflows.graph import parse_workflow  # noqa: E402
 
 MODEL = {"user_id": "clarifai", "app_id": "main", "model_id": "general", "version_id": "v1"}
 LABELS = ["cat", "dog", "sofa", "lamp", "tree", "car", "person", "bird", "cup", "book"]

@@ -35,7 +35,7 @@ from connectors.catalog.extraction_jobs import ExtractionJobs  # noqa: E402
 from connectors.importers.extraction_job import ExtractionJobRunner  # noqa: E402
 from connectors.importers.s3_source import S3Credentials  # noqa: E402
 from connectors.settings import Settings  # noqa: E402
-from ingestd.runtime import Runtime  # noqa: E402
+from ingestd.app.runtime import Runtime  # noqa: E402
 
 
 def small_jpeg(n: int) -> bytes:

@@ -27,7 +27,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 USER, APP, DATASET = "bench", "main", "big"
 CHUNK = 20_000
@@ -158,7 +157,7 @@ def run_one(url: str, blobs: str, version_id: str) -> None:
     from connectors.catalog import SqlCatalog
     from connectors.catalog.versions import VersionStore
     from pipeline.events import SnapshotRequest
-    from pipeline.snapshot import SnapshotStage
+    from pipeline.snapshot.stage import SnapshotStage
 
     catalog = SqlCatalog(url)
     stage = SnapshotStage(LocalBlobStore(blobs), VersionStore(catalog))
@@ -227,7 +226,7 @@ def main() -> None:
         try:
             for catalog in args.catalogs:
                 if catalog == "postgres" and cluster is None:
-                    from pg_cluster import PostgresCluster
+                    from tests.support.pg_cluster import PostgresCluster
 
                     cluster = PostgresCluster()
                     cluster.start()

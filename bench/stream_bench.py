@@ -26,17 +26,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
-from kafka_broker import KafkaBroker, free_port  # noqa: E402
-from kafka_harness import WorkerProcess, wait_for  # noqa: E402
 
 from connectors.catalog import SqlCatalog  # noqa: E402
 from connectors.producer import IngestClient  # noqa: E402
 from connectors.settings import Settings  # noqa: E402
 from pipeline.events import UploadRequest  # noqa: E402
 from pipeline.models import Data, Input, Text  # noqa: E402
+from tests.support.kafka_broker import KafkaBroker, free_port  # noqa: E402
+from tests.support.kafka_harness import WorkerProcess, wait_for  # noqa: E402
 
 
 def event(i: int) -> UploadRequest:

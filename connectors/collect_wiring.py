@@ -9,9 +9,9 @@ from connectors.catalog.sql import SqlCatalog
 from connectors.inference import HttpInference
 from connectors.python_models import PythonModels
 from connectors.settings import Settings
-from pipeline.collect import CollectStage
+from pipeline.collect.operators.datum import Ports
+from pipeline.collect.stage import CollectStage
 from pipeline.ports import BlobStore
-from pipeline.workflows.datum import Ports
 
 
 def collect_stage(

@@ -23,9 +23,9 @@ from pydantic import BaseModel
 from pipeline.events import PredictionEvent, SnapshotRequest, UploadRequest
 from pipeline.ids import blob_key, sha256_hex
 from pipeline.limits import Limits, batches
-from pipeline.media import sniff
 from pipeline.models import ConflictResolution, Input, Media, Text
 from pipeline.ports import BlobStore
+from pipeline.sniff import sniff
 from streams.topics import key_for, topic_for
 
 log = logging.getLogger("ingestd.producer")

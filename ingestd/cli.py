@@ -111,7 +111,7 @@ def worker(
     ),
 ) -> None:
     """Run the stages as Faust agents on Kafka (INGESTD_BROKER=kafka://host:port)."""
-    from ingestd.worker import run_worker
+    from ingestd.app.worker import run_worker
 
     overrides = {"metrics_port": metrics_port} if metrics_port is not None else {}
     try:

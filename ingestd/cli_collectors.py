@@ -16,7 +16,7 @@ from ingestd.collector_documents import (
 )
 from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime
-from pipeline.collectors import CollectorStatus, check_references, parse_collector, patched
+from pipeline.collect.collectors import CollectorStatus, check_references, parse_collector, patched
 from pipeline.errors import InputError
 from pipeline.patching import PatchAction, merge
 from pipeline.status import StatusCode

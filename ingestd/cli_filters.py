@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from pipeline.events import AnnotationFilter
-from pipeline.snapshot_filter import KNOWN_STATUSES, FilterConfigError, parse_filter_config
+from pipeline.snapshot.filter import KNOWN_STATUSES, FilterConfigError, parse_filter_config
 
 StatusOpt = typer.Option(
     None,

@@ -19,7 +19,7 @@ from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime
 from pipeline.errors import InputError
 from pipeline.ids import check_id
-from pipeline.inputs import check_metadata
+from pipeline.ingest.inputs import check_metadata
 from pipeline.limits import Limits
 from pipeline.models import Concept, ConflictResolution
 from pipeline.status import StatusCode

@@ -12,7 +12,7 @@ from rich.progress import Progress
 
 from ingestd.output import console, emit_json, errors, table
 from ingestd.state import open_runtime
-from pipeline.collect import FAILED, CollectResult
+from pipeline.collect.stage import FAILED, CollectResult
 from pipeline.events import PredictionEvent
 from pipeline.status import StatusCode
 

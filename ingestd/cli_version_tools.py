@@ -9,15 +9,15 @@ from pathlib import Path
 import typer
 
 from connectors.catalog.versions import VersionStore
+from ingestd.app.runtime import Runtime
 from ingestd.cli_versions_common import JsonOpt, load_version, status_text
 from ingestd.output import console, emit_json, fail, table
-from ingestd.runtime import Runtime
 from ingestd.state import open_runtime
-from pipeline.snapshot import READY
-from pipeline.snapshot_diff import diff_manifests
-from pipeline.snapshot_export import export_version, normalize_format
-from pipeline.snapshot_manifest import version_prefix
-from pipeline.snapshot_ports import VersionRow
+from pipeline.snapshot.diff import diff_manifests
+from pipeline.snapshot.export import export_version, normalize_format
+from pipeline.snapshot.manifest import version_prefix
+from pipeline.snapshot.ports import VersionRow
+from pipeline.snapshot.stage import READY
 from pipeline.status import StatusCode
 
 app = typer.Typer(

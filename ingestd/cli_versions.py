@@ -15,6 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connectors.catalog.versions import VersionStore
+from ingestd.app.runtime import Runtime
 from ingestd.cli_filters import (
     FilterArgs,
     FilterJsonOpt,
@@ -34,15 +35,14 @@ from ingestd.cli_versions_common import (
 )
 from ingestd.cli_versions_edit import delete_version, update_version
 from ingestd.output import console, emit_json, fail, table
-from ingestd.runtime import Runtime
 from ingestd.state import open_runtime
 from pipeline.events import DeadLetter, SnapshotRequest
 from pipeline.ids import check_id
 from pipeline.models import RequestOrigin
-from pipeline.snapshot import IN_PROGRESS, PENDING, READY, request_fingerprint
-from pipeline.snapshot_export import normalize_formats
-from pipeline.snapshot_filter import FilterConfigError
-from pipeline.snapshot_ports import VersionRow
+from pipeline.snapshot.export import normalize_formats
+from pipeline.snapshot.filter import FilterConfigError
+from pipeline.snapshot.ports import VersionRow
+from pipeline.snapshot.stage import IN_PROGRESS, PENDING, READY, request_fingerprint
 from pipeline.status import StatusCode
 
 versions_app = typer.Typer(

@@ -8,11 +8,11 @@ from typing import Any
 import typer
 
 from connectors.catalog.versions import VersionStore
+from ingestd.app.runtime import Runtime
 from ingestd.cli_filters import describe_filter
 from ingestd.output import console, fail
-from ingestd.runtime import Runtime
-from pipeline.snapshot import READY
-from pipeline.snapshot_ports import VersionRow
+from pipeline.snapshot.ports import VersionRow
+from pipeline.snapshot.stage import READY
 from pipeline.status import StatusCode
 
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")

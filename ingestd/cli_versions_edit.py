@@ -28,9 +28,9 @@ from ingestd.cli_versions_common import (
 from ingestd.output import console, emit_json, fail
 from ingestd.state import open_runtime
 from pipeline.events import AnnotationFilter
-from pipeline.snapshot import IN_PROGRESS, PENDING
-from pipeline.snapshot_filter import FilterConfig, FilterConfigError
-from pipeline.snapshot_manifest import version_prefix
+from pipeline.snapshot.filter import FilterConfig, FilterConfigError
+from pipeline.snapshot.manifest import version_prefix
+from pipeline.snapshot.stage import IN_PROGRESS, PENDING
 from pipeline.status import StatusCode
 
 filter_app = typer.Typer(

@@ -10,10 +10,10 @@ from connectors.catalog.workflows import WorkflowCatalog
 from ingestd.documents import DocumentError, load_document
 from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime
+from pipeline.collect.operators import OPERATORS
+from pipeline.collect.workflows.graph import parse_workflow
 from pipeline.errors import InputError
-from pipeline.operators import OPERATORS
 from pipeline.status import StatusCode
-from pipeline.workflows.graph import parse_workflow
 
 app = typer.Typer(
     help="Workflows of the app (--app): graphs of operator nodes, from JSON or YAML files. "

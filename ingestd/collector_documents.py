@@ -9,7 +9,7 @@ from connectors.catalog.sql import SqlCatalog
 from connectors.catalog.workflows import WorkflowCatalog
 from ingestd.documents import DocumentError, load_document
 from ingestd.output import console, fail
-from pipeline.collectors import Collector
+from pipeline.collect.collectors import Collector
 from pipeline.keys import ApiKey
 from pipeline.status import StatusCode
 

@@ -26,14 +26,14 @@ from connectors.catalog.collectors import CollectorCatalog
 from connectors.catalog.keys import KeyCatalog
 from connectors.catalog.workflows import WorkflowCatalog
 from connectors.settings import Settings
+from ingestd.app.runtime import Runtime
 from ingestd.output import console, table
-from ingestd.runtime import Runtime
-from pipeline.capture import capture_ids
-from pipeline.collectors import parse_collector, patched
+from pipeline.collect.capture import capture_ids
+from pipeline.collect.collectors import parse_collector, patched
+from pipeline.collect.workflows.graph import parse_workflow
 from pipeline.events import ModelOutput, ModelRef, PredictionEvent
 from pipeline.keys import Scope, new_key
 from pipeline.models import Concept, Media
-from pipeline.workflows.graph import parse_workflow
 
 COLLECTOR, DATASET, CALLER = "demo-collector", "collected", "demo-caller"
 KEY_NOTE = "demo collector key"

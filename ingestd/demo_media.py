@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.catalog.chunks import ChunkCatalog
+from ingestd.app.runtime import Runtime
 from ingestd.output import table
-from ingestd.runtime import Runtime
 
 LONG_VIDEO = "videos/long-walk.mp4"
 # Parent input id (the folder importer's id of the file) -> chunks the media stage makes.

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from connectors.settings import Settings
-from ingestd.runtime import Runtime
+from ingestd.app.runtime import Runtime
 
 _overrides: dict[str, Any] = {}
 

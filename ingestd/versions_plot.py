@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.snapshot_metrics import ANNOTATION_TYPES
-from pipeline.snapshot_ports import VersionRow
+from pipeline.snapshot.metrics import ANNOTATION_TYPES
+from pipeline.snapshot.ports import VersionRow
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -1,17 +1,15 @@
-"""What the stages need from the outside world, as protocols.
+"""What every stage may need from the outside world (blobs, URLs), as protocols.
 
 `connectors/` implements these (local directory, S3, SQLite, PostgreSQL, HTTP); tests can
-pass the real ones. Keeping them here is what lets `pipeline/` import no driver.
+pass the real ones. Keeping them here is what lets `pipeline/` import no driver. The
+catalog operations each stage needs are in that stage's own `ports` module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
-
-from pipeline.chunking.records import ChunkLink, MediaParent
-from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
 
 
 class BlobStore(Protocol):
@@ -32,51 +30,3 @@ class Fetcher(Protocol):
     """Downloads a URL under the SSRF guard and size/time limits; raises InputError."""
 
     def fetch(self, url: str, max_bytes: int) -> bytes: ...
-
-
-class IngestCatalog(Protocol):
-    """The catalog operations the ingest stage uses."""
-
-    def processed_outcomes(self, event_id: str) -> list[InputOutcome] | None: ...
-
-    def existing_inputs(
-        self, user_id: str, app_id: str, ids: Collection[str]
-    ) -> dict[str, ExistingInput]: ...
-
-    def commit_upload(
-        self,
-        event_id: str,
-        inputs: list[InputRecord],
-        annotations: list[AnnotationRecord],
-        outcomes: list[InputOutcome],
-    ) -> None:
-        """Records, dataset memberships and the processed event id, in one transaction."""
-        ...
-
-
-class MediaCatalog(Protocol):
-    """The catalog operations of the media stage (and the ingest stage's re-emission)."""
-
-    def media_parents(
-        self, user_id: str, app_id: str, ids: Collection[str]
-    ) -> dict[str, MediaParent]: ...
-
-    def commit_chunks(
-        self,
-        task_id: str,
-        parent: MediaParent,
-        chunks: list[tuple[InputRecord, ChunkLink]],
-        annotations: list[AnnotationRecord],
-        summary: dict[str, object],
-    ) -> list[str]:
-        """Chunks, their annotations and memberships, the parent's new status, in one transaction.
-
-        Returns ids that belong to other inputs (nothing is written then).
-        """
-        ...
-
-    def fail_media(self, task_id: str, parent: MediaParent, code: int, message: str) -> None: ...
-
-    def forget_chunks(self, user_id: str, app_id: str, parent_ids: Collection[str]) -> None:
-        """Remove the chunks of parents whose content was replaced by a medium within limits."""
-        ...

@@ -7,23 +7,17 @@ of starting a throwaway cluster.
 
 from __future__ import annotations
 
-import io
 import os
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from pg_cluster import PostgresCluster  # noqa: E402
-from s3_server import MotoS3Server  # noqa: E402
-
-from connectors.settings import Settings  # noqa: E402
-from ingestd.runtime import Runtime  # noqa: E402
+from connectors.settings import Settings
+from ingestd.app.runtime import Runtime
+from tests.support.pg_cluster import PostgresCluster
+from tests.support.s3_server import MotoS3Server
+from tests.support.storage import make_settings
 
 
 @pytest.fixture(scope="session")
@@ -48,34 +42,6 @@ def s3() -> Iterator[MotoS3Server]:
         yield server
     finally:
         server.stop()
-
-
-def fresh_pg_url(pg: PostgresCluster | str) -> str:
-    if isinstance(pg, str):
-        return pg
-    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
-
-
-def make_settings(
-    tmp_path: Path, catalog: str, blobs: str, request: pytest.FixtureRequest, **extra: object
-) -> Settings:
-    if catalog == "sqlite":
-        catalog_url = f"sqlite:///{tmp_path}/catalog.db"
-    else:
-        catalog_url = fresh_pg_url(request.getfixturevalue("pg"))
-    env: dict[str, object] = {}
-    if blobs == "local":
-        blobs_url = f"file://{tmp_path}/blobs"
-    else:
-        server: MotoS3Server = request.getfixturevalue("s3")
-        blobs_url = f"s3://b-{uuid.uuid4().hex[:12]}/ingestd"
-        env = {
-            "s3_endpoint_url": server.endpoint_url,
-            "s3_access_key_id": "testing",
-            "s3_secret_access_key": "testing",
-            "s3_region": "us-east-1",
-        }
-    return Settings(catalog=catalog_url, blobs=blobs_url, **env, **extra)  # type: ignore[arg-type]
 
 
 STORAGE = ["sqlite-local", "sqlite-s3", "postgres-local", "postgres-s3"]
@@ -115,13 +81,6 @@ def embedded(tmp_path: Path) -> Iterator[Runtime]:
         rt.close()
 
 
-def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), color: str = "red") -> bytes:
-    buf = io.BytesIO()
-    mode = "RGB" if fmt != "GIF" else "P"
-    Image.new(mode, size, color).save(buf, fmt)
-    return buf.getvalue()
-
-
 class ExternalBroker:
     """KAFKA_BOOTSTRAP given: use that broker; it cannot be killed or restarted by tests."""
 
@@ -136,7 +95,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     if bootstrap:
         yield ExternalBroker(bootstrap)
         return
-    from kafka_broker import KafkaBroker, free_port
+    from tests.support.kafka_broker import KafkaBroker, free_port
 
     broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), free_port())
     broker.start()

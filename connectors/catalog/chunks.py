@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
 from connectors.catalog.sql import _input_row
-from pipeline.chunking.records import ChunkLink, MediaParent
 from pipeline.ids import fingerprint
+from pipeline.media.chunking.records import ChunkLink, MediaParent
 from pipeline.records import Action, AnnotationRecord, InputOutcome, InputRecord
 from pipeline.status import StatusCode
 

@@ -10,8 +10,8 @@ from sqlalchemy import delete, select, update
 
 from connectors.catalog.collectors_tables import api_keys, collectors, workflows
 from connectors.catalog.keys import _key
-from pipeline.collect_index import CollectorSnapshot
-from pipeline.collectors import Collector, CollectorStatus
+from pipeline.collect.collectors import Collector, CollectorStatus
+from pipeline.collect.ports import CollectorSnapshot
 from pipeline.keys import ApiKey
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from connectors.catalog import schema as t
 from connectors.catalog.sql import SqlCatalog
 from connectors.catalog.versions_reader import DatasetReader
 from connectors.catalog.versions_tables import dataset_versions as v
-from pipeline.snapshot_ports import ReadyVersion, VersionRow
+from pipeline.snapshot.ports import ReadyVersion, VersionRow
 from pipeline.status import StatusCode
 
 _READY = int(StatusCode.DATASET_VERSION_READY)
@@ -30,7 +30,7 @@ def _now() -> datetime:
 
 
 class VersionStore:
-    """Implements pipeline.snapshot_ports.VersionCatalog on a SqlCatalog."""
+    """Implements pipeline.snapshot.ports.VersionCatalog on a SqlCatalog."""
 
     def __init__(self, catalog: SqlCatalog) -> None:
         self.catalog = catalog

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
-from pipeline.snapshot_manifest import SnapshotMember
+from pipeline.snapshot.manifest import SnapshotMember
 from pipeline.status import StatusCode
 
 _OK = int(StatusCode.INPUT_SUCCESS)

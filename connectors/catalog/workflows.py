@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, or_, select
 
 from connectors.catalog.collectors_tables import collectors, workflows
-from pipeline.workflows.graph import WorkflowSpec
+from pipeline.collect.workflows.graph import WorkflowSpec
 
 if TYPE_CHECKING:
     from connectors.catalog.sql import SqlCatalog

@@ -18,8 +18,8 @@ from connectors.importers.files import classify_file
 from connectors.importers.items import ImportItem
 from pipeline.errors import InputError
 from pipeline.ids import derived_id, fingerprint, sha256_hex, slug
-from pipeline.media import sniff
 from pipeline.models import Concept, Data, Input, Media, MediaType, Strict, Text
+from pipeline.sniff import sniff
 from pipeline.status import StatusCode
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.media import sniff
 from pipeline.models import Data, Media, MediaType, Text
+from pipeline.sniff import sniff
 
 EXTENSION_TYPES: dict[str, MediaType] = {
     **dict.fromkeys(

@@ -1,0 +1,1 @@
+"""The application's wiring: settings → stores → stages → transport, and the Kafka worker."""

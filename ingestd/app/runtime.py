@@ -1,0 +1,157 @@
+"""Assemble one running ingestd from settings: stores, catalog, stages and a transport.
+
+`stage_handlers()` is the one list of which stage serves which topic; the embedded bus and
+the Kafka worker both subscribe exactly these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from connectors.blobs import open_blob_store
+from connectors.catalog import SqlCatalog
+from connectors.catalog.chunks import ChunkCatalog
+from connectors.catalog.versions import VersionStore
+from connectors.fetch import GuardedFetcher
+from connectors.settings import Settings
+from pipeline.collect.stage import CollectStage
+from pipeline.events import UploadRequest
+from pipeline.ingest.stage import IngestStage
+from pipeline.media.stage import MediaStage
+from pipeline.ports import BlobStore, Fetcher
+from pipeline.snapshot.stage import SnapshotStage
+from streams.bus import EmbeddedBus
+from streams.delivery import RetryPolicy
+from streams.topics import MEDIA, PREDICTIONS, SNAPSHOTS, UPLOADS, key_for, topic_for
+
+if TYPE_CHECKING:
+    from connectors.producer import IngestClient
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    blobs: BlobStore
+    catalog: SqlCatalog
+    fetcher: Fetcher
+    ingest: IngestStage
+    _bus: EmbeddedBus | None = field(default=None, repr=False)
+    _client: IngestClient | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> Runtime:
+        settings = settings or Settings()
+        blobs = open_blob_store(settings)
+        catalog = SqlCatalog(settings.catalog_url())
+        fetcher = GuardedFetcher(
+            allow=settings.fetch_allow, timeout=settings.limits.fetch_timeout_s
+        )
+        ingest = IngestStage(
+            blobs,
+            catalog,
+            fetcher,
+            settings.limits,
+            blob_concurrency=settings.blob_concurrency,
+            media_catalog=ChunkCatalog(catalog),
+        )
+        return cls(settings, blobs, catalog, fetcher, ingest)
+
+    def stage_handlers(self) -> dict[str, Callable[[Any], Any]]:
+        """Topic → the stage function that serves it (both transports use this)."""
+        return {
+            UPLOADS: self.ingest.handle,
+            SNAPSHOTS: self.snapshot.handle,
+            PREDICTIONS: self.collect.handle,
+            MEDIA: self.media.handle,
+        }
+
+    @cached_property
+    def media(self) -> MediaStage:
+        """The media stage (oversized media become chunks), built on first use."""
+        return MediaStage(
+            self.blobs,
+            ChunkCatalog(self.catalog),
+            self.settings.limits,
+            blob_concurrency=self.settings.blob_concurrency,
+        )
+
+    @cached_property
+    def collect(self) -> CollectStage:
+        """The collect stage (collectors), built on first use."""
+        from connectors.collect_wiring import collect_stage
+
+        return collect_stage(self.settings, self.catalog, self.blobs, PREDICTIONS)
+
+    @cached_property
+    def snapshot(self) -> SnapshotStage:
+        """The snapshot stage (dataset versions), built on first use."""
+        return SnapshotStage(self.blobs, VersionStore(self.catalog))
+
+    @property
+    def bus(self) -> EmbeddedBus:
+        """The embedded bus with every stage subscribed, started on first use."""
+        if self._bus is None:
+            bus = EmbeddedBus(
+                dead_letter_sink=self.catalog.record_dead_letter,
+                queue_size=self.settings.queue_size,
+                workers=self.settings.workers,
+                policy=RetryPolicy(max_attempts=self.settings.max_attempts),
+            )
+            for topic, handler in self.stage_handlers().items():
+                bus.subscribe(topic, handler)
+            self._bus = bus
+        return self._bus
+
+    @property
+    def kafka_mode(self) -> bool:
+        return self.settings.broker.startswith("kafka://")
+
+    @property
+    def client(self) -> IngestClient:
+        """The Kafka producer (INGESTD_BROKER=kafka://...), created on first use."""
+        if self._client is None:
+            from connectors.producer import IngestClient
+
+            self._client = IngestClient(
+                self.settings.broker,
+                blobs=self.blobs,
+                user_id=self.settings.user_id,
+                app_id=self.settings.app_id,
+                limits=self.settings.limits,
+                topic_prefix=self.settings.topic_prefix,
+            )
+        return self._client
+
+    def publish(self, event: Any) -> None:
+        """Hand any event to the transport, on the topic its type belongs to."""
+        if self.kafka_mode:
+            self.client.send(event)
+        else:
+            self.bus.publish(topic_for(event), event, key=key_for(event))
+
+    def flush(self) -> None:
+        """Make sure what was published has reached the transport."""
+        if self._client is not None:
+            self._client.flush()
+
+    def submit(self, request: UploadRequest) -> None:
+        """Hand an upload request to the transport (blocks while the topic is full)."""
+        self.publish(request)
+
+    def close(self) -> None:
+        if self._bus is not None:
+            self._bus.close()
+            self._bus = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.catalog.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

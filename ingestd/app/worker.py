@@ -1,0 +1,70 @@
+"""`ingestd worker`: run every stage as a Faust agent on Kafka, in the `ingestd` group."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from connectors.settings import Settings
+from ingestd.app.runtime import Runtime
+from streams.delivery import RetryPolicy
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (never settings or secrets)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Start the worker; returns when it is stopped (SIGTERM/SIGINT)."""
+    import faust
+
+    from streams.kafka_app import KafkaTransport, ensure_topics
+    from streams.topics import EVENT_OF_TOPIC
+
+    if not settings.broker.startswith("kafka://"):
+        raise ValueError(
+            f"ingestd worker needs INGESTD_BROKER=kafka://host:port (got {settings.broker!r}); "
+            "the embedded default runs the stages inside each command instead"
+        )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    ensure_topics(
+        settings.broker,
+        [settings.topic_prefix + name for name in EVENT_OF_TOPIC],
+        settings.partitions,
+        settings.kafka_replication,
+    )
+    runtime = Runtime.open(settings)
+    transport = KafkaTransport(
+        settings.broker,
+        runtime.stage_handlers(),
+        runtime.catalog.record_dead_letter,
+        partitions=settings.partitions,
+        topic_prefix=settings.topic_prefix,
+        session_timeout=settings.kafka_session_timeout,
+        # The partition waits out transient failures (S3, database) however long they last.
+        policy=RetryPolicy(max_attempts=0, max_backoff=15.0),
+    )
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    transport.app.conf.loghandlers = [handler]
+    worker = faust.Worker(transport.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        runtime.close()

@@ -1,0 +1,1 @@
+"""The collect stage: prediction events matched to collectors, run through their workflows."""

@@ -1,0 +1,1 @@
+"""The ingest stage: upload requests become stored inputs (validate, resolve ids, write, commit)."""

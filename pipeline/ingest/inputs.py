@@ -1,0 +1,217 @@
+"""What makes one input acceptable: its bytes load, they are what they claim, they fit.
+
+`prepare_input` turns an `Input` of a request into a `PreparedInput` (bytes, content
+address and the record to store) or raises `InputError` with the status code a person
+can act on. It writes nothing; the ingest stage decides what to store. A blob-store
+medium over its limit is downloaded to a file in the work directory, never into memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
+from pipeline.ids import blob_key, check_id, derived_id, fingerprint, sha256_hex
+from pipeline.ingest.checks import check_medium, size_of
+from pipeline.limits import Limits
+from pipeline.models import Input, Media, MediaType, Text
+from pipeline.ports import BlobStore, Fetcher
+from pipeline.records import InputRecord
+from pipeline.status import StatusCode
+
+# Status codes per media type for the three ways an input can fail.
+_FAILED = {MediaType.VIDEO: StatusCode.INPUT_VIDEO_DOWNLOAD_FAILED}
+_UNSUPPORTED = {MediaType.VIDEO: StatusCode.INPUT_VIDEO_UNSUPPORTED_FORMAT}
+_OVER = {MediaType.VIDEO: StatusCode.INPUT_VIDEO_OVER_LIMIT}
+
+
+@dataclass
+class PreparedInput:
+    record: InputRecord
+    data: bytes | None  # the medium in memory, or None when it is in `path`
+    path: Path | None = None  # a large medium downloaded from the blob store
+    oversized: str | None = None  # why the media stage must split it
+
+
+def check_metadata(metadata: Any, limits: Limits) -> dict[str, Any]:
+    """Custom metadata must be a JSON object, not too large and not too deep."""
+    if not isinstance(metadata, dict):
+        raise InputError(
+            StatusCode.INPUT_INVALID_ARGUMENT,
+            f"metadata must be a JSON object, got {type(metadata).__name__}",
+        )
+    encoded = json.dumps(metadata, separators=(",", ":"))
+    if len(encoded) > limits.metadata_bytes:
+        raise InputError(
+            StatusCode.INPUT_INVALID_ARGUMENT,
+            f"metadata is {len(encoded)} bytes as JSON; the limit is {limits.metadata_bytes}",
+        )
+    depth = _depth(metadata)
+    if depth > limits.metadata_depth:
+        raise InputError(
+            StatusCode.INPUT_INVALID_ARGUMENT,
+            f"metadata nests {depth} levels deep; the limit is {limits.metadata_depth}",
+        )
+    return metadata
+
+
+def _depth(value: Any) -> int:
+    # Iterative, so hostile nesting cannot exhaust the interpreter's stack.
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in node.values())
+        elif isinstance(node, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in node)
+    return deepest
+
+
+def load_bytes(
+    source: Media | Text,
+    media_type: MediaType,
+    blobs: BlobStore,
+    fetcher: Fetcher,
+    limits: Limits,
+    workdir: Path | None = None,
+) -> bytes | Path:
+    """The raw bytes of a medium, from inline text, base64, a URL or the blob store.
+
+    A blob over its type's limit comes back as a downloaded file instead (or is refused
+    at once when oversized media are refused), so a multi-GB video never sits in memory.
+    """
+    if isinstance(source, Text) and source.raw is not None:
+        return source.raw.encode("utf-8")
+    if source.base64 is not None:
+        if isinstance(source.base64, str):  # text that did not decode when the event was read
+            raise InputError(
+                StatusCode.INPUT_INVALID_ARGUMENT,
+                f"invalid base64 data (starts {source.base64[:16]!r}): use standard base64 "
+                "with padding and no line breaks",
+            )
+        return source.base64
+    if source.url is not None:
+        return fetcher.fetch(source.url, _max_fetch_bytes(media_type, limits))
+    assert source.blob_key is not None
+    if ".." in source.blob_key.split("/") or source.blob_key.startswith("/"):
+        raise InputError(StatusCode.INPUT_INVALID_ARGUMENT, f"bad blob key {source.blob_key!r}")
+    size = blobs.size(source.blob_key)
+    if size is None:
+        raise InputError(
+            StatusCode.INPUT_DOES_NOT_EXIST,
+            f"blob {source.blob_key!r} is not in the blob store {blobs.describe()}",
+        )
+    limit = _memory_limit(media_type, limits)
+    if size < limit:
+        return blobs.get(source.blob_key)
+    if limits.oversized == "refuse":
+        raise InputError(
+            StatusCode.INPUT_OVER_LIMIT,
+            f"{media_type.value} blob is {size / 2**20:.1f} MB; the limit is "
+            f"{limit / 2**20:.0f} MB (INGESTD_LIMITS__OVERSIZED=split would split it)",
+        )
+    path = Path(workdir or tempfile.gettempdir()) / f"blob-{derived_id(source.blob_key)}"
+    blobs.download(source.blob_key, path)
+    return path
+
+
+def _memory_limit(media_type: MediaType, limits: Limits) -> int:
+    return {
+        MediaType.IMAGE: limits.image_bytes,
+        MediaType.VIDEO: limits.video_bytes,
+        MediaType.AUDIO: limits.audio_bytes,
+        MediaType.TEXT: limits.text_bytes,
+    }[media_type]
+
+
+def _max_fetch_bytes(media_type: MediaType, limits: Limits) -> int:
+    # Fetch one byte past the limit so "over the limit" can be told from "at the limit".
+    return {
+        MediaType.IMAGE: limits.image_bytes,
+        MediaType.VIDEO: limits.video_url_bytes + 1,
+        MediaType.AUDIO: limits.audio_bytes,
+        MediaType.TEXT: limits.text_bytes,
+    }[media_type]
+
+
+def prepare_input(
+    item: Input,
+    input_id: str,
+    *,
+    user_id: str,
+    app_id: str,
+    blobs: BlobStore,
+    fetcher: Fetcher,
+    limits: Limits,
+    workdir: Path | None = None,
+) -> PreparedInput:
+    """Load, recognise and check one input; raises InputError when it is not acceptable."""
+    check_id(input_id)
+    media_type, source = item.data.media()
+    metadata = check_metadata(item.data.metadata, limits)
+    try:
+        data = load_bytes(source, media_type, blobs, fetcher, limits, workdir)
+        checked = check_medium(data, media_type, limits, bool(source.url), workdir)
+    except InputError as exc:
+        raise _typed(exc, media_type) from None
+    sniffed, width, height = checked.sniffed, checked.width, checked.height
+    digest = _digest(data)
+    concepts = [c.model_dump(exclude_none=True) for c in item.data.concepts]
+    geo = item.data.geo.model_dump() if item.data.geo else None
+    record = InputRecord(
+        user_id=user_id,
+        app_id=app_id,
+        id=input_id,
+        media_type=media_type.value,
+        status_code=StatusCode.INPUT_SUCCESS,
+        format=sniffed.format,
+        blob_key=blob_key(user_id, app_id, digest, sniffed.extension),
+        sha256=digest,
+        size=size_of(data),
+        width=width,
+        height=height,
+        source_url=source.url,
+        concepts=concepts,
+        metadata=metadata,
+        geo=geo,
+    )
+    record.fingerprint = fingerprint(
+        {
+            "type": record.media_type,
+            "sha256": digest,
+            "concepts": concepts,
+            "metadata": metadata,
+            "geo": geo,
+            "annotations": [a.model_dump(mode="json") for a in item.annotations],
+        }
+    )
+    if isinstance(data, Path):
+        return PreparedInput(record, None, path=data, oversized=checked.oversized)
+    return PreparedInput(record, data, oversized=checked.oversized)
+
+
+def _digest(data: bytes | Path) -> str:
+    if isinstance(data, bytes):
+        return sha256_hex(data)
+    with data.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _typed(exc: InputError, media_type: MediaType) -> InputError:
+    """Video failures use the 31xxx family, as the reference does."""
+    if media_type is not MediaType.VIDEO:
+        return exc
+    mapping = {
+        StatusCode.INPUT_FAILED: _FAILED,
+        StatusCode.INPUT_UNSUPPORTED_FORMAT: _UNSUPPORTED,
+        StatusCode.INPUT_OVER_LIMIT: _OVER,
+    }
+    table = mapping.get(exc.code)
+    return InputError(table[media_type], exc.message) if table else exc

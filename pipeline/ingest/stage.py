@@ -1,0 +1,373 @@
+"""The ingest stage: what happens to an upload request.
+
+validate each input → resolve its id (SKIP / SUFFIX) → write media blobs → one catalog
+transaction with the records, annotations, dataset memberships and the processed request
+id. A bad input gets a failed status and the batch goes on; a replayed request writes
+nothing new; a transient storage error propagates so the transport retries the request.
+An input over a limit that splitting can fix is stored whole as `pending` and handed to
+the media stage as a MediaTask follow-up (pipeline/media_tasks.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from pipeline.errors import InputError
+from pipeline.events import MediaTask, UploadRequest
+from pipeline.ids import check_id, derived_id, fingerprint
+from pipeline.ingest.conflicts import candidate_ids, resolve_id
+from pipeline.ingest.inputs import PreparedInput, prepare_input
+from pipeline.ingest.media_tasks import media_task, reemit
+from pipeline.ingest.ports import IngestCatalog
+from pipeline.limits import Limits
+from pipeline.media.ports import MediaCatalog
+from pipeline.models import Input, MediaType
+from pipeline.ports import BlobStore, Fetcher
+from pipeline.records import (
+    Action,
+    AnnotationRecord,
+    ExistingInput,
+    InputOutcome,
+    InputRecord,
+    input_level_annotation,
+)
+from pipeline.status import StatusCode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    request_id: str
+    outcomes: list[InputOutcome]
+    replayed: bool = False
+    blobs_written: int = 0
+    follow_ups: list[BaseModel] = field(default_factory=list)
+    """Events for other stages (e.g. MediaTasks); the transport publishes them before acking."""
+
+    @property
+    def failed(self) -> list[InputOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+@dataclass
+class _Plan:
+    """The decision for one input: which id, what to write, what to report."""
+
+    outcome: InputOutcome
+    record: InputRecord | None = None
+    data: bytes | None = None
+    annotations: list[AnnotationRecord] = field(default_factory=list)
+    path: Path | None = None  # a large original in the work directory, uploaded from there
+    task: MediaTask | None = None  # oversized: what the media stage gets
+
+
+class IngestStage:
+    """Turns UploadRequests into stored inputs. Both transports call `handle`."""
+
+    name = "ingest"
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        catalog: IngestCatalog,
+        fetcher: Fetcher,
+        limits: Limits | None = None,
+        blob_concurrency: int = 8,
+        media_catalog: MediaCatalog | None = None,
+    ) -> None:
+        self.blobs = blobs
+        self.catalog = catalog
+        self.fetcher = fetcher
+        self.limits = limits or Limits()
+        self.blob_concurrency = blob_concurrency
+        self.media_catalog = media_catalog  # to re-emit MediaTasks of replayed requests
+
+    def handle(self, request: UploadRequest) -> IngestResult:
+        limits = self.limits
+        if len(request.inputs) > limits.batch_inputs:
+            raise InputError(
+                StatusCode.INPUT_INVALID_REQUEST,
+                f"request {request.request_id} has {len(request.inputs)} inputs; at most "
+                f"{limits.batch_inputs} per request (the importers batch automatically)",
+            )
+        prior = self.catalog.processed_outcomes(request.request_id)
+        if prior is not None:
+            # Tasks of inputs still pending may have been lost in a crash before publishing.
+            again: list[BaseModel] = list(reemit(request, prior, self.media_catalog))
+            return IngestResult(request.request_id, prior, replayed=True, follow_ups=again)
+
+        with (
+            tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir,
+            ThreadPoolExecutor(max_workers=max(1, self.blob_concurrency)) as pool,
+        ):
+            # Uploads start as soon as an input is decided, overlapping with the decoding
+            # of the next ones; every one must finish before the catalog commit.
+            uploads: list[Future[None]] = []
+            plans = self._plan(
+                request,
+                lambda key, src: uploads.append(pool.submit(self._put, key, src)),
+                Path(workdir),
+            )
+            for upload in uploads:
+                upload.result()  # re-raises a storage failure for the transport to retry
+        records = [p.record for p in plans if p.record is not None]
+        annotations = [a for p in plans for a in p.annotations]
+        outcomes = [p.outcome for p in plans]
+        replaced = [
+            p.outcome.input_id
+            for p in plans
+            if p.outcome.action is Action.UPDATED and p.task is None
+        ]
+        if replaced and self.media_catalog is not None:
+            # Before the commit: once the request counts as processed a retry would not come
+            # back here, and forgetting twice is harmless.
+            self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
+        self.catalog.commit_upload(request.request_id, records, annotations, outcomes)
+        tasks: list[BaseModel] = [p.task for p in plans if p.task is not None]
+        return IngestResult(
+            request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks
+        )
+
+    def _put(self, key: str, src: bytes | Path) -> None:
+        if isinstance(src, bytes):
+            self.blobs.put(key, src)
+        elif not self.blobs.exists(key):  # content-addressed: present means the same bytes
+            self.blobs.put_file(key, src)
+
+    # -- planning ---------------------------------------------------------------------
+
+    def _plan(
+        self,
+        request: UploadRequest,
+        write: Callable[[str, bytes | Path], None],
+        workdir: Path,
+    ) -> list[_Plan]:
+        requested = [
+            item.id or derived_id(request.request_id, str(index))
+            for index, item in enumerate(request.inputs)
+        ]
+        candidates = candidate_ids(request.conflict_resolution, requested)
+        existing = self.catalog.existing_inputs(request.user_id, request.app_id, candidates)
+        taken: set[str] = set()
+        plans: list[_Plan] = []
+        batch_bytes = 0
+        videos = 0
+        for index, item in enumerate(request.inputs):
+            ready: PreparedInput | InputError
+            try:
+                self._check_request_share(item, videos)
+                ready = prepare_input(
+                    item,
+                    requested[index],
+                    user_id=request.user_id,
+                    app_id=request.app_id,
+                    blobs=self.blobs,
+                    fetcher=self.fetcher,
+                    limits=self.limits,
+                    workdir=workdir,
+                )
+                size = ready.record.size or 0
+                # An oversized input becomes chunks that each fit; the batch limit is for
+                # inputs stored as they are.
+                if not ready.oversized and batch_bytes + size >= self.limits.batch_bytes:
+                    raise InputError(
+                        StatusCode.INPUT_OVER_LIMIT,
+                        f"the request reached the {self.limits.batch_bytes / 2**20:.0f} MB batch "
+                        "limit before this input; send it in another request",
+                    )
+                batch_bytes += 0 if ready.oversized else size
+                videos += ready.record.media_type == MediaType.VIDEO.value
+            except InputError as exc:
+                ready = exc
+            plan = self._decide(request, index, item, requested[index], ready, existing, taken)
+            if plan.record is not None and plan.record.blob_key:
+                if plan.data is not None:
+                    write(plan.record.blob_key, plan.data)
+                    plan.data = None  # the upload holds the bytes now; let them go when done
+                elif plan.path is not None:
+                    write(plan.record.blob_key, plan.path)
+            plans.append(plan)
+        return plans
+
+    def _check_request_share(self, item: Input, videos: int) -> None:
+        if item.data.video is not None and videos >= self.limits.videos_per_request:
+            raise InputError(
+                StatusCode.INPUT_VIDEO_INVALID_ARGUMENT,
+                f"a request may carry {self.limits.videos_per_request} video input(s); "
+                "send each further video in its own request",
+            )
+
+    def _decide(
+        self,
+        request: UploadRequest,
+        index: int,
+        item: Input,
+        requested_id: str,
+        ready: PreparedInput | InputError,
+        existing: dict[str, ExistingInput],
+        taken: set[str],
+    ) -> _Plan:
+        if isinstance(ready, InputError):
+            return self._failed(request, index, requested_id, ready, existing, taken)
+        record = ready.record
+        chosen: str | None
+        if item.replace and requested_id not in taken:
+            chosen, prior = requested_id, existing.get(requested_id)  # an update, by request
+        else:
+            chosen, prior = resolve_id(
+                request.conflict_resolution, requested_id, record.fingerprint, existing, taken
+            )
+        if chosen is None:
+            where = "exists" if prior is not None else "appears earlier in this request"
+            return _Plan(
+                InputOutcome(
+                    index,
+                    requested_id,
+                    requested_id,
+                    Action.SKIPPED,
+                    StatusCode.DATABASE_DUPLICATE_KEY,
+                    f"input id {requested_id!r} {where} with other content; skipped "
+                    "(conflict resolution SKIP; use SUFFIX to keep both)",
+                )
+            )
+        taken.add(chosen)
+        record.id = chosen
+        record.request_id = request.request_id
+        record.job_id = request.job_id
+        record.source = request.source
+        try:
+            record.dataset_ids = _dataset_ids(request.dataset_ids, item.dataset_ids)
+            annotations = _annotations(request, item, record)
+        except InputError as exc:
+            return self._failed(request, index, requested_id, exc, existing, taken)
+        if ready.oversized:
+            return _pending(request, index, item, requested_id, ready, prior)
+        if prior is not None and prior.fingerprint == record.fingerprint:
+            # Same content under this id: nothing to write but dataset memberships.
+            outcome = InputOutcome(
+                index, requested_id, chosen, Action.UNCHANGED, StatusCode.INPUT_SUCCESS
+            )
+            return _Plan(outcome, record=record)
+        action = Action.UPDATED if prior is not None else Action.CREATED
+        outcome = InputOutcome(index, requested_id, chosen, action, StatusCode.INPUT_SUCCESS)
+        return _Plan(outcome, record=record, data=ready.data, annotations=annotations)
+
+    def _failed(
+        self,
+        request: UploadRequest,
+        index: int,
+        requested_id: str,
+        error: InputError,
+        existing: dict[str, ExistingInput],
+        taken: set[str],
+    ) -> _Plan:
+        outcome = InputOutcome(
+            index, requested_id, requested_id, Action.FAILED, error.code, error.message
+        )
+        prior = existing.get(requested_id)
+        writable = requested_id not in taken and (
+            prior is None or prior.status_code != StatusCode.INPUT_SUCCESS
+        )
+        try:
+            check_id(requested_id)
+        except InputError:
+            writable = False  # an id we refuse is never a key in the catalog
+        if not writable:
+            # Never let a failed retry overwrite a good input; report it only.
+            return _Plan(outcome)
+        taken.add(requested_id)
+        record = InputRecord(
+            user_id=request.user_id,
+            app_id=request.app_id,
+            id=requested_id,
+            media_type=None,
+            status_code=error.code,
+            status_message=error.message,
+            fingerprint=fingerprint({"failed": error.message}),
+            request_id=request.request_id,
+            job_id=request.job_id,
+            source=request.source,
+        )
+        return _Plan(outcome, record=record)
+
+
+def _pending(
+    request: UploadRequest,
+    index: int,
+    item: Input,
+    requested_id: str,
+    ready: PreparedInput,
+    prior: ExistingInput | None,
+) -> _Plan:
+    """An oversized input: stored whole as pending; its annotations travel with the task."""
+    record = ready.record
+    assert record.blob_key is not None and record.media_type is not None
+    record.status_code = StatusCode.INPUT_PENDING
+    record.status_message = f"{ready.oversized}; queued for the media stage"
+    task = media_task(
+        request.user_id,
+        request.app_id,
+        record.id,
+        record.media_type,
+        record.blob_key,
+        item.annotations,
+        record.dataset_ids,
+    )
+    if prior is not None and prior.fingerprint == record.fingerprint:
+        code = StatusCode(prior.status_code)
+        outcome = InputOutcome(index, requested_id, record.id, Action.UNCHANGED, code)
+        # Still pending: hand the task on again (the first one may have been lost).
+        return _Plan(
+            outcome, record=record, task=task if code == StatusCode.INPUT_PENDING else None
+        )
+    action = Action.UPDATED if prior is not None else Action.CREATED
+    outcome = InputOutcome(
+        index, requested_id, record.id, action, StatusCode.INPUT_PENDING, record.status_message
+    )
+    return _Plan(outcome, record=record, data=ready.data, path=ready.path, task=task)
+
+
+def _dataset_ids(*groups: list[str]) -> list[str]:
+    ids: list[str] = []
+    for group in groups:
+        for dataset_id in group:
+            check_id(dataset_id, "dataset id")
+            if dataset_id not in ids:
+                ids.append(dataset_id)
+    return ids
+
+
+def _annotations(
+    request: UploadRequest, item: Input, record: InputRecord
+) -> list[AnnotationRecord]:
+    """The input-level annotation (its concepts) plus the annotations sent with it."""
+    out: list[AnnotationRecord] = []
+    if record.concepts:
+        out.append(input_level_annotation(record, request.user_id))
+    for n, ann in enumerate(item.annotations):
+        data = ann.data.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        ann_id = ann.id or derived_id(record.app_id, record.id, str(n), fingerprint(data))
+        check_id(ann_id, "annotation id")
+        out.append(
+            AnnotationRecord(
+                id=ann_id,
+                user_id=request.user_id,
+                app_id=record.app_id,
+                input_id=record.id,
+                annotation_user_id=ann.user_id or request.user_id,
+                status=ann.status.value,
+                data=data,
+                task_id=ann.task_id,
+                model_version_id=ann.model_version_id,
+                annotation_info=ann.annotation_info,
+            )
+        )
+    return out

@@ -1,0 +1,1 @@
+"""The snapshot stage: a dataset frozen into a version (manifest, metrics, exports)."""

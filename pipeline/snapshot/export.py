@@ -1,0 +1,185 @@
+"""Exports of a dataset version (COCO, CLARIFAI_DATA_JSON), zipped into the blob store.
+
+Built from the version's manifest, never from the live dataset, so an export always shows
+the frozen version. The zip is streamed entry by entry through temp files, with fixed
+timestamps: the same version gives the same zip bytes and the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from pipeline.errors import TransientError
+from pipeline.ports import BlobStore
+from pipeline.snapshot.coco import CocoWriter
+from pipeline.snapshot.manifest import read_manifest
+from pipeline.status import StatusCode
+
+COCO = "COCO"
+JSON = "CLARIFAI_DATA_JSON"
+FORMATS = {"coco": COCO, "json": JSON, COCO.lower(): COCO, JSON.lower(): JSON}
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def normalize_format(name: str) -> str:
+    """COCO or CLARIFAI_DATA_JSON from what people type (coco, json, ...)."""
+    found = FORMATS.get(name.strip().lower())
+    if found is None:
+        extra = " (protobuf exports are not supported)" if "protobuf" in name.lower() else ""
+        raise ValueError(f"unknown export format {name!r}{extra}; use coco or json")
+    return found
+
+
+def normalize_formats(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        fmt = normalize_format(name)
+        if fmt not in out:
+            out.append(fmt)
+    return out
+
+
+def export_key(prefix: str, content_hash: str, fmt: str, include_media: bool) -> str:
+    media = "" if include_media else "-nomedia"
+    return f"{prefix}/export-{content_hash[:32]}-{fmt.lower()}{media}.zip"
+
+
+def export_version(
+    fmt: str,
+    manifest: Path,
+    version: dict[str, Any],
+    blobs: BlobStore,
+    prefix: str,
+    workdir: Path,
+    *,
+    include_media: bool = True,
+) -> dict[str, Any]:
+    """Build one export zip, put it in the blob store and return its export_info entry."""
+    key = export_key(prefix, version["content_hash"], fmt, include_media)
+    out = workdir / f"export-{fmt.lower()}.zip"
+    try:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            if fmt == COCO:
+                stats = _coco(zf, manifest, version, blobs, workdir, include_media)
+            else:
+                stats = _json(zf, manifest, version, blobs, workdir, include_media)
+        blobs.put_file(key, out)
+        size = out.stat().st_size
+    except TransientError:
+        raise
+    except Exception as exc:  # a missing medium, an unreadable mask: this export fails
+        return {
+            "format": fmt,
+            "status": {
+                "code": int(StatusCode.DATA_DUMP_EXPORT_FAILED),
+                "description": f"export failed: {type(exc).__name__}: {exc}",
+            },
+        }
+    finally:
+        out.unlink(missing_ok=True)
+    return {
+        "format": fmt,
+        "status": {"code": int(StatusCode.DATA_DUMP_EXPORT_SUCCESS), "description": "ready"},
+        "url": key,
+        "size": size,
+        "include_media": include_media,
+        **stats,
+    }
+
+
+def media_name(line: dict[str, Any], folder: str) -> str:
+    """Where an input's medium sits inside the zip: folder/<input id>.<extension>."""
+    key = line["data"].get("blob_key") or ""
+    tail = key.rsplit("/", 1)[-1]
+    ext = tail.rsplit(".", 1)[-1] if "." in tail else (line["data"].get("format") or "bin")
+    name = line["id"] if line["id"].lower().endswith(f".{ext.lower()}") else f"{line['id']}.{ext}"
+    return f"{folder}/{name}"
+
+
+def _coco(
+    zf: zipfile.ZipFile,
+    manifest: Path,
+    version: dict[str, Any],
+    blobs: BlobStore,
+    workdir: Path,
+    include_media: bool,
+) -> dict[str, Any]:
+    coco = CocoWriter(workdir, blobs.get)
+    coco.build(manifest, lambda line: media_name(line, "images"))
+    info = {
+        "description": version.get("description") or f"dataset {version['dataset_id']}",
+        "version": version["id"],
+        "dataset_id": version["dataset_id"],
+        "content_hash": version["content_hash"],
+    }
+    with _entry(zf, "annotations/instances_default.json") as fh:
+        coco.write_document(fh, info)
+    media = _media(zf, manifest, blobs, workdir, "images", images_only=True) if include_media else 0
+    return {
+        "images_count": coco.images,
+        "annotations_count": coco.annotations,
+        "categories_count": len(coco.categories),
+        "media_files": media,
+        "skipped": dict(sorted(coco.skipped.items())),
+    }
+
+
+def _json(
+    zf: zipfile.ZipFile,
+    manifest: Path,
+    version: dict[str, Any],
+    blobs: BlobStore,
+    workdir: Path,
+    include_media: bool,
+) -> dict[str, Any]:
+    count = 0
+    with _entry(zf, "dataset.json") as fh:
+        head = {"format": JSON, "dataset_version": version}
+        fh.write(json.dumps(head, sort_keys=True).encode()[:-1] + b',"inputs":[')
+        for line in read_manifest(manifest):
+            if include_media and line["data"].get("blob_key"):
+                line["file"] = media_name(line, "media")
+            fh.write((b"," if count else b"") + json.dumps(line, sort_keys=True).encode())
+            count += 1
+        fh.write(b"]}")
+    media = _media(zf, manifest, blobs, workdir, "media", images_only=False) if include_media else 0
+    return {"inputs_count": count, "media_files": media}
+
+
+def _media(
+    zf: zipfile.ZipFile,
+    manifest: Path,
+    blobs: BlobStore,
+    workdir: Path,
+    folder: str,
+    images_only: bool,
+) -> int:
+    """Copy each input's medium into the zip, one temp file at a time."""
+    n = 0
+    tmp = workdir / "media.part"
+    for line in read_manifest(manifest):
+        key = line["data"].get("blob_key")
+        if not key or (images_only and line.get("type") != "image"):
+            continue
+        blobs.download(key, tmp)
+        info = zipfile.ZipInfo(media_name(line, folder), date_time=_EPOCH)
+        info.compress_type = zipfile.ZIP_STORED  # media are compressed already
+        with tmp.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        n += 1
+    tmp.unlink(missing_ok=True)
+    return n
+
+
+@contextmanager
+def _entry(zf: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zf.open(info, "w", force_zip64=True) as fh:
+        yield fh

@@ -1,0 +1,56 @@
+"""`ingestd deadletters list|replay`: an event that ran out of retries comes back."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from ingestd.app.runtime import Runtime
+from ingestd.cli import app
+from pipeline.events import UploadRequest
+from pipeline.models import Data, Input, Media
+from pipeline.status import StatusCode
+from streams.delivery import RetryPolicy
+from tests.support.storage import image_bytes, make_settings
+
+runner = CliRunner()
+
+
+def test_replay_after_the_outage_stores_the_input(tmp_path, request, monkeypatch, s3) -> None:
+    settings = make_settings(tmp_path, "sqlite", "s3", request)
+    for key, value in {
+        "INGESTD_CATALOG": settings.catalog,
+        "INGESTD_BLOBS": settings.blobs,
+        "INGESTD_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "INGESTD_S3_ACCESS_KEY_ID": "testing",
+        "INGESTD_S3_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with Runtime.open(settings) as rt:
+        rt.bus.policy = RetryPolicy(max_attempts=2, min_backoff=0.01, max_backoff=0.02)
+        s3.stop()
+        try:
+            rt.submit(
+                UploadRequest(
+                    request_id="r-1",
+                    inputs=[Input(id="img", data=Data(image=Media(base64=image_bytes())))],
+                )
+            )
+            rt.bus.join()
+        finally:
+            s3.start()
+        [letter] = rt.catalog.list_dead_letters()
+        assert (letter.event_id, letter.code) == ("r-1", StatusCode.TRY_AGAIN)
+
+    listed = runner.invoke(app, ["deadletters", "list", "--json"])
+    assert [d["event_id"] for d in json.loads(listed.stdout)] == ["r-1"]
+    replay = runner.invoke(app, ["deadletters", "replay", "--json"])
+    assert replay.exit_code == 0, replay.output
+    assert json.loads(replay.stdout)["replayed"] == [letter.dead_letter_id]
+    with Runtime.open(settings) as rt:
+        row = rt.catalog.get_input("me", "main", "img")
+        assert row is not None and row["status_code"] == StatusCode.INPUT_SUCCESS
+        assert rt.catalog.list_dead_letters() == []  # replayed ones are no longer listed
+    again = runner.invoke(app, ["deadletters", "replay", "nope"])
+    assert again.exit_code == 1 and "no unreplayed dead letter" in again.output

@@ -1,0 +1,86 @@
+"""`ingestd import csv` end to end: URLs through the fetch guard, text, files, bad rows."""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ingestd.app.runtime import Runtime
+from ingestd.cli import app
+from tests.support.storage import image_bytes
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def web(tmp_path: Path):
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "cat.jpg").write_bytes(image_bytes(color="orange"))
+    (root / "big.png").write_bytes(image_bytes("PNG", (64, 64)))
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *a: None  # type: ignore[method-assign]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_csv_import_with_urls_text_and_bad_rows(
+    tmp_path, web, monkeypatch, embedded: Runtime
+) -> None:
+    monkeypatch.setenv("INGESTD_CATALOG", embedded.settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", embedded.settings.blobs)
+    monkeypatch.setenv("INGESTD_FETCH_ALLOW", '["127.0.0.1"]')
+    monkeypatch.chdir(tmp_path)
+    rows = [
+        ("cat", f"{web}/cat.jpg", "1", ""),
+        ("missing", f"{web}/nope.jpg", "1", ""),
+        ("metadata-svc", "http://169.254.169.254/latest/meta-data/x.jpg", "1", ""),
+        ("closed-port", "http://127.0.0.1:9/x.jpg", "1", ""),
+        ("ftp", "ftp://example.com/x.jpg", "1", ""),
+        ("caption", "", "", '{"lang": "en"}'),
+        ("bad-value", f"{web}/cat.jpg", "7", ""),
+    ]
+    path = tmp_path / "in.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            [
+                "input.id",
+                "input.data.image.url",
+                "input.data.text.raw",
+                "input.data.concepts[0].id",
+                "input.data.concepts[0].value",
+                "input.data.metadata",
+            ]
+        )
+        for input_id, url, value, meta in rows:
+            text = "a caption" if not url else ""
+            w.writerow([input_id, url, text, "cat" if value else "", value, meta])
+    result = runner.invoke(app, ["import", "csv", str(path), "--dataset", "web", "--json"])
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    by_id = {f["input_id"]: f["status"] for f in summary["failures"]}
+    assert by_id == {
+        "missing": "INPUT_DOES_NOT_EXIST",
+        "metadata-svc": "INPUT_INVALID_URL",
+        "closed-port": "INPUT_CONNECTION_FAILED",
+        "ftp": "INPUT_INVALID_URL",
+        "bad-value": "INPUT_INVALID_ARGUMENT",
+    }
+    assert summary["actions"]["created"] == 2
+    cat = embedded.catalog.get_input("me", "main", "cat")
+    assert cat is not None and cat["source_url"] == f"{web}/cat.jpg" and cat["format"] == "JPEG"
+    assert cat["dataset_ids"] == ["web"]
+    caption = embedded.catalog.get_input("me", "main", "caption")
+    assert caption is not None and caption["metadata"] == {"lang": "en"}
+
+    again = json.loads(runner.invoke(app, ["import", "csv", str(path), "--json"]).stdout)
+    assert again["actions"].get("created", 0) == 0 and again["actions"]["unchanged"] == 2

@@ -1,0 +1,168 @@
+"""`ingestd import folder` end to end on the embedded default and on S3 + PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.importers.folder import input_id_for
+from ingestd.app.runtime import Runtime
+from ingestd.cli import app
+from tests.support.storage import image_bytes, make_settings
+
+runner = CliRunner()
+
+
+def make_folder(root: Path) -> None:
+    (root / "cats").mkdir(parents=True)
+    (root / "dogs" / "puppies").mkdir(parents=True)
+    (root / "cats" / "a.jpg").write_bytes(image_bytes(color="red"))
+    (root / "cats" / "b.png").write_bytes(image_bytes("PNG", color="blue"))
+    (root / "dogs" / "c.webp").write_bytes(image_bytes("WEBP", color="green"))
+    (root / "dogs" / "puppies" / "d.gif").write_bytes(image_bytes("GIF"))
+    (root / "dogs" / "notes.txt").write_text("good dogs\n")
+    (root / "cats" / "broken.jpg").write_bytes(image_bytes()[:40])
+    (root / "cats" / "fake.png").write_bytes(b"this is text pretending to be a PNG")
+    (root / "dogs" / "blob.bin").write_bytes(b"\x00\x01\x02\x03" * 10)
+    (root / ".hidden.jpg").write_bytes(image_bytes())
+
+
+def env_for(settings) -> dict[str, str]:
+    env = {
+        "INGESTD_CATALOG": settings.catalog,
+        "INGESTD_BLOBS": settings.blobs,
+    }
+    if settings.s3_endpoint_url:
+        env.update(
+            INGESTD_S3_ENDPOINT_URL=settings.s3_endpoint_url,
+            INGESTD_S3_ACCESS_KEY_ID="testing",
+            INGESTD_S3_SECRET_ACCESS_KEY="testing",
+        )
+    return env
+
+
+@pytest.mark.parametrize("combo", ["sqlite-local", "postgres-s3"])
+def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
+    combo: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog, blobs = combo.split("-")
+    settings = make_settings(tmp_path, catalog, blobs, request)
+    for key, value in env_for(settings).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "data"
+    make_folder(folder)
+    report = tmp_path / "report.jsonl"
+
+    first = runner.invoke(
+        app,
+        [
+            "import",
+            "folder",
+            str(folder),
+            "--labels",
+            "--dataset",
+            "pets",
+            "--metadata",
+            '{"batch": 1}',
+            "--report",
+            str(report),
+            "--json",
+        ],
+    )
+    assert first.exit_code == 1, first.output  # some items failed
+    summary = json.loads(first.stdout)
+    assert summary["actions"] == {"created": 5, "failed": 3}
+    failures = {f["item"]: f["status"] for f in summary["failures"]}
+    assert failures == {
+        "cats/broken.jpg": "INPUT_FAILED",
+        "cats/fake.png": "INPUT_UNSUPPORTED_FORMAT",
+        "dogs/blob.bin": "INPUT_UNSUPPORTED_FORMAT",
+    }
+    lines = [json.loads(x) for x in report.read_text().splitlines()]
+    assert sorted(x["item"] for x in lines) == sorted(failures)
+
+    with Runtime.open(settings) as rt:
+        stored = {r["id"]: r for r in rt.catalog.list_inputs("me", "main", dataset_id="pets")}
+        assert set(stored) == {
+            input_id_for(p)
+            for p in (
+                "cats/a.jpg",
+                "cats/b.png",
+                "dogs/c.webp",
+                "dogs/puppies/d.gif",
+                "dogs/notes.txt",
+            )
+        }
+        a = stored[input_id_for("cats/a.jpg")]
+        assert [c["id"] for c in a["concepts"]] == ["cats"]
+        assert a["metadata"] == {"batch": 1}
+        assert stored[input_id_for("dogs/puppies/d.gif")]["concepts"][0]["id"] == "puppies"
+        assert stored[input_id_for("dogs/notes.txt")]["media_type"] == "text"
+        blob_count = len(list(rt.blobs.keys("media/")))
+    assert blob_count == 5
+
+    second = runner.invoke(
+        app,
+        [
+            "import",
+            "folder",
+            str(folder),
+            "--labels",
+            "--dataset",
+            "pets",
+            "--metadata",
+            '{"batch": 1}',
+            "--json",
+        ],
+    )
+    again = json.loads(second.stdout)
+    assert again["actions"] == {"unchanged": 5, "failed": 3}
+    with Runtime.open(settings) as rt:
+        assert (
+            len(rt.catalog.list_inputs("me", "main", limit=1000)) == 5 + 2
+        )  # broken.jpg, fake.png recorded as failed
+        assert len(list(rt.blobs.keys("media/"))) == blob_count
+
+    # Fix one file and redo only the failures.
+    (folder / "cats" / "broken.jpg").write_bytes(image_bytes(color="yellow"))
+    retry = runner.invoke(
+        app,
+        [
+            "import",
+            "folder",
+            str(folder),
+            "--labels",
+            "--dataset",
+            "pets",
+            "--metadata",
+            '{"batch": 1}',
+            "--retry-failed",
+            str(report),
+            "--json",
+        ],
+    )
+    redone = json.loads(retry.stdout)
+    assert redone["total"] == 3
+    assert redone["actions"] == {"updated": 1, "failed": 2}
+
+    status = runner.invoke(app, ["inputs", "status", "--json"])
+    assert json.loads(status.stdout) == {
+        "processed": 6,
+        "to_process": 0,
+        "processing": 0,
+        "errors": 1,
+    }
+
+
+def test_bad_options_are_refused_plainly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    result = runner.invoke(app, ["import", "folder", "d", "--metadata", "[1, 2]"])
+    assert result.exit_code == 1
+    assert "--metadata must be a JSON object" in result.output
+    result = runner.invoke(app, ["import", "folder", "d", "--dataset", "a/b"])
+    assert result.exit_code == 1 and "dataset id" in result.output

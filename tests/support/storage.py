@@ -1,0 +1,49 @@
+"""Settings for one catalog × blob-store combination, and small images, for any test."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from connectors.settings import Settings
+from tests.support.pg_cluster import PostgresCluster
+from tests.support.s3_server import MotoS3Server
+
+
+def fresh_pg_url(pg: PostgresCluster | str) -> str:
+    if isinstance(pg, str):
+        return pg
+    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+def make_settings(
+    tmp_path: Path, catalog: str, blobs: str, request: pytest.FixtureRequest, **extra: object
+) -> Settings:
+    if catalog == "sqlite":
+        catalog_url = f"sqlite:///{tmp_path}/catalog.db"
+    else:
+        catalog_url = fresh_pg_url(request.getfixturevalue("pg"))
+    env: dict[str, object] = {}
+    if blobs == "local":
+        blobs_url = f"file://{tmp_path}/blobs"
+    else:
+        server: MotoS3Server = request.getfixturevalue("s3")
+        blobs_url = f"s3://b-{uuid.uuid4().hex[:12]}/ingestd"
+        env = {
+            "s3_endpoint_url": server.endpoint_url,
+            "s3_access_key_id": "testing",
+            "s3_secret_access_key": "testing",
+            "s3_region": "us-east-1",
+        }
+    return Settings(catalog=catalog_url, blobs=blobs_url, **env, **extra)  # type: ignore[arg-type]
+
+
+def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), color: str = "red") -> bytes:
+    buf = io.BytesIO()
+    mode = "RGB" if fmt != "GIF" else "P"
+    Image.new(mode, size, color).save(buf, fmt)
+    return buf.getvalue()
