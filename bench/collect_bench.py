@@ -27,11 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors.catalog.collectors import CollectorCatalog  # noqa: E402
-from connectors.catalog.keys import KeyCatalog  # noqa: E402
-from connectors.catalog.workflows import WorkflowCatalog  # noqa: E402
-from connectors.settings import Settings  # noqa: E402
 from ingestd.app.runtime import Runtime  # noqa: E402
+from ingestd.app.settings import Settings  # noqa: E402
 from pipeline.collect.collectors import parse_collector  # noqa: E402
 from pipeline.collect.workflows.graph import parse_workflow  # noqa: E402
 from pipeline.events import PredictionEvent  # noqa: E402
@@ -63,7 +60,7 @@ def make_events(n: int, seed: int = 1) -> list[bytes]:
 def setup(rt: Runtime, keep: float) -> None:
     user, app = rt.settings.user_id, rt.settings.app_id
     key, _ = new_key(user, app, [Scope.POST_INPUTS])
-    KeyCatalog(rt.catalog).add(key)
+    rt.catalog.keys.add(key)
     spec = parse_workflow(
         {
             "id": "sample-cats",
@@ -78,7 +75,7 @@ def setup(rt: Runtime, keep: float) -> None:
             ],
         }
     )
-    WorkflowCatalog(rt.catalog).save(user, app, spec, replace=True)
+    rt.catalog.workflows.save(user, app, spec, replace=True)
     source = {
         "model_user_id": MODEL["user_id"],
         "model_app_id": MODEL["app_id"],
@@ -93,7 +90,7 @@ def setup(rt: Runtime, keep: float) -> None:
             "collector_source": {"api_post_model_outputs_collector_source": source},
         }
     )
-    CollectorCatalog(rt.catalog).create(user, app, collector)
+    rt.catalog.collectors.create(user, app, collector)
     rt.collect.refresh_s = 3600.0  # the stage reloads every few seconds; not inside the timing
     rt.collect.refresh()
 

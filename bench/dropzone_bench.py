@@ -31,11 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from import_bench import s3_client, start_moto  # noqa: E402
 
-from connectors.catalog.extraction_jobs import ExtractionJobs  # noqa: E402
 from connectors.importers.extraction_job import ExtractionJobRunner  # noqa: E402
 from connectors.importers.s3_source import S3Credentials  # noqa: E402
-from connectors.settings import Settings  # noqa: E402
 from ingestd.app.runtime import Runtime  # noqa: E402
+from ingestd.app.settings import Settings  # noqa: E402
 
 
 def small_jpeg(n: int) -> bytes:
@@ -97,7 +96,7 @@ def job(endpoint: str, bucket: str, concurrency: int, workdir: Path) -> tuple[fl
     )
     with Runtime.open(settings) as rt:
         started, cpu = time.perf_counter(), time.process_time()
-        row = ExtractionJobs(rt.catalog).create(
+        row = rt.catalog.jobs.create(
             settings.user_id,
             settings.app_id,
             f"s3://{bucket}/zone/",
@@ -109,7 +108,10 @@ def job(endpoint: str, bucket: str, concurrency: int, workdir: Path) -> tuple[fl
         outcome = ExtractionJobRunner(
             submit=rt.submit,
             catalog=rt.catalog,
-            settings=settings,
+            user_id=settings.user_id,
+            app_id=settings.app_id,
+            limits=settings.limits,
+            config=settings.dropzone,
             job_id=row["id"],
             credentials=creds,
         ).run()

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.importers.folder import iter_files, iter_folder_items  # noqa: E402
 from connectors.importers.runner import ImportOptions, ImportRun  # noqa: E402
-from connectors.settings import Settings  # noqa: E402
 from ingestd.app.runtime import Runtime  # noqa: E402
+from ingestd.app.settings import Settings  # noqa: E402
 
 
 def make_jpegs(folder: Path, count: int) -> int:

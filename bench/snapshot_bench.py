@@ -155,12 +155,11 @@ def run_one(url: str, blobs: str, version_id: str) -> None:
     """In a fresh process: one snapshot; prints seconds, peak RSS and the result as JSON."""
     from connectors.blobs import LocalBlobStore
     from connectors.catalog import SqlCatalog
-    from connectors.catalog.versions import VersionStore
     from pipeline.events import SnapshotRequest
     from pipeline.snapshot.stage import SnapshotStage
 
     catalog = SqlCatalog(url)
-    stage = SnapshotStage(LocalBlobStore(blobs), VersionStore(catalog))
+    stage = SnapshotStage(LocalBlobStore(blobs), catalog.versions)
     base_kb = _peak_kb()
     cpu0 = time.process_time()
     started = time.perf_counter()

@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from connectors.catalog import SqlCatalog  # noqa: E402
 from connectors.producer import IngestClient  # noqa: E402
-from connectors.settings import Settings  # noqa: E402
+from ingestd.app.settings import Settings  # noqa: E402
 from pipeline.events import UploadRequest  # noqa: E402
 from pipeline.models import Data, Input, Text  # noqa: E402
 from tests.support.kafka_broker import KafkaBroker, free_port  # noqa: E402

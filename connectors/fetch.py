@@ -101,9 +101,9 @@ class GuardedFetcher:
     def fetch(self, url: str, max_bytes: int) -> bytes:
         start = time.monotonic()
         socks: list[socket.socket] = []  # dups of this fetch's sockets, for the watchdog
-        watchdog = threading.Timer(self.deadline, _shut_down, (socks,))
+        watchdog = threading.Timer(self.deadline, shut_down_sockets, (socks,))
         adapter = HTTPAdapter(max_retries=0)
-        adapter.poolmanager.pool_classes_by_scheme = _pool_classes(self.check_address, socks)
+        adapter.poolmanager.pool_classes_by_scheme = guarded_pool_classes(self.check_address, socks)
         with requests.Session() as session:
             session.trust_env = False  # no proxies, no .netrc: the peer is the origin
             session.headers.update(_HEADERS)
@@ -143,7 +143,7 @@ class GuardedFetcher:
                 raise InputError(NO_CONN, late) from exc
             if isinstance(exc, _INVALID):
                 raise InputError(BAD_URL, f"bad URL {where}") from None
-            raise InputError(NO_CONN, f"cannot fetch {where}: {_reason(exc)}") from exc
+            raise InputError(NO_CONN, f"cannot fetch {where}: {refusal_reason(exc)}") from exc
         raise InputError(
             BAD_URL, f"more than {self.max_redirects} redirects from {redact(hops[0])}"
         )
@@ -165,7 +165,7 @@ class GuardedFetcher:
         try:
             addrs = _resolve(host)
         except (OSError, UnicodeError) as exc:
-            raise InputError(NO_CONN, f"cannot resolve {host!r}: {_reason(exc)}") from None
+            raise InputError(NO_CONN, f"cannot resolve {host!r}: {refusal_reason(exc)}") from None
         for addr in addrs:
             self.check_address(host, addr)
 
@@ -196,7 +196,7 @@ def _check_status(resp: requests.Response, url: str) -> None:
     raise InputError(StatusCode.INPUT_FAILED, f"HTTP {code} for {where}")
 
 
-def _pool_classes(
+def guarded_pool_classes(
     check: Callable[[str, str], None], socks: list[socket.socket]
 ) -> dict[str, type[HTTPConnectionPool]]:
     """urllib3 pools whose sockets are checked right after connect (see the module doc)."""
@@ -227,7 +227,7 @@ def _pool_classes(
     return {"http": Pool, "https": TLSPool}
 
 
-def _shut_down(socks: list[socket.socket]) -> None:
+def shut_down_sockets(socks: list[socket.socket]) -> None:
     for sock in list(socks):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
@@ -258,7 +258,7 @@ def _norm(host: str) -> str:
     return host.strip().strip("[]").rstrip(".").lower()
 
 
-def _reason(exc: BaseException) -> str:
+def refusal_reason(exc: BaseException) -> str:
     """The root cause in a few words (the exception chain's first OS error text)."""
     seen: BaseException | None = exc
     while seen is not None:

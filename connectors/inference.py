@@ -20,7 +20,13 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from connectors.fetch import GuardedFetcher, _pool_classes, _reason, _shut_down, redact
+from connectors.fetch import (
+    GuardedFetcher,
+    guarded_pool_classes,
+    redact,
+    refusal_reason,
+    shut_down_sockets,
+)
 from pipeline.errors import InputError, TransientError
 from pipeline.status import StatusCode
 
@@ -44,9 +50,11 @@ class HttpInference:
         except InputError as exc:
             raise InputError(exc.code, _allow_hint(exc.message)) from None
         socks: list[socket.socket] = []
-        watchdog = threading.Timer(timeout, _shut_down, (socks,))
+        watchdog = threading.Timer(timeout, shut_down_sockets, (socks,))
         adapter = HTTPAdapter(max_retries=0)
-        adapter.poolmanager.pool_classes_by_scheme = _pool_classes(self.guard.check_address, socks)
+        adapter.poolmanager.pool_classes_by_scheme = guarded_pool_classes(
+            self.guard.check_address, socks
+        )
         start = time.monotonic()
         with requests.Session() as session:
             session.trust_env = False
@@ -72,7 +80,7 @@ class HttpInference:
                         f"model endpoint {where} did not answer within {timeout:g} s"
                     ) from exc
                 raise TransientError(
-                    f"cannot reach model endpoint {where}: {_reason(exc)}"
+                    f"cannot reach model endpoint {where}: {refusal_reason(exc)}"
                 ) from exc
             finally:
                 watchdog.cancel()

@@ -1,6 +1,6 @@
 """The producer client for services: put events on ingestd's Kafka topics (kafka-python).
 
-    client = IngestClient("127.0.0.1:9092", blobs=open_blob_store(settings))
+    client = IngestClient("127.0.0.1:9092", blobs=open_blob_store(settings.blobs, settings.s3()))
     client.post_inputs([Input(data=Data(image=Media(url="https://...")))], dataset_ids=["d"])
     client.report_prediction(PredictionEvent(...))
     client.create_dataset_version("d", description="for training")

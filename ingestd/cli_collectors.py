@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from connectors.catalog.collectors import CollectorCatalog
 from ingestd.collector_documents import (
     Refs,
     file_doc,
@@ -95,7 +94,7 @@ def create(
         except InputError as exc:
             fail(str(exc))
             return
-        created = CollectorCatalog(rt.catalog).create(s.user_id, s.app_id, collector)
+        created = rt.catalog.collectors.create(s.user_id, s.app_id, collector)
     if created is None:
         code = StatusCode.DATABASE_DUPLICATE_KEY
         fail(f"{code.value} {code.name}: collector {collector_id!r} exists; change it with update")
@@ -115,7 +114,7 @@ def list_collectors(
     """The app's collectors in id order, a page at a time."""
     with open_runtime() as rt:
         s = rt.settings
-        page = CollectorCatalog(rt.catalog).page(s.user_id, s.app_id, after_id=after, limit=limit)
+        page = rt.catalog.collectors.page(s.user_id, s.app_id, after_id=after, limit=limit)
     if as_json:
         emit_json([view(c, s.user_id, s.app_id) for c in page])
         return
@@ -145,7 +144,7 @@ def get(collector_id: str, as_json: bool = JsonOpt) -> None:
     """One collector."""
     with open_runtime() as rt:
         s = rt.settings
-        collector = CollectorCatalog(rt.catalog).get(s.user_id, s.app_id, collector_id)
+        collector = rt.catalog.collectors.get(s.user_id, s.app_id, collector_id)
     if collector is None:
         fail(missing(collector_id))
         return
@@ -207,7 +206,7 @@ def update(
         fail("nothing to change: give options, --field (with --action remove) or --file")
     with open_runtime() as rt:
         s = rt.settings
-        collectors = CollectorCatalog(rt.catalog)
+        collectors = rt.catalog.collectors
         stored = collectors.get(s.user_id, s.app_id, collector_id)
         if stored is None:
             fail(missing(collector_id))
@@ -237,7 +236,7 @@ def delete(
         fail("give collector ids or --all (not both)")
     with open_runtime() as rt:
         s = rt.settings
-        deleted = CollectorCatalog(rt.catalog).delete(
+        deleted = rt.catalog.collectors.delete(
             s.user_id, s.app_id, None if delete_all else ids
         )
     absent = [i for i in ids if i not in deleted]
@@ -254,7 +253,7 @@ def delete(
 def _set_status(ids: list[str], status: CollectorStatus, as_json: bool) -> None:
     with open_runtime() as rt:
         s = rt.settings
-        found = CollectorCatalog(rt.catalog).set_status(s.user_id, s.app_id, ids, status)
+        found = rt.catalog.collectors.set_status(s.user_id, s.app_id, ids, status)
     absent = [i for i in ids if i not in found]
     if as_json:
         emit_json({"status": status.value, "changed": sorted(found), "missing": absent})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from connectors.catalog.knowledge import KnowledgeCatalog
 from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime
 from pipeline.errors import InputError
@@ -35,7 +34,7 @@ def relate(
         fail(str(exc))
         return
     with open_runtime() as rt:
-        added = KnowledgeCatalog(rt.catalog).add(
+        added = rt.catalog.knowledge.add(
             rt.settings.user_id, rt.settings.app_id, s_, p.value, o
         )
     console.print(f"{'added' if added else 'already there'}: {s_} {p.value} {o}")
@@ -45,7 +44,7 @@ def relate(
 def relations(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The app's concept relations."""
     with open_runtime() as rt:
-        rows = KnowledgeCatalog(rt.catalog).relations(rt.settings.user_id, rt.settings.app_id)
+        rows = rt.catalog.knowledge.relations(rt.settings.user_id, rt.settings.app_id)
     if as_json:
         emit_json([{"subject": s, "predicate": p, "object": o} for s, p, o in rows])
         return
@@ -63,7 +62,7 @@ def unrelate(
         fail(str(exc))
         return
     with open_runtime() as rt:
-        removed = KnowledgeCatalog(rt.catalog).remove(
+        removed = rt.catalog.knowledge.remove(
             rt.settings.user_id, rt.settings.app_id, s_, p.value, o
         )
     if not removed:

@@ -10,7 +10,6 @@ import typer
 from pydantic import SecretStr, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from connectors.catalog.extraction_jobs import ExtractionJobs
 from connectors.catalog.extraction_tables import COUNTERS
 from connectors.importers.dropzone_items import InputTemplate
 from connectors.importers.items import parse_metadata_option
@@ -107,7 +106,7 @@ def import_s3(
         if rescan_every is not None:
             overrides["rescan_every"] = rescan_every
         rt.settings.dropzone = rt.settings.dropzone.model_copy(update=overrides)
-        job = ExtractionJobs(rt.catalog).create(
+        job = rt.catalog.jobs.create(
             rt.settings.user_id,
             rt.settings.app_id,
             where.url,
@@ -131,7 +130,10 @@ def import_s3(
             runner = ExtractionJobRunner(
                 submit=rt.submit,
                 catalog=rt.catalog,
-                settings=rt.settings,
+                user_id=rt.settings.user_id,
+                app_id=rt.settings.app_id,
+                limits=rt.settings.limits,
+                config=rt.settings.dropzone,
                 job_id=job["id"],
                 credentials=creds,
                 sqs_queue_url=sqs_queue,
@@ -256,7 +258,7 @@ def jobs_list(
 ) -> None:
     """Extraction jobs of the app, newest first."""
     with open_runtime() as rt:
-        jobs = ExtractionJobs(rt.catalog).list_jobs(rt.settings.user_id, rt.settings.app_id, limit)
+        jobs = rt.catalog.jobs.list_jobs(rt.settings.user_id, rt.settings.app_id, limit)
     if as_json:
         emit_json([job_view(j) for j in jobs])
         return
@@ -285,7 +287,7 @@ def jobs_get(
 ) -> None:
     """One job: status, progress counters, template and times."""
     with open_runtime() as rt:
-        job = ExtractionJobs(rt.catalog).get(rt.settings.user_id, rt.settings.app_id, job_id)
+        job = rt.catalog.jobs.get(rt.settings.user_id, rt.settings.app_id, job_id)
     if job is None:
         fail(f"no extraction job {job_id!r} in this app")
         return
@@ -305,7 +307,7 @@ def jobs_cancel(
 ) -> None:
     """Stop a queued or running job; it submits nothing more and its sent batches finish whole."""
     with open_runtime() as rt:
-        jobs = ExtractionJobs(rt.catalog)
+        jobs = rt.catalog.jobs
         before = jobs.get(rt.settings.user_id, rt.settings.app_id, job_id)
         if before is None:
             fail(f"no extraction job {job_id!r} in this app")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from connectors.catalog.keys import KeyCatalog
 from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime
 from pipeline.errors import InputError
@@ -40,7 +39,7 @@ def create(
     with open_runtime() as rt:
         s = rt.settings
         key, secret = new_key(s.user_id, s.app_id, chosen, description)
-        KeyCatalog(rt.catalog).add(key)
+        rt.catalog.keys.add(key)
     if as_json:
         emit_json({**key.public(), "secret": secret})
         return
@@ -54,7 +53,7 @@ def create(
 def list_keys(as_json: bool = JsonOpt) -> None:
     """The app's keys (ids and scopes; never secrets)."""
     with open_runtime() as rt:
-        keys = KeyCatalog(rt.catalog).for_app(rt.settings.user_id, rt.settings.app_id)
+        keys = rt.catalog.keys.for_app(rt.settings.user_id, rt.settings.app_id)
     if as_json:
         emit_json([k.public() for k in keys])
         return
@@ -69,7 +68,7 @@ def list_keys(as_json: bool = JsonOpt) -> None:
 def get(key_id: str, as_json: bool = JsonOpt) -> None:
     """One key of the app."""
     with open_runtime() as rt:
-        key = KeyCatalog(rt.catalog).get(key_id)
+        key = rt.catalog.keys.get(key_id)
         s = rt.settings
     if key is None or (key.user_id, key.app_id) != (s.user_id, s.app_id):
         code = StatusCode.CONN_KEY_NOT_FOUND
@@ -91,7 +90,7 @@ def delete(
     """Delete a key; refused while a collector posts inputs with it (unless --force)."""
     with open_runtime() as rt:
         s = rt.settings
-        keys = KeyCatalog(rt.catalog)
+        keys = rt.catalog.keys
         users = keys.users_of(s.user_id, s.app_id, key_id)
         if users and not force:
             fail(

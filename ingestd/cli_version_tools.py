@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 
-from connectors.catalog.versions import VersionStore
 from ingestd.app.runtime import Runtime
 from ingestd.cli_versions_common import JsonOpt, load_version, status_text
 from ingestd.output import console, emit_json, fail, table
@@ -88,7 +87,7 @@ def export(
                 info = export_version(
                     chosen, manifest, version, rt.blobs, prefix, Path(tmp), include_media=media
                 )
-            VersionStore(rt.catalog).record_export(s.user_id, s.app_id, version_id, chosen, info)
+            rt.catalog.versions.record_export(s.user_id, s.app_id, version_id, chosen, info)
         assert info is not None
         ok = info["status"]["code"] == int(StatusCode.DATA_DUMP_EXPORT_SUCCESS)
         if ok and output is not None:
@@ -157,7 +156,7 @@ def plot(
 
     with open_runtime() as rt:
         s = rt.settings
-        rows = VersionStore(rt.catalog).list_versions(s.user_id, s.app_id, dataset_id)
+        rows = rt.catalog.versions.list_versions(s.user_id, s.app_id, dataset_id)
     ready = [r for r in rows if r.status_code == READY and r.metrics]
     if not ready:
         fail(f"dataset {dataset_id!r} has no ready version to plot ({len(rows)} in all)")

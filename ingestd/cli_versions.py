@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from connectors.catalog.versions import VersionStore
+from connectors.catalog.versions import VersionCatalog
 from ingestd.app.runtime import Runtime
 from ingestd.cli_filters import (
     FilterArgs,
@@ -119,7 +119,7 @@ def create(
             request_origin=request_origin,
             metadata=meta,
         )
-        store = VersionStore(rt.catalog)
+        store = rt.catalog.versions
         _precheck(rt, store, request)
         rt.publish(request)
         rt.flush()
@@ -146,7 +146,7 @@ def _origin(value: str) -> RequestOrigin:
     raise ValueError(f"--request-origin must be one of {', '.join(allowed)}, not {value!r}")
 
 
-def _precheck(rt: Runtime, store: VersionStore, request: SnapshotRequest) -> None:
+def _precheck(rt: Runtime, store: VersionCatalog, request: SnapshotRequest) -> None:
     """Refuse at once what the stage would refuse: an unknown dataset, a taken version id."""
     s = rt.settings
     if rt.catalog.get_dataset(s.user_id, s.app_id, request.dataset_id) is None:
@@ -165,7 +165,7 @@ def _precheck(rt: Runtime, store: VersionStore, request: SnapshotRequest) -> Non
 
 
 def _wait(
-    rt: Runtime, store: VersionStore, request: SnapshotRequest, quiet: bool, timeout: float
+    rt: Runtime, store: VersionCatalog, request: SnapshotRequest, quiet: bool, timeout: float
 ) -> tuple[VersionRow | None, DeadLetter | None]:
     ids = (request.user_id, request.app_id, request.version_id)
     idle = threading.Event()
@@ -235,7 +235,7 @@ def _report(row: VersionRow | None, dead: DeadLetter | None, as_json: bool) -> N
 def list_versions(dataset_id: str, as_json: bool = JsonOpt) -> None:
     """The versions of a dataset, oldest first."""
     with open_runtime() as rt:
-        rows = VersionStore(rt.catalog).list_versions(
+        rows = rt.catalog.versions.list_versions(
             rt.settings.user_id, rt.settings.app_id, dataset_id
         )
     if as_json:

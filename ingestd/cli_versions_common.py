@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 
-from connectors.catalog.versions import VersionStore
 from ingestd.app.runtime import Runtime
 from ingestd.cli_filters import describe_filter
 from ingestd.output import console, fail
@@ -27,7 +26,7 @@ def status_text(code: int) -> str:
 
 def load_version(rt: Runtime, version_id: str) -> VersionRow:
     """The version or a clear exit (11101) when there is none."""
-    row = VersionStore(rt.catalog).get_version(rt.settings.user_id, rt.settings.app_id, version_id)
+    row = rt.catalog.versions.get_version(rt.settings.user_id, rt.settings.app_id, version_id)
     if row is None:
         fail(
             f"{int(StatusCode.CONN_DOES_NOT_EXIST)} CONN_DOES_NOT_EXIST: no dataset version "

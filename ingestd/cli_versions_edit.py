@@ -6,7 +6,6 @@ from typing import Any
 
 import typer
 
-from connectors.catalog.versions import VersionStore
 from ingestd.cli_filters import (
     FilterArgs,
     FilterJsonOpt,
@@ -61,7 +60,7 @@ def update_version(
         if patch is not None:
             new_meta = patch if overwrite else merge_metadata(row.metadata, patch)
         row = (
-            VersionStore(rt.catalog).update_version(
+            rt.catalog.versions.update_version(
                 s.user_id, s.app_id, version_id, description=description, metadata=new_meta
             )
             or row
@@ -104,7 +103,7 @@ def delete_version(
             )
         if not yes and not as_json:
             typer.confirm(f"delete version {version_id} of dataset {row.dataset_id}?", abort=True)
-        VersionStore(rt.catalog).delete_version(s.user_id, s.app_id, version_id)
+        rt.catalog.versions.delete_version(s.user_id, s.app_id, version_id)
         # Everything under the version's prefix, orphans of interrupted runs included.
         prefix = version_prefix(s.user_id, s.app_id, row.dataset_id, version_id) + "/"
         keys = list(rt.blobs.keys(prefix))
@@ -121,7 +120,7 @@ def filter_get(dataset_id: str, as_json: bool = JsonOpt) -> None:
     """Show the dataset's default filter."""
     with open_runtime() as rt:
         s = rt.settings
-        exists, raw = VersionStore(rt.catalog).dataset_default_filter(
+        exists, raw = rt.catalog.versions.dataset_default_filter(
             s.user_id, s.app_id, dataset_id
         )
     if not exists:
@@ -175,7 +174,7 @@ def filter_clear(dataset_id: str, as_json: bool = JsonOpt) -> None:
 def _store_filter(dataset_id: str, config: dict[str, Any] | None, as_json: bool) -> None:
     with open_runtime() as rt:
         s = rt.settings
-        found = VersionStore(rt.catalog).set_default_filter(s.user_id, s.app_id, dataset_id, config)
+        found = rt.catalog.versions.set_default_filter(s.user_id, s.app_id, dataset_id, config)
     if not found:
         _no_dataset(dataset_id)
     if as_json:

@@ -6,7 +6,6 @@ from typing import Any
 
 import typer
 
-from connectors.catalog.workflows import WorkflowCatalog
 from ingestd.documents import DocumentError, load_document
 from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime
@@ -61,7 +60,7 @@ def create(
         return
     with open_runtime() as rt:
         s = rt.settings
-        stored = WorkflowCatalog(rt.catalog).save(s.user_id, s.app_id, spec, replace=replace)
+        stored = rt.catalog.workflows.save(s.user_id, s.app_id, spec, replace=replace)
     if not stored:
         fail(
             _code(
@@ -88,7 +87,7 @@ def list_workflows(
     """The app's workflows in id order, a page at a time."""
     with open_runtime() as rt:
         s = rt.settings
-        docs = WorkflowCatalog(rt.catalog).for_app(s.user_id, s.app_id, after_id=after, limit=limit)
+        docs = rt.catalog.workflows.for_app(s.user_id, s.app_id, after_id=after, limit=limit)
     if as_json:
         emit_json([masked(d) for d in docs])
         return
@@ -114,7 +113,7 @@ def get(workflow_id: str, as_json: bool = JsonOpt) -> None:
     """One workflow with its nodes (secret-looking header values masked)."""
     with open_runtime() as rt:
         s = rt.settings
-        doc = WorkflowCatalog(rt.catalog).get(s.user_id, s.app_id, workflow_id)
+        doc = rt.catalog.workflows.get(s.user_id, s.app_id, workflow_id)
     if doc is None:
         fail(_code(StatusCode.WORKFLOW_DOES_NOT_EXIST, f"no workflow {workflow_id!r}"))
         return
@@ -143,7 +142,7 @@ def delete(
     results: list[dict[str, Any]] = []
     with open_runtime() as rt:
         s = rt.settings
-        catalog = WorkflowCatalog(rt.catalog)
+        catalog = rt.catalog.workflows
         for wf in workflow_ids:
             users = catalog.used_by(s.user_id, s.app_id, wf)
             if users and not force:

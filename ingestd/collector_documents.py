@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.catalog.keys import KeyCatalog
 from connectors.catalog.sql import SqlCatalog
-from connectors.catalog.workflows import WorkflowCatalog
 from ingestd.documents import DocumentError, load_document
 from ingestd.output import console, fail
 from pipeline.collect.collectors import Collector
@@ -28,7 +26,7 @@ class Refs:
     """Looks up what a collector names, for check_references."""
 
     def __init__(self, catalog: SqlCatalog) -> None:
-        self.keys, self.workflows = KeyCatalog(catalog), WorkflowCatalog(catalog)
+        self.keys, self.workflows = catalog.keys, catalog.workflows
 
     def get_key(self, key_id: str) -> ApiKey | None:
         return self.keys.get(key_id)

@@ -22,11 +22,8 @@ from typing import Any, cast
 
 from PIL import Image
 
-from connectors.catalog.collectors import CollectorCatalog
-from connectors.catalog.keys import KeyCatalog
-from connectors.catalog.workflows import WorkflowCatalog
-from connectors.settings import Settings
 from ingestd.app.runtime import Runtime
+from ingestd.app.settings import Settings
 from ingestd.output import console, table
 from pipeline.collect.capture import capture_ids
 from pipeline.collect.collectors import parse_collector, patched
@@ -124,7 +121,7 @@ def run_scene(settings: Settings, samples: Path) -> Scene:
         first = _predict(rt, "demo-prediction-1", samples / "cats" / "cats-0.jpg")
         # "If you update the collector by deselecting the post-queue workflow..."
         without = patched(collector, "remove", {"post_queue_workflow_id": True})
-        CollectorCatalog(rt.catalog).save(user, app, without)
+        rt.catalog.collectors.save(user, app, without)
         rt.collect.refresh()
         second = _predict(rt, "demo-prediction-2", samples / "dogs" / "dogs-0.jpg")
         scene = Scene()
@@ -153,12 +150,12 @@ def run_scene(settings: Settings, samples: Path) -> Scene:
 
 
 def _set_up(rt: Runtime, user: str, app: str, url: str) -> Any:
-    keys = KeyCatalog(rt.catalog)
+    keys = rt.catalog.keys
     key = next((k for k in keys.for_app(user, app) if k.description == KEY_NOTE), None)
     if key is None:
         key, _secret = new_key(user, app, [Scope.POST_INPUTS], KEY_NOTE)  # secret not needed
         keys.add(key)
-    workflows = WorkflowCatalog(rt.catalog)
+    workflows = rt.catalog.workflows
     sample_all = {
         "id": "demo-sample-all",
         "nodes": [{"id": "sample", "operator": "random-sample", "params": {"keep_fraction": 1}}],
@@ -194,7 +191,7 @@ def _set_up(rt: Runtime, user: str, app: str, url: str) -> Any:
             },
         }
     )
-    collectors = CollectorCatalog(rt.catalog)
+    collectors = rt.catalog.collectors
     if collectors.create(user, app, collector) is None:
         collectors.save(user, app, collector)  # a rerun: back to the scene's start
     rt.collect.refresh()

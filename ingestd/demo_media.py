@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.catalog.chunks import ChunkCatalog
 from ingestd.app.runtime import Runtime
 from ingestd.output import table
 
@@ -69,7 +68,7 @@ def collect(rt: Runtime) -> MediaOutcome:
     if not rt.kafka_mode:
         rt.bus.join()
     s = rt.settings
-    chunks = ChunkCatalog(rt.catalog)
+    chunks = rt.catalog.chunks
     outcome = MediaOutcome()
     for parent in EXPECTED_CHUNKS:
         outcome.parents[parent] = rt.catalog.get_input(s.user_id, s.app_id, parent)

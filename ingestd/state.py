@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from connectors.settings import Settings
 from ingestd.app.runtime import Runtime
+from ingestd.app.settings import Settings
 
 _overrides: dict[str, Any] = {}
 

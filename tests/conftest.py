@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.settings import Settings
 from ingestd.app.runtime import Runtime
+from ingestd.app.settings import Settings
 from tests.support.pg_cluster import PostgresCluster
 from tests.support.s3_server import MotoS3Server
 from tests.support.storage import make_settings

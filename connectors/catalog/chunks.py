@@ -8,7 +8,7 @@ its chunk ids in its metadata. All of one split is written in one transaction.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, select, update
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
-from connectors.catalog.sql import _input_row
+from connectors.catalog.rows import input_row, utc_now
 from pipeline.ids import fingerprint
 from pipeline.media.chunking.records import ChunkLink, MediaParent
 from pipeline.records import Action, AnnotationRecord, InputOutcome, InputRecord
@@ -72,7 +72,7 @@ class ChunkCatalog:
         summary: dict[str, object],
     ) -> list[str]:
         c = t.inputs.c
-        now = datetime.now(UTC)
+        now = utc_now()
         ids = [record.id for record, _ in chunks]
         with self.catalog.begin() as conn:
             taken = conn.execute(
@@ -90,8 +90,8 @@ class ChunkCatalog:
                 return []  # another worker finished (or the input was replaced): keep theirs
             self._upsert_chunks(conn, chunks, now)
             _drop_stale(conn, parent, ids, {a.id for a in annotations})
-            self.catalog._upsert_annotations(conn, annotations, now)
-            self.catalog._add_memberships(conn, [record for record, _ in chunks], now)
+            self.catalog.upsert_annotations(conn, annotations, now)
+            self.catalog.add_memberships(conn, [record for record, _ in chunks], now)
             conn.execute(
                 update(t.inputs)
                 .where(*_parent_row(parent))
@@ -107,7 +107,7 @@ class ChunkCatalog:
         return []
 
     def fail_media(self, task_id: str, parent: MediaParent, code: int, message: str) -> None:
-        now = datetime.now(UTC)
+        now = utc_now()
         with self.catalog.begin() as conn:
             if not _still_pending(conn, parent):
                 return
@@ -141,8 +141,8 @@ class ChunkCatalog:
     def _upsert_chunks(
         self, conn: Connection, chunks: list[tuple[InputRecord, ChunkLink]], now: datetime
     ) -> None:
-        rows = [{**_input_row(record, now), **_link(link)} for record, link in chunks]
-        stmt = self.catalog._insert(t.inputs)
+        rows = [{**input_row(record, now), **_link(link)} for record, link in chunks]
+        stmt = self.catalog.insert(t.inputs)
         keep = ("user_id", "app_id", "id", "created_at")
         conn.execute(
             stmt.on_conflict_do_update(
@@ -165,7 +165,7 @@ class ChunkCatalog:
         action = Action.UPDATED if code == StatusCode.INPUT_SUCCESS else Action.FAILED
         outcome = InputOutcome(0, parent.id, parent.id, action, code, message)
         conn.execute(
-            self.catalog._insert(t.processed_events)
+            self.catalog.insert(t.processed_events)
             .values(event_id=task_id, stage="media", outcomes=[outcome.to_dict()], processed_at=now)
             .on_conflict_do_nothing(index_elements=["event_id"])
         )

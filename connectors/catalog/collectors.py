@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
 from connectors.catalog.collectors_tables import api_keys, collectors, workflows
-from connectors.catalog.keys import _key
+from connectors.catalog.keys import api_key_from_row
+from connectors.catalog.rows import utc_now
 from pipeline.collect.collectors import Collector, CollectorStatus
 from pipeline.collect.ports import CollectorSnapshot
 from pipeline.keys import ApiKey
@@ -33,10 +33,10 @@ class CollectorCatalog:
 
     def create(self, user_id: str, app_id: str, collector: Collector) -> Collector | None:
         """Store a new collector; None when the id is taken in this app."""
-        now = datetime.now(UTC)
+        now = utc_now()
         values = {**_row(collector), "user_id": user_id, "app_id": app_id, "created_at": now}
         stmt = (
-            self.catalog._insert(collectors)
+            self.catalog.insert(collectors)
             .values(**values, modified_at=now)
             .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
             .returning(collectors.c.id)  # not rowcount: psycopg reports -1 on conflict inserts
@@ -52,7 +52,7 @@ class CollectorCatalog:
             result = conn.execute(
                 update(collectors)
                 .where(c.user_id == user_id, c.app_id == app_id, c.id == collector.id)
-                .values(**_row(collector), modified_at=datetime.now(UTC))
+                .values(**_row(collector), modified_at=utc_now())
             )
         return bool(result.rowcount)
 
@@ -65,9 +65,7 @@ class CollectorCatalog:
         with self.catalog.begin() as conn:
             found = list(conn.execute(select(c.id).where(*where)).scalars())
             conn.execute(
-                update(collectors)
-                .where(*where)
-                .values(status=status.value, modified_at=datetime.now(UTC))
+                update(collectors).where(*where).values(status=status.value, modified_at=utc_now())
             )
         return found
 
@@ -113,7 +111,7 @@ class CollectorCatalog:
             keys: dict[str, ApiKey] = {}
             if key_ids:
                 query = select(api_keys).where(api_keys.c.id.in_(sorted(key_ids)))
-                keys = {r["id"]: _key(r) for r in conn.execute(query).mappings()}
+                keys = {r["id"]: api_key_from_row(r) for r in conn.execute(query).mappings()}
             apps = {(r["user_id"], r["app_id"]) for r in rows}
             docs: dict[tuple[str, str, str], dict[str, Any]] = {}
             for user_id, app_id in sorted(apps):

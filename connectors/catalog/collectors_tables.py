@@ -13,7 +13,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from connectors.catalog.schema import Json, _tenant, _times, metadata
+from connectors.catalog.schema import Json, metadata, tenant_columns, timestamp_columns
 
 api_keys = Table(
     "api_keys",
@@ -25,24 +25,24 @@ api_keys = Table(
     Column("description", Text, nullable=False, default=""),
     Column("secret_hash", String(128), nullable=False),
     Column("salt", String(64), nullable=False),
-    *_times(),
+    *timestamp_columns(),
     Index("ix_api_keys_app", "user_id", "app_id"),
 )
 
 workflows = Table(
     "workflows",
     metadata,
-    *_tenant(),
+    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("description", Text, nullable=False, default=""),
     Column("nodes", Json, nullable=False),
-    *_times(),
+    *timestamp_columns(),
 )
 
 collectors = Table(
     "collectors",
     metadata,
-    *_tenant(),
+    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("description", Text, nullable=False, default=""),
     Column("pre_queue_workflow_id", String(160), nullable=False, default=""),
@@ -57,18 +57,18 @@ collectors = Table(
     Column("collect_outputs", Boolean, nullable=False, default=False),
     Column("dataset_id", String(160)),
     Column("status", String(16), nullable=False),
-    *_times(),
+    *timestamp_columns(),
     Index("ix_collectors_source", "model_user_id", "model_app_id", "model_id"),
 )
 
 concept_relations = Table(
     "concept_relations",
     metadata,
-    *_tenant(),
+    *tenant_columns(),
     Column("subject", String(256), primary_key=True),
     Column("predicate", String(16), primary_key=True),
     Column("object", String(256), primary_key=True),
-    *_times(),
+    *timestamp_columns(),
 )
 
 # Quota counters shared by every worker: one row per scope and time window, incremented

@@ -9,15 +9,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import column, func, select, table
 
 from connectors.catalog import extraction_tables as x
 from connectors.catalog.batching import in_batches
-from connectors.catalog.sql import SqlCatalog
+from connectors.catalog.rows import utc_now
 from pipeline.status import StatusCode
+
+if TYPE_CHECKING:
+    from connectors.catalog.sql import SqlCatalog
 
 ACTIVE = (int(StatusCode.JOB_QUEUED), int(StatusCode.JOB_RUNNING))
 
@@ -30,10 +33,6 @@ _inputs = table(
     column("status_code"),
     column("deleted_at"),
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -57,7 +56,7 @@ class LedgerRow:
         return row
 
 
-class ExtractionJobs:
+class ExtractionJobCatalog:
     """Jobs and ledger on an open SqlCatalog (SQLite or PostgreSQL)."""
 
     def __init__(self, catalog: SqlCatalog) -> None:
@@ -76,7 +75,7 @@ class ExtractionJobs:
         watch: bool,
         credentials: str,
     ) -> dict[str, Any]:
-        now = _now()
+        now = utc_now()
         row = {
             "id": uuid.uuid4().hex,
             "user_id": user_id,
@@ -155,7 +154,7 @@ class ExtractionJobs:
                 .values(
                     status_code=int(StatusCode.JOB_CANCELLED),
                     status_message="cancelled by request",
-                    modified_at=_now(),
+                    modified_at=utc_now(),
                 )
             )
         return self.get(user_id, app_id, job_id)
@@ -166,7 +165,7 @@ class ExtractionJobs:
         values: dict[str, Any] = {k: counters[k] for k in x.COUNTERS if k in counters}
         if last_key is not None:
             values["last_key"] = last_key
-        values["modified_at"] = _now()
+        values["modified_at"] = utc_now()
         with self.catalog.begin() as conn:
             conn.execute(
                 x.extraction_jobs.update().where(x.extraction_jobs.c.id == job_id).values(**values)
@@ -178,7 +177,7 @@ class ExtractionJobs:
             result = conn.execute(
                 x.extraction_jobs.update()
                 .where(j.id == job_id, j.status_code.in_(allowed))
-                .values(status_code=int(code), status_message=message, modified_at=_now())
+                .values(status_code=int(code), status_message=message, modified_at=utc_now())
             )
         return bool(result.rowcount)
 
@@ -206,9 +205,9 @@ class ExtractionJobs:
     def record(self, user_id: str, app_id: str, rows: list[LedgerRow]) -> None:
         if not rows:
             return
-        now = _now()
+        now = utc_now()
         values = [r.to_row(user_id, app_id, now) for r in rows]
-        stmt = self.catalog._insert(x.extraction_objects)
+        stmt = self.catalog.insert(x.extraction_objects)
         keep = ("user_id", "app_id", "origin_id")
         with self.catalog.begin() as conn:
             conn.execute(
@@ -257,7 +256,7 @@ class ExtractionJobs:
         """Mark objects (and their archive members) deleted; returns their input ids."""
         o = x.extraction_objects.c
         ids = [r.origin_id for r in rows]
-        now = _now()
+        now = utc_now()
         input_ids: list[str] = []
         with self.catalog.begin() as conn:
             for part in in_batches(ids):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
 from connectors.catalog.collectors_tables import api_keys, collectors
+from connectors.catalog.rows import utc_now
 from pipeline.keys import ApiKey
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ class KeyCatalog:
         self.catalog = catalog
 
     def add(self, key: ApiKey) -> None:
-        now = datetime.now(UTC)
+        now = utc_now()
         with self.catalog.begin() as conn:
             conn.execute(
                 api_keys.insert().values(
@@ -42,13 +42,13 @@ class KeyCatalog:
         """A key by id, whichever app it belongs to (callers check the app)."""
         with self.catalog.begin() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
-        return None if row is None else _key(row)
+        return None if row is None else api_key_from_row(row)
 
     def for_app(self, user_id: str, app_id: str) -> list[ApiKey]:
         c = api_keys.c
         query = select(api_keys).where(c.user_id == user_id, c.app_id == app_id).order_by(c.id)
         with self.catalog.begin() as conn:
-            return [_key(r) for r in conn.execute(query).mappings()]
+            return [api_key_from_row(r) for r in conn.execute(query).mappings()]
 
     def users_of(self, user_id: str, app_id: str, key_id: str) -> list[str]:
         """Collectors of the app that post inputs with this key."""
@@ -68,7 +68,7 @@ class KeyCatalog:
         return bool(result.rowcount)
 
 
-def _key(row: Any) -> ApiKey:
+def api_key_from_row(row: Any) -> ApiKey:
     return ApiKey(
         id=row["id"],
         user_id=row["user_id"],

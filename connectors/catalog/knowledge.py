@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
 from connectors.catalog.collectors_tables import concept_relations
+from connectors.catalog.rows import utc_now
 
 if TYPE_CHECKING:
     from connectors.catalog.sql import SqlCatalog
@@ -19,9 +19,9 @@ class KnowledgeCatalog:
 
     def add(self, user_id: str, app_id: str, subject: str, predicate: str, obj: str) -> bool:
         """Record a relation; False when it was already there."""
-        now = datetime.now(UTC)
+        now = utc_now()
         stmt = (
-            self.catalog._insert(concept_relations)
+            self.catalog.insert(concept_relations)
             .values(
                 user_id=user_id,
                 app_id=app_id,

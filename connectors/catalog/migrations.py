@@ -6,7 +6,6 @@ next start. Steps must be idempotent enough to survive two workers starting at o
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, String, Table, select, text
 from sqlalchemy.engine import Connection, Engine
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.catalog import chunk_tables, collectors_tables, schema, versions_tables
 from connectors.catalog.extraction_tables import create_extraction_tables
+from connectors.catalog.rows import utc_now
 
 schema_migrations = Table(
     "schema_migrations",
@@ -47,9 +47,7 @@ def migrate(engine: Engine) -> list[str]:
                 continue
             step(conn)
             try:
-                conn.execute(
-                    schema_migrations.insert().values(name=name, applied_at=datetime.now(UTC))
-                )
+                conn.execute(schema_migrations.insert().values(name=name, applied_at=utc_now()))
             except IntegrityError:  # another process applied it meanwhile
                 continue
         applied_now.append(name)

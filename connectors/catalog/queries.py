@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case, func, literal_column, select
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
+from connectors.catalog.rows import utc_now
 from pipeline.events import DeadLetter
 from pipeline.records import InputOutcome
 from pipeline.status import StatusCode
@@ -32,7 +32,7 @@ class CatalogQueries:
     ) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlCatalog
         raise NotImplementedError
 
-    def _insert(self, table: Any) -> Any:  # pragma: no cover - provided by SqlCatalog
+    def insert(self, table: Any) -> Any:  # pragma: no cover - provided by SqlCatalog
         raise NotImplementedError
 
     # -- inputs -------------------------------------------------------------------------
@@ -179,10 +179,10 @@ class CatalogQueries:
         metadata: dict[str, Any] | None = None,
     ) -> bool:
         """Create a dataset; False when it already exists (nothing is changed then)."""
-        now = datetime.now(UTC)
+        now = utc_now()
         with self.begin() as conn:
             result = conn.execute(
-                self._insert(t.datasets)
+                self.insert(t.datasets)
                 .values(
                     user_id=user_id,
                     app_id=app_id,
@@ -238,7 +238,7 @@ class CatalogQueries:
     def record_dead_letter(self, letter: DeadLetter) -> None:
         with self.begin() as conn:
             conn.execute(
-                self._insert(t.dead_letters)
+                self.insert(t.dead_letters)
                 .values(
                     id=letter.dead_letter_id,
                     event_id=letter.event_id,
@@ -270,7 +270,7 @@ class CatalogQueries:
             conn.execute(
                 t.dead_letters.update()
                 .where(t.dead_letters.c.id == dead_letter_id)
-                .values(replayed_at=datetime.now(UTC))
+                .values(replayed_at=utc_now())
             )
 
 

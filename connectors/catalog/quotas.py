@@ -25,7 +25,7 @@ class _Full(Exception):
     """A window is at its limit: roll the transaction back."""
 
 
-class QuotaCounters:
+class QuotaCatalog:
     def __init__(self, catalog: SqlCatalog) -> None:
         self.catalog = catalog
 
@@ -39,7 +39,7 @@ class QuotaCounters:
             with self.catalog.begin() as conn:
                 # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT.
                 granted = conn.execute(
-                    self.catalog._insert(quota_grants)
+                    self.catalog.insert(quota_grants)
                     .values(scope=scope, event_id=event_id, granted_at=t)
                     .on_conflict_do_nothing(index_elements=["scope", "event_id"])
                     .returning(quota_grants.c.event_id)
@@ -49,7 +49,7 @@ class QuotaCounters:
                 new_window = False
                 for name, seconds, limit in windows:
                     start = t - t % seconds
-                    stmt = self.catalog._insert(quota_counters).values(
+                    stmt = self.catalog.insert(quota_counters).values(
                         scope=scope, window=name, window_start=start, count=1
                     )
                     stmt = stmt.on_conflict_do_update(

@@ -24,14 +24,14 @@ metadata = MetaData()
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 
-def _times() -> list[Column]:
+def timestamp_columns() -> list[Column]:
     return [
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("modified_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     ]
 
 
-def _tenant() -> list[Column]:
+def tenant_columns() -> list[Column]:
     return [
         Column("user_id", String(128), primary_key=True),
         Column("app_id", String(128), primary_key=True),
@@ -41,7 +41,7 @@ def _tenant() -> list[Column]:
 inputs = Table(
     "inputs",
     metadata,
-    *_tenant(),
+    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("media_type", String(16)),
     Column("format", String(16)),
@@ -60,7 +60,7 @@ inputs = Table(
     Column("request_id", String(64), nullable=False),
     Column("job_id", String(64)),
     Column("source", String(32), nullable=False),
-    *_times(),
+    *timestamp_columns(),
     Index("ix_inputs_status", "user_id", "app_id", "status_code"),
     Index("ix_inputs_job", "job_id"),
 )
@@ -68,7 +68,7 @@ inputs = Table(
 annotations = Table(
     "annotations",
     metadata,
-    *_tenant(),
+    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("input_id", String(160), nullable=False),
     Column("annotation_user_id", String(128), nullable=False),
@@ -77,25 +77,25 @@ annotations = Table(
     Column("task_id", String(128)),
     Column("model_version_id", String(128)),
     Column("annotation_info", Json, nullable=False),
-    *_times(),
+    *timestamp_columns(),
     Index("ix_annotations_input", "user_id", "app_id", "input_id"),
 )
 
 datasets = Table(
     "datasets",
     metadata,
-    *_tenant(),
+    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("description", Text, nullable=False, default=""),
     Column("metadata", Json, nullable=False),
     Column("default_filter", Json),
-    *_times(),
+    *timestamp_columns(),
 )
 
 dataset_inputs = Table(
     "dataset_inputs",
     metadata,
-    *_tenant(),
+    *tenant_columns(),
     Column("dataset_id", String(160), primary_key=True),
     Column("input_id", String(160), primary_key=True),
     Column("added_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

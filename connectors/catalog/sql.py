@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,20 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
+from connectors.catalog.chunks import ChunkCatalog
+from connectors.catalog.collectors import CollectorCatalog
+from connectors.catalog.extraction_jobs import ExtractionJobCatalog
+from connectors.catalog.keys import KeyCatalog
+from connectors.catalog.knowledge import KnowledgeCatalog
 from connectors.catalog.migrations import migrate
 from connectors.catalog.queries import CatalogQueries
+from connectors.catalog.quotas import QuotaCatalog
+from connectors.catalog.rows import input_row, utc_now
+from connectors.catalog.versions import VersionCatalog
+from connectors.catalog.workflows import WorkflowCatalog
 from pipeline.errors import TransientError
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
 from pipeline.status import StatusCode
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SqlCatalog(CatalogQueries):
@@ -39,6 +45,40 @@ class SqlCatalog(CatalogQueries):
         self.engine = _engine(url, echo)
         self.dialect = self.engine.dialect.name
         migrate(self.engine)
+
+    # Facets: one per kind of record, each sharing this catalog's engine (built once).
+
+    @cached_property
+    def versions(self) -> VersionCatalog:
+        return VersionCatalog(self)
+
+    @cached_property
+    def keys(self) -> KeyCatalog:
+        return KeyCatalog(self)
+
+    @cached_property
+    def workflows(self) -> WorkflowCatalog:
+        return WorkflowCatalog(self)
+
+    @cached_property
+    def collectors(self) -> CollectorCatalog:
+        return CollectorCatalog(self)
+
+    @cached_property
+    def jobs(self) -> ExtractionJobCatalog:
+        return ExtractionJobCatalog(self)
+
+    @cached_property
+    def quotas(self) -> QuotaCatalog:
+        return QuotaCatalog(self)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeCatalog:
+        return KnowledgeCatalog(self)
+
+    @cached_property
+    def chunks(self) -> ChunkCatalog:
+        return ChunkCatalog(self)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -59,7 +99,7 @@ class SqlCatalog(CatalogQueries):
                 raise TransientError(f"catalog connection lost: {exc.orig}") from exc
             raise
 
-    def _insert(self, table: Any) -> Any:
+    def insert(self, table: Any) -> Any:
         dialect = postgresql if self.dialect == "postgresql" else sqlite
         return dialect.insert(table)
 
@@ -100,13 +140,13 @@ class SqlCatalog(CatalogQueries):
         annotations: list[AnnotationRecord],
         outcomes: list[InputOutcome],
     ) -> None:
-        now = _now()
+        now = utc_now()
         with self.begin() as conn:
             self._upsert_inputs(conn, inputs, now)
-            self._upsert_annotations(conn, annotations, now)
-            self._add_memberships(conn, inputs, now)
+            self.upsert_annotations(conn, annotations, now)
+            self.add_memberships(conn, inputs, now)
             conn.execute(
-                self._insert(t.processed_events)
+                self.insert(t.processed_events)
                 .values(
                     event_id=event_id,
                     stage="ingest",
@@ -117,10 +157,10 @@ class SqlCatalog(CatalogQueries):
             )
 
     def _upsert_inputs(self, conn: Connection, records: list[InputRecord], now: datetime) -> None:
-        rows = [_input_row(r, now) for r in records]
+        rows = [input_row(r, now) for r in records]
         if not rows:
             return
-        stmt = self._insert(t.inputs)
+        stmt = self.insert(t.inputs)
         updated = {
             name: stmt.excluded[name]
             for name in rows[0]
@@ -136,7 +176,7 @@ class SqlCatalog(CatalogQueries):
             rows,
         )
 
-    def _upsert_annotations(
+    def upsert_annotations(
         self, conn: Connection, records: list[AnnotationRecord], now: datetime
     ) -> None:
         if not records:
@@ -158,7 +198,7 @@ class SqlCatalog(CatalogQueries):
             }
             for a in records
         ]
-        stmt = self._insert(t.annotations)
+        stmt = self.insert(t.annotations)
         keep = ("user_id", "app_id", "id", "created_at")
         conn.execute(
             stmt.on_conflict_do_update(
@@ -168,7 +208,7 @@ class SqlCatalog(CatalogQueries):
             rows,
         )
 
-    def _add_memberships(self, conn: Connection, records: list[InputRecord], now: datetime) -> None:
+    def add_memberships(self, conn: Connection, records: list[InputRecord], now: datetime) -> None:
         wanted = {
             (r.user_id, r.app_id, d)
             for r in records
@@ -191,7 +231,7 @@ class SqlCatalog(CatalogQueries):
         ]
         if links:
             conn.execute(
-                self._insert(t.dataset_inputs).on_conflict_do_nothing(
+                self.insert(t.dataset_inputs).on_conflict_do_nothing(
                     index_elements=["user_id", "app_id", "dataset_id", "input_id"]
                 ),
                 links,
@@ -201,7 +241,7 @@ class SqlCatalog(CatalogQueries):
         self, conn: Connection, user_id: str, app_id: str, dataset_id: str, now: datetime
     ) -> None:
         conn.execute(
-            self._insert(t.datasets)
+            self.insert(t.datasets)
             .values(
                 user_id=user_id,
                 app_id=app_id,
@@ -213,33 +253,6 @@ class SqlCatalog(CatalogQueries):
             )
             .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
         )
-
-
-def _input_row(r: InputRecord, now: datetime) -> dict[str, Any]:
-    return {
-        "user_id": r.user_id,
-        "app_id": r.app_id,
-        "id": r.id,
-        "media_type": r.media_type,
-        "format": r.format,
-        "status_code": int(r.status_code),
-        "status_message": r.status_message,
-        "blob_key": r.blob_key,
-        "sha256": r.sha256,
-        "size": r.size,
-        "width": r.width,
-        "height": r.height,
-        "source_url": r.source_url,
-        "concepts": r.concepts,
-        "metadata": r.metadata,
-        "geo": r.geo,
-        "fingerprint": r.fingerprint,
-        "request_id": r.request_id,
-        "job_id": r.job_id,
-        "source": r.source,
-        "created_at": now,
-        "modified_at": now,
-    }
 
 
 def _engine(url: str, echo: bool) -> Engine:

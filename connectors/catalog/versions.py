@@ -9,27 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
-from connectors.catalog.sql import SqlCatalog
+from connectors.catalog.rows import utc_now
 from connectors.catalog.versions_reader import DatasetReader
 from connectors.catalog.versions_tables import dataset_versions as v
 from pipeline.snapshot.ports import ReadyVersion, VersionRow
 from pipeline.status import StatusCode
 
+if TYPE_CHECKING:
+    from connectors.catalog.sql import SqlCatalog
+
 _READY = int(StatusCode.DATASET_VERSION_READY)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class VersionStore:
+class VersionCatalog:
     """Implements pipeline.snapshot.ports.VersionCatalog on a SqlCatalog."""
 
     def __init__(self, catalog: SqlCatalog) -> None:
@@ -50,10 +48,10 @@ class VersionStore:
         return (row is not None, row[0] if row is not None else None)
 
     def claim_version(self, draft: VersionRow) -> VersionRow:
-        now = _now()
+        now = utc_now()
         with self.catalog.begin() as conn:
             conn.execute(
-                self.catalog._insert(v)
+                self.catalog.insert(v)
                 .values(
                     user_id=draft.user_id,
                     app_id=draft.app_id,
@@ -168,7 +166,7 @@ class VersionStore:
                 conn.execute(
                     v.update()
                     .where(*_pk(user_id, app_id, version_id))
-                    .values(**values, modified_at=_now())
+                    .values(**values, modified_at=utc_now())
                 )
             return self._get(conn, user_id, app_id, version_id)
 
@@ -182,7 +180,7 @@ class VersionStore:
             conn.execute(
                 v.update()
                 .where(*_pk(user_id, app_id, version_id))
-                .values(export_info={**(current or {}), fmt: info}, modified_at=_now())
+                .values(export_info={**(current or {}), fmt: info}, modified_at=utc_now())
             )
 
     def set_default_filter(
@@ -193,7 +191,7 @@ class VersionStore:
             result = conn.execute(
                 t.datasets.update()
                 .where(d.user_id == user_id, d.app_id == app_id, d.id == dataset_id)
-                .values(default_filter=config, modified_at=_now())
+                .values(default_filter=config, modified_at=utc_now())
             )
         return bool(result.rowcount)
 
@@ -211,7 +209,7 @@ class VersionStore:
             result = conn.execute(
                 v.update()
                 .where(*_pk(user_id, app_id, version_id), v.c.status_code != _READY)
-                .values(**values, modified_at=_now())
+                .values(**values, modified_at=utc_now())
             )
         return bool(result.rowcount)
 

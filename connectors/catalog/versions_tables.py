@@ -3,12 +3,12 @@
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, text
 from sqlalchemy.engine import Connection
 
-from connectors.catalog.schema import Json, _tenant, _times, metadata
+from connectors.catalog.schema import Json, metadata, tenant_columns, timestamp_columns
 
 dataset_versions = Table(
     "dataset_versions",
     metadata,
-    *_tenant(),
+    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("dataset_id", String(160), nullable=False),
     Column("status_code", Integer, nullable=False),
@@ -27,7 +27,7 @@ dataset_versions = Table(
     Column("export_info", Json, nullable=False),
     Column("progress", BigInteger, nullable=False, default=0),
     Column("total", BigInteger),
-    *_times(),
+    *timestamp_columns(),
     Index("ix_dataset_versions_dataset", "user_id", "app_id", "dataset_id", "created_at"),
 )
 

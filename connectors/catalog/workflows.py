@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select
 
 from connectors.catalog.collectors_tables import collectors, workflows
+from connectors.catalog.rows import utc_now
 from pipeline.collect.workflows.graph import WorkflowSpec
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ class WorkflowCatalog:
 
     def save(self, user_id: str, app_id: str, spec: WorkflowSpec, *, replace: bool) -> bool:
         """Store a workflow; False when the id exists and `replace` is not set."""
-        now = datetime.now(UTC)
+        now = utc_now()
         doc = spec.model_dump(mode="json", exclude={"id", "description"})
         row = {
             "user_id": user_id,
@@ -31,7 +31,7 @@ class WorkflowCatalog:
             "created_at": now,
             "modified_at": now,
         }
-        stmt = self.catalog._insert(workflows).values(**row)
+        stmt = self.catalog.insert(workflows).values(**row)
         if replace:
             stmt = stmt.on_conflict_do_update(
                 index_elements=["user_id", "app_id", "id"],

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.catalog.extraction_jobs import ExtractionJobs, LedgerRow
+from connectors.catalog.extraction_jobs import ExtractionJobCatalog, LedgerRow
 from connectors.importers.archives import CHUNK, ArchiveRefused, Stopped, archive_kind
 from connectors.importers.archives import extract_archive as extract
 from connectors.importers.dropzone_config import DropZoneSettings
@@ -55,7 +55,7 @@ class DropZoneReader:
     client: Any
     where: S3Location
     template: InputTemplate
-    jobs: ExtractionJobs
+    jobs: ExtractionJobCatalog
     job_id: str
     user_id: str
     app_id: str

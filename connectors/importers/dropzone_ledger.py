@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.catalog.extraction_jobs import ExtractionJobs, LedgerRow
+from connectors.catalog.extraction_jobs import ExtractionJobCatalog, LedgerRow
 from connectors.catalog.extraction_tables import COUNTERS
 from connectors.importers.dropzone_items import ObjectItem
 from pipeline.records import Action
@@ -65,7 +65,7 @@ class JobLedger:
 
     def __init__(
         self,
-        jobs: ExtractionJobs,
+        jobs: ExtractionJobCatalog,
         *,
         user_id: str,
         app_id: str,

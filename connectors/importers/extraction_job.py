@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.catalog.extraction_jobs import ExtractionJobs, LedgerRow
+from connectors.catalog.extraction_jobs import LedgerRow
 from connectors.catalog.sql import SqlCatalog
 from connectors.importers.dropzone import DropZoneReader
+from connectors.importers.dropzone_config import DropZoneSettings
 from connectors.importers.dropzone_items import InputTemplate, ObjectItem, origin_id
 from connectors.importers.dropzone_ledger import JobProgress
 from connectors.importers.prefetch import prefetch
@@ -33,9 +34,9 @@ from connectors.importers.s3_source import (
     etag_of,
     parse_s3_url,
 )
-from connectors.settings import Settings
 from pipeline.errors import IngestError
 from pipeline.events import UploadRequest
+from pipeline.limits import Limits
 from pipeline.models import ConflictResolution
 from pipeline.status import StatusCode
 
@@ -80,30 +81,33 @@ class ExtractionJobRunner:
         *,
         submit: Callable[[UploadRequest], None],
         catalog: SqlCatalog,
-        settings: Settings,
+        user_id: str,
+        app_id: str,
+        limits: Limits,
+        config: DropZoneSettings,
         job_id: str,
         credentials: S3Credentials,
         sqs_queue_url: str | None = None,
         force: bool = False,
         on_progress: Callable[[dict[str, int]], None] | None = None,
     ) -> None:
-        self.submit, self.catalog, self.settings = submit, catalog, settings
-        self.config = settings.dropzone
-        self.jobs = ExtractionJobs(catalog)
-        job = self.jobs.get(settings.user_id, settings.app_id, job_id)
+        self.submit, self.catalog = submit, catalog
+        self.user_id, self.app_id, self.config = user_id, app_id, config
+        self.jobs = catalog.jobs
+        job = self.jobs.get(user_id, app_id, job_id)
         if job is None:
-            raise ValueError(f"no extraction job {job_id!r} in app {settings.app_id!r}")
+            raise ValueError(f"no extraction job {job_id!r} in app {app_id!r}")
         self.job_id = job_id
         self.where = parse_s3_url(job["url"])
         template = InputTemplate(**job["input_template"])
         self.options = ImportOptions(
-            user_id=settings.user_id,
-            app_id=settings.app_id,
+            user_id=user_id,
+            app_id=app_id,
             dataset_ids=template.dataset_ids,
             conflict_resolution=ConflictResolution(job["input_id_conflict_resolution"]),
             source="s3",
             job_id=job_id,
-            limits=settings.limits,
+            limits=limits,
             max_pending=64,  # bounds the memory of items in flight when the transport does not
         )
         self.client = credentials.client(max_pool=max(10, self.config.concurrency * 2))
@@ -121,8 +125,8 @@ class ExtractionJobRunner:
             template=template,
             jobs=self.jobs,
             job_id=job_id,
-            user_id=settings.user_id,
-            app_id=settings.app_id,
+            user_id=user_id,
+            app_id=app_id,
             config=self.config,
             progress=self.progress,
             area=self.area,
@@ -168,7 +172,7 @@ class ExtractionJobRunner:
     def _finish(self, started: float, code: StatusCode, message: str) -> JobOutcome:
         self.jobs.finish(self.job_id, code, message)
         self.outcome.job = (
-            self.jobs.get(self.settings.user_id, self.settings.app_id, self.job_id) or {}
+            self.jobs.get(self.user_id, self.app_id, self.job_id) or {}
         )
         self.outcome.seconds = time.monotonic() - started
         return self.outcome
@@ -223,8 +227,8 @@ class ExtractionJobRunner:
         if sweep and not self.stop.is_set():
             gone = list(
                 self.jobs.unseen(
-                    self.settings.user_id,
-                    self.settings.app_id,
+                    self.user_id,
+                    self.app_id,
                     self.where.bucket,
                     self.where.prefix,
                     since,
@@ -258,7 +262,7 @@ class ExtractionJobRunner:
             self._pass(self.reader.object_items(present))
         if gone:
             ids = [origin_id(self.where.origin(k)) for k in gone]
-            rows = self.jobs.lookup(self.settings.user_id, self.settings.app_id, ids)
+            rows = self.jobs.lookup(self.user_id, self.app_id, ids)
             self._deleted([r for r in rows.values() if r.deleted_at is None])
         if not self.stop.is_set():
             self.queue.ack(receipts)
@@ -278,7 +282,7 @@ class ExtractionJobRunner:
         if not rows:
             return
         delete = self.config.delete_inputs
-        inputs = self.jobs.mark_deleted(self.settings.user_id, self.settings.app_id, rows, delete)
+        inputs = self.jobs.mark_deleted(self.user_id, self.app_id, rows, delete)
         self.progress.add(deleted_objects_count=len(rows))
         keys = sorted(r.key for r in rows)
         self.outcome.deleted += keys[: max(0, KEEP - len(self.outcome.deleted))]

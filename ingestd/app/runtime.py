@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.blobs import open_blob_store
 from connectors.catalog import SqlCatalog
-from connectors.catalog.chunks import ChunkCatalog
-from connectors.catalog.versions import VersionStore
 from connectors.fetch import GuardedFetcher
-from connectors.settings import Settings
+from ingestd.app.settings import Settings
 from pipeline.collect.stage import CollectStage
 from pipeline.events import UploadRequest
 from pipeline.ingest.stage import IngestStage
@@ -44,7 +42,7 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings | None = None) -> Runtime:
         settings = settings or Settings()
-        blobs = open_blob_store(settings)
+        blobs = open_blob_store(settings.blobs, settings.s3())
         catalog = SqlCatalog(settings.catalog_url())
         fetcher = GuardedFetcher(
             allow=settings.fetch_allow, timeout=settings.limits.fetch_timeout_s
@@ -55,7 +53,7 @@ class Runtime:
             fetcher,
             settings.limits,
             blob_concurrency=settings.blob_concurrency,
-            media_catalog=ChunkCatalog(catalog),
+            media_catalog=catalog.chunks,
         )
         return cls(settings, blobs, catalog, fetcher, ingest)
 
@@ -73,7 +71,7 @@ class Runtime:
         """The media stage (oversized media become chunks), built on first use."""
         return MediaStage(
             self.blobs,
-            ChunkCatalog(self.catalog),
+            self.catalog.chunks,
             self.settings.limits,
             blob_concurrency=self.settings.blob_concurrency,
         )
@@ -81,14 +79,14 @@ class Runtime:
     @cached_property
     def collect(self) -> CollectStage:
         """The collect stage (collectors), built on first use."""
-        from connectors.collect_wiring import collect_stage
+        from ingestd.app.collect_wiring import collect_stage
 
         return collect_stage(self.settings, self.catalog, self.blobs, PREDICTIONS)
 
     @cached_property
     def snapshot(self) -> SnapshotStage:
         """The snapshot stage (dataset versions), built on first use."""
-        return SnapshotStage(self.blobs, VersionStore(self.catalog))
+        return SnapshotStage(self.blobs, self.catalog.versions)
 
     @property
     def bus(self) -> EmbeddedBus:

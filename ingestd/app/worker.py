@@ -7,8 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from connectors.settings import Settings
 from ingestd.app.runtime import Runtime
+from ingestd.app.settings import Settings
 from streams.delivery import RetryPolicy
 
 

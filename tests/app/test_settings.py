@@ -7,7 +7,7 @@ import logging
 
 from typer.testing import CliRunner
 
-from connectors.settings import Settings
+from ingestd.app.settings import Settings
 from ingestd.cli import app
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from connectors.settings import Settings
 from ingestd.app.runtime import Runtime
+from ingestd.app.settings import Settings
 from ingestd.cli import app
 from pipeline.status import StatusCode
 from tests.support.dropzone import new_bucket, put_many, runner_for

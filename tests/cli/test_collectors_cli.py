@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from connectors.catalog import SqlCatalog
 from connectors.catalog.collectors_tables import api_keys
-from connectors.catalog.keys import KeyCatalog
 from ingestd.cli import app
 from pipeline.keys import verify_secret
 from tests.support.storage import fresh_pg_url
@@ -81,7 +80,7 @@ def test_keys_secret_shown_once_and_stored_hashed(cli_env: str) -> None:
         with catalog.begin() as conn:
             row = conn.execute(api_keys.select()).mappings().one()
         assert secret not in json.dumps(dict(row), default=str)
-        key = KeyCatalog(catalog).get(created["id"])
+        key = catalog.keys.get(created["id"])
         assert (
             key is not None and verify_secret(key, secret) and not verify_secret(key, secret + "x")
         )

@@ -16,7 +16,8 @@ from tests.support.storage import make_settings
 
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path):
-    return open_blob_store(make_settings(tmp_path, "sqlite", request.param, request))
+    settings = make_settings(tmp_path, "sqlite", request.param, request)
+    return open_blob_store(settings.blobs, settings.s3())
 
 
 def test_put_get_list_delete(store, tmp_path: Path) -> None:
@@ -56,7 +57,8 @@ def test_local_store_refuses_keys_that_escape(tmp_path: Path) -> None:
 
 
 def test_s3_outage_is_a_transient_error(tmp_path, request, s3) -> None:
-    store = open_blob_store(make_settings(tmp_path, "sqlite", "s3", request))
+    settings = make_settings(tmp_path, "sqlite", "s3", request)
+    store = open_blob_store(settings.blobs, settings.s3())
     s3.stop()
     try:
         with pytest.raises(TransientError):

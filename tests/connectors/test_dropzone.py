@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from connectors.catalog.extraction_jobs import ExtractionJobs
 from connectors.importers.dropzone_items import InputTemplate, input_id_for, origin_id, shown
 from connectors.importers.s3_source import parse_s3_url
 from ingestd.app.runtime import Runtime
@@ -260,7 +259,7 @@ def test_cancel_mid_job_stops_promptly_and_leaves_only_whole_inputs(
     keys = {f"c/{n:04d}.jpg": image_bytes(color=("red", "blue")[n % 2]) for n in range(400)}
     put_many(client, bucket, keys)
     rt.settings.limits = rt.settings.limits.model_copy(update={"batch_inputs": 10})
-    jobs = ExtractionJobs(rt.catalog)
+    jobs = rt.catalog.jobs
     asked: list[int] = []
 
     def cancel_after_twenty(counts: dict[str, int]) -> None:
@@ -296,7 +295,7 @@ def test_job_cancelled_before_it_starts_does_nothing(
     client, bucket = new_bucket(s3)
     put_many(client, bucket, {"a.jpg": image_bytes()})
     runner = runner_for(rt, s3, f"s3://{bucket}/", tmp_path)
-    ExtractionJobs(rt.catalog).cancel("me", "main", runner.job_id)
+    rt.catalog.jobs.cancel("me", "main", runner.job_id)
     out = runner.run()
     assert out.job["status_code"] == StatusCode.JOB_CANCELLED
     assert job_inputs(rt) == {}

@@ -14,8 +14,8 @@ from sqlalchemy import text
 from connectors.importers.dropzone_items import input_id_for
 from connectors.importers.s3_notifications import Notice, fold, parse_message
 from connectors.importers.s3_source import S3Location
-from connectors.settings import Settings
 from ingestd.app.runtime import Runtime
+from ingestd.app.settings import Settings
 from pipeline.status import StatusCode
 from tests.support.dropzone import count_gets, job_inputs, new_bucket, put_many, runner_for
 from tests.support.s3_server import MotoS3Server

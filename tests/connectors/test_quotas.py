@@ -10,7 +10,6 @@ import pytest
 
 from connectors.catalog import SqlCatalog
 from connectors.catalog.collectors_tables import quota_grants
-from connectors.catalog.quotas import QuotaCounters
 from pipeline.collect.operators import OPERATORS
 from pipeline.collect.operators.datum import Datum, Ports, RunContext
 from pipeline.models import Media
@@ -28,7 +27,7 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_two_workers_share_the_limit_exactly(catalog_url: str) -> None:
     a, b = SqlCatalog(catalog_url), SqlCatalog(catalog_url)
     try:
-        counters = [QuotaCounters(a), QuotaCounters(b)]
+        counters = [a.quotas, b.quotas]
         now = time.time()
         windows = [("minute", 60, 1000), ("hour", 3600, 25)]
         granted: list[str] = []
@@ -64,7 +63,7 @@ def test_two_workers_share_the_limit_exactly(catalog_url: str) -> None:
 def test_old_grants_are_pruned_when_a_window_starts(catalog_url: str) -> None:
     catalog = SqlCatalog(catalog_url)
     try:
-        q = QuotaCounters(catalog)
+        q = catalog.quotas
         day = 86400
         assert q.take("s", "old", [("minute", 60, 5)], 1_000_000.0)
         assert q.take("s", "new", [("minute", 60, 5)], 1_000_000.0 + 3 * day)
@@ -85,7 +84,7 @@ def test_quota_operator_drops_over_the_limit(catalog_url: str) -> None:
     try:
         kind = OPERATORS["quota"]
         quota = kind("q", kind.Params.model_validate({"per_minute": 3}))
-        ports = Ports(quotas=QuotaCounters(catalog))
+        ports = Ports(quotas=catalog.quotas)
 
         def ctx(event_id: str, collector: str = "c") -> RunContext:
             return RunContext(

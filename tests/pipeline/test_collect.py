@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from connectors.catalog.collectors import CollectorCatalog
 from ingestd.app.runtime import Runtime
 from pipeline.collect.capture import capture_ids
 from pipeline.collect.collectors import CollectorStatus, patched
@@ -111,7 +110,7 @@ def test_inactive_collectors_are_skipped_with_52002(
     assert "52002 COLLECTOR_INACTIVE" in caplog.text
     assert len(inputs(embedded)) == 1
 
-    CollectorCatalog(embedded.catalog).set_status(USER, APP, ["sleepy"], CollectorStatus.ACTIVE)
+    embedded.catalog.collectors.set_status(USER, APP, ["sleepy"], CollectorStatus.ACTIVE)
     embedded.collect.refresh()
     [result] = run(embedded, prediction("e2"))
     assert sorted(o.action for o in result.outcomes) == ["captured", "captured"]
@@ -127,7 +126,7 @@ def test_every_matching_collector_fires_once_and_blank_fields_match_all(embedded
     gone = {
         "collector_source": {"api_post_model_outputs_collector_source": {"model_version_id": True}}
     }
-    CollectorCatalog(embedded.catalog).save(USER, APP, patched(any_version, "remove", gone))
+    embedded.catalog.collectors.save(USER, APP, patched(any_version, "remove", gone))
     embedded.collect.refresh()
     v2 = MODEL.model_copy(update={"version_id": "v2"})
     results = run(
@@ -206,9 +205,8 @@ def test_other_app_sees_nothing_and_model_ref_is_exact(embedded: Runtime) -> Non
 
 
 def test_synonym_mapper_uses_the_apps_knowledge_graph(embedded: Runtime) -> None:
-    from connectors.catalog.knowledge import KnowledgeCatalog
 
-    knowledge = KnowledgeCatalog(embedded.catalog)
+    knowledge = embedded.catalog.knowledge
     knowledge.add(USER, APP, "kitty", "synonym", "tabby")
     key = make_key(embedded)
     save_workflow(

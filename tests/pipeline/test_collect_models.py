@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.catalog.collectors import CollectorCatalog
 from connectors.python_models import register
-from connectors.settings import Settings
 from ingestd.app.runtime import Runtime
+from ingestd.app.settings import Settings
 from pipeline.collect.capture import capture_ids
 from pipeline.collect.collectors import patched
 from pipeline.events import PredictionEvent
@@ -94,7 +93,7 @@ def test_reference_example_caption_then_as_is(storage: Settings, server: ModelSe
         assert ann["model_version_id"] == "blip-1"
 
         removed = patched(collector, "remove", {"post_queue_workflow_id": True})
-        CollectorCatalog(rt.catalog).save(USER, APP, removed)
+        rt.catalog.collectors.save(USER, APP, removed)
         rt.collect.refresh()
         rt.publish(prediction("p2", color="blue"))
         settle(rt)

@@ -87,7 +87,7 @@ def test_oversized_video_becomes_linked_playable_chunks(runtime: Runtime, tmp_pa
     run_media(rt, result.follow_ups)
 
     parent = rt.catalog.get_input(s.user_id, s.app_id, "clip")
-    chunks = ChunkCatalog(rt.catalog).chunks_of(s.user_id, s.app_id, "clip")
+    chunks = rt.catalog.chunks.chunks_of(s.user_id, s.app_id, "clip")
     assert parent["status_code"] == StatusCode.INPUT_SUCCESS
     assert parent["chunk_count"] == len(chunks) >= 2
     assert parent["metadata"]["chunks"]["ids"] == [c["id"] for c in chunks]
@@ -175,7 +175,7 @@ def test_crash_mid_split_then_rerun_gives_the_same_chunks_and_no_extras(runtime:
     [task] = rt.ingest.handle(video_request()).follow_ups
     limits = rt.media.limits
     with pytest.raises(TransientError):
-        MediaStage(CrashingBlobs(rt.blobs, 1), ChunkCatalog(rt.catalog), limits, 1).handle(task)
+        MediaStage(CrashingBlobs(rt.blobs, 1), rt.catalog.chunks, limits, 1).handle(task)
     assert len(list(rt.blobs.keys("chunks/"))) == 1
     with pytest.raises(TransientError):
         MediaStage(rt.blobs, CrashBeforeCommit(rt.catalog), limits).handle(task)
@@ -184,10 +184,10 @@ def test_crash_mid_split_then_rerun_gives_the_same_chunks_and_no_extras(runtime:
     assert (
         rt.catalog.get_input(s.user_id, s.app_id, "clip")["status_code"] == StatusCode.INPUT_PENDING
     )
-    assert ChunkCatalog(rt.catalog).chunks_of(s.user_id, s.app_id, "clip") == []
+    assert rt.catalog.chunks.chunks_of(s.user_id, s.app_id, "clip") == []
 
     run_media(rt, [task])  # the redelivered task
-    chunks = ChunkCatalog(rt.catalog).chunks_of(s.user_id, s.app_id, "clip")
+    chunks = rt.catalog.chunks.chunks_of(s.user_id, s.app_id, "clip")
     assert sorted(rt.blobs.keys("chunks/")) == uploaded  # the same keys, no extra part
     assert sorted(c["blob_key"] for c in chunks) == uploaded
     assert [c["chunk_index"] for c in chunks] == list(range(len(uploaded)))
@@ -200,7 +200,7 @@ def test_replacing_an_oversized_input_with_a_small_one_removes_its_chunks(
     rt = limited(embedded, **SMALL_VIDEO_LIMITS)
     s = rt.settings
     run_media(rt, rt.ingest.handle(video_request()).follow_ups)
-    assert len(ChunkCatalog(rt.catalog).chunks_of(s.user_id, s.app_id, "clip")) >= 2
+    assert len(rt.catalog.chunks.chunks_of(s.user_id, s.app_id, "clip")) >= 2
     small = Input(
         id="clip",
         data=Data(video=Media(base64=video_bytes(seconds=1.0, size="64x48"))),
@@ -208,7 +208,7 @@ def test_replacing_an_oversized_input_with_a_small_one_removes_its_chunks(
     )
     result = rt.ingest.handle(UploadRequest(inputs=[small]))
     assert result.outcomes[0].action is Action.UPDATED and result.follow_ups == []
-    assert ChunkCatalog(rt.catalog).chunks_of(s.user_id, s.app_id, "clip") == []
+    assert rt.catalog.chunks.chunks_of(s.user_id, s.app_id, "clip") == []
     assert rt.catalog.get_input(s.user_id, s.app_id, "clip")["chunk_count"] is None
 
 
@@ -256,7 +256,7 @@ def test_audio_text_and_tiled_image_on_the_embedded_bus(embedded: Runtime) -> No
     for request in requests:
         rt.submit(request)
     rt.bus.join()
-    chunks = ChunkCatalog(rt.catalog)
+    chunks = rt.catalog.chunks
     sound = chunks.chunks_of(s.user_id, s.app_id, "sound")
     assert len(sound) == 3 and sound[-1]["end_offset"] == 24_000
     assert all(c["size"] < 20_000 and c["format"] == "WAV" for c in sound)

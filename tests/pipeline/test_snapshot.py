@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from connectors.catalog.versions import VersionStore
 from ingestd.app.runtime import Runtime
 from pipeline.events import AnnotationFilter, SnapshotRequest, UploadRequest
 from pipeline.models import Data, Input, Media
@@ -111,7 +110,7 @@ def test_same_state_same_hash_and_a_ready_version_never_changes(runtime: Runtime
 
     replay = snapshot(runtime, "v1")  # the same request again, after the dataset changed
     assert replay.replayed
-    store = VersionStore(runtime.catalog)
+    store = runtime.catalog.versions
     s = runtime.settings
     # The catalog itself refuses every state change on a ready version.
     store.mark_failed(s.user_id, s.app_id, "v1", 64020, "late failure")
@@ -129,7 +128,7 @@ def test_same_state_same_hash_and_a_ready_version_never_changes(runtime: Runtime
 def test_paging_does_not_change_the_version(runtime: Runtime) -> None:
     seed(runtime)
     whole = snapshot(runtime, "big-pages").version
-    tiny = SnapshotStage(runtime.blobs, VersionStore(runtime.catalog), page_size=2)
+    tiny = SnapshotStage(runtime.blobs, runtime.catalog.versions, page_size=2)
     paged = tiny.handle(SnapshotRequest(dataset_id=DATASET, version_id="two-per-page")).version
     assert paged.content_hash == whole.content_hash
     assert paged.progress == paged.total == 5
@@ -183,7 +182,7 @@ def test_filters_by_status_model_version_and_empty_inputs(runtime: Runtime) -> N
         ignore_empty_inputs=True,
     ) == (3, 3)
     # Without an override the dataset's default filter applies, ignore_empty_inputs included.
-    store = VersionStore(runtime.catalog)
+    store = runtime.catalog.versions
     s = runtime.settings
     default = {"annotation_filter": {"user_ids": ["bob"]}, "ignore_empty_inputs": True}
     assert store.set_default_filter(s.user_id, s.app_id, DATASET, default)
@@ -210,7 +209,7 @@ def test_bad_requests_fail_with_clear_codes(runtime: Runtime) -> None:
     assert "protobuf exports are not supported" in bad_format.version.status_message
 
     s = runtime.settings
-    VersionStore(runtime.catalog).set_default_filter(
+    runtime.catalog.versions.set_default_filter(
         s.user_id, s.app_id, DATASET, {"annotation_filter": {"labeler": "alice"}}
     )
     unknown = snapshot(runtime, "uf").version
@@ -259,7 +258,7 @@ def test_the_snapshot_and_the_bus_route_requests_and_conflicts(runtime: Runtime)
     )
     runtime.bus.join()
     s = runtime.settings
-    row = VersionStore(runtime.catalog).get_version(s.user_id, s.app_id, "via-bus")
+    row = runtime.catalog.versions.get_version(s.user_id, s.app_id, "via-bus")
     assert row is not None and row.status_code == READY
     letters = [d for d in runtime.catalog.list_dead_letters() if d.event_id == "conflicting"]
     assert [d.code for d in letters] == [StatusCode.DATASET_VERSION_CONFLICT]

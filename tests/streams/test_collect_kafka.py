@@ -10,8 +10,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from connectors.catalog import SqlCatalog
-from connectors.settings import Settings
 from ingestd.app.runtime import Runtime
+from ingestd.app.settings import Settings
 from pipeline.collect.capture import capture_ids
 from streams.topics import EVENT_OF_TOPIC
 from tests.support.collectors import APP, USER, make_collector, make_key, prediction, save_workflow

@@ -19,8 +19,8 @@ import pytest
 from kafka import KafkaProducer
 
 from connectors.catalog import SqlCatalog
-from connectors.settings import Settings
 from ingestd.app.runtime import Runtime
+from ingestd.app.settings import Settings
 from pipeline.models import Data, Input, Media, Text
 from pipeline.status import StatusCode
 from tests.support.kafka_harness import WorkerProcess, consumer_lag, wait_for

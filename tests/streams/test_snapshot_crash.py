@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors.catalog.versions import VersionStore
+from connectors.catalog.versions import VersionCatalog
 from ingestd.app.runtime import Runtime
 from pipeline.errors import TransientError
 from pipeline.events import SnapshotRequest, UploadRequest
@@ -41,7 +41,7 @@ class FailingBlobs:
         return getattr(self.inner, name)
 
 
-class CrashAfterFirstPage(VersionStore):
+class CrashAfterFirstPage(VersionCatalog):
     """The real catalog, dying while the second page of inputs is being read."""
 
     def record_progress(
@@ -61,7 +61,7 @@ def request(rt: Runtime, version_id: str, **kw: Any) -> SnapshotRequest:
 
 def row(rt: Runtime, version_id: str) -> Any:
     s = rt.settings
-    return VersionStore(rt.catalog).get_version(s.user_id, s.app_id, version_id)
+    return rt.catalog.versions.get_version(s.user_id, s.app_id, version_id)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_a_crash_leaves_the_version_unfinished_and_the_replay_finishes_it(
     seed(runtime)
     clean = snapshot(runtime, "clean", export_formats=["coco"]).version
     req = request(runtime, "crashy", export_formats=["coco"])
-    store: VersionStore = VersionStore(runtime.catalog)
+    store: VersionCatalog = runtime.catalog.versions
     blobs: Any = runtime.blobs
     if where == "reading the dataset":
         store = CrashAfterFirstPage(runtime.catalog)
@@ -108,12 +108,12 @@ def test_transient_failures_keep_it_in_progress_and_bugs_mark_it_failed(runtime:
     req = request(runtime, "v")
     flaky = FailingBlobs(runtime.blobs, "manifest", TransientError("S3 is down"))
     with pytest.raises(TransientError):
-        SnapshotStage(flaky, VersionStore(runtime.catalog)).handle(req)
+        SnapshotStage(flaky, runtime.catalog.versions).handle(req)
     assert row(runtime, "v").status_code == StatusCode.DATASET_VERSION_IN_PROGRESS
 
     buggy = FailingBlobs(runtime.blobs, "manifest", RuntimeError("boom"))
     with pytest.raises(RuntimeError):
-        SnapshotStage(buggy, VersionStore(runtime.catalog)).handle(req)
+        SnapshotStage(buggy, runtime.catalog.versions).handle(req)
     failed = row(runtime, "v")
     assert failed.status_code == StatusCode.DATASET_VERSION_UNEXPECTED_ERROR
     assert "RuntimeError: boom" in failed.status_message
@@ -125,7 +125,7 @@ def test_transient_failures_keep_it_in_progress_and_bugs_mark_it_failed(runtime:
 def test_the_snapshot_reads_one_consistent_state(runtime: Runtime) -> None:
     seed(runtime)
     s = runtime.settings
-    store = VersionStore(runtime.catalog)
+    store = runtime.catalog.versions
     with store.read_dataset(s.user_id, s.app_id, DATASET) as source:
         members = source.members(page_size=2)
         first = [next(members).input["id"], next(members).input["id"]]

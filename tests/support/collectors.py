@@ -5,9 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from connectors.catalog.collectors import CollectorCatalog
-from connectors.catalog.keys import KeyCatalog
-from connectors.catalog.workflows import WorkflowCatalog
 from ingestd.app.runtime import Runtime
 from pipeline.collect.collectors import Collector, check_references, parse_collector
 from pipeline.collect.workflows.graph import parse_workflow
@@ -27,13 +24,13 @@ MODEL = ModelRef(
 
 def make_key(rt: Runtime, scopes: list[Scope] | None = None, app_id: str = APP) -> str:
     key, _secret = new_key(USER, app_id, scopes or [Scope.POST_INPUTS])
-    KeyCatalog(rt.catalog).add(key)
+    rt.catalog.keys.add(key)
     return key.id
 
 
 def save_workflow(rt: Runtime, doc: dict[str, Any]) -> str:
     spec = parse_workflow(doc)
-    WorkflowCatalog(rt.catalog).save(USER, APP, spec, replace=True)
+    rt.catalog.workflows.save(USER, APP, spec, replace=True)
     return spec.id
 
 
@@ -42,10 +39,10 @@ class Refs:
         self.rt = rt
 
     def get_key(self, key_id: str):
-        return KeyCatalog(self.rt.catalog).get(key_id)
+        return self.rt.catalog.keys.get(key_id)
 
     def workflow_exists(self, user_id: str, app_id: str, workflow_id: str) -> bool:
-        return WorkflowCatalog(self.rt.catalog).exists(user_id, app_id, workflow_id)
+        return self.rt.catalog.workflows.exists(user_id, app_id, workflow_id)
 
 
 def make_collector(rt: Runtime, collector_id: str, key_id: str, **fields: Any) -> Collector:
@@ -63,7 +60,7 @@ def make_collector(rt: Runtime, collector_id: str, key_id: str, **fields: Any) -
     }
     collector = parse_collector({**doc, **fields})
     check_references(collector, USER, APP, Refs(rt))
-    created = CollectorCatalog(rt.catalog).create(USER, APP, collector)
+    created = rt.catalog.collectors.create(USER, APP, collector)
     assert created is not None
     rt.collect.refresh()
     return created

@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connectors.catalog.extraction_jobs import ExtractionJobs
 from connectors.importers.dropzone_items import InputTemplate
 from connectors.importers.extraction_job import ExtractionJobRunner, JobOutcome
 from connectors.importers.s3_source import S3Credentials
@@ -61,7 +60,7 @@ def runner_for(
         update={"work_dir": str(tmp_path / "extract"), "poll_interval": 0.0, **dropzone}
     )
     creds = credentials(server, secret)
-    job = ExtractionJobs(rt.catalog).create(
+    job = rt.catalog.jobs.create(
         rt.settings.user_id,
         rt.settings.app_id,
         url,
@@ -73,7 +72,10 @@ def runner_for(
     return ExtractionJobRunner(
         submit=rt.submit,
         catalog=rt.catalog,
-        settings=rt.settings,
+        user_id=rt.settings.user_id,
+        app_id=rt.settings.app_id,
+        limits=rt.settings.limits,
+        config=rt.settings.dropzone,
         job_id=job["id"],
         credentials=creds,
         sqs_queue_url=sqs,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.settings import Settings
+from ingestd.app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from connectors.settings import Settings
+from ingestd.app.settings import Settings
 from tests.support.pg_cluster import PostgresCluster
 from tests.support.s3_server import MotoS3Server
 

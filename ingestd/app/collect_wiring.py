@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from connectors.catalog.collectors import CollectorCatalog
-from connectors.catalog.knowledge import KnowledgeCatalog
-from connectors.catalog.quotas import QuotaCounters
 from connectors.catalog.sql import SqlCatalog
 from connectors.inference import HttpInference
 from connectors.python_models import PythonModels
-from connectors.settings import Settings
+from ingestd.app.settings import Settings
 from pipeline.collect.operators.datum import Ports
 from pipeline.collect.stage import CollectStage
 from pipeline.ports import BlobStore
@@ -18,14 +15,14 @@ def collect_stage(
     settings: Settings, catalog: SqlCatalog, blobs: BlobStore, topic: str
 ) -> CollectStage:
     ports = Ports(
-        quotas=QuotaCounters(catalog),
-        knowledge=KnowledgeCatalog(catalog),
+        quotas=catalog.quotas,
+        knowledge=catalog.knowledge,
         inference=HttpInference(allow=settings.model_allow),
         python_models=PythonModels(),
         media=blobs.get,
     )
     return CollectStage(
-        CollectorCatalog(catalog),
+        catalog.collectors,
         ports,
         dead_letters=catalog.record_dead_letter,
         topic=topic,

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.blobs import S3Settings
 from connectors.importers.dropzone_config import DropZoneSettings
 from pipeline.limits import Limits
 
@@ -78,6 +79,16 @@ class Settings(BaseSettings):
 
         url = make_url(self.catalog).set(password=self.catalog_password.get_secret_value())
         return url.render_as_string(hide_password=False)
+
+    def s3(self) -> S3Settings:
+        """The blob store's S3 settings (INGESTD_S3_*)."""
+        return S3Settings(
+            endpoint_url=self.s3_endpoint_url,
+            region=self.s3_region,
+            access_key_id=self.s3_access_key_id,
+            secret_access_key=self.s3_secret_access_key,
+            session_token=self.s3_session_token,
+        )
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict safe to print: secrets masked, URL passwords hidden."""
