@@ -12,8 +12,8 @@ from PIL import Image
 from pycocotools.coco import COCO
 from snapshot_helpers import DATASET, MASK_BOX, seed, snapshot
 
+from ingestd.cli.versions.chart import plot_versions
 from ingestd.runtime import Runtime
-from ingestd.versions_plot import plot_versions
 from pipeline.events import AnnotationFilter, UploadRequest
 from pipeline.models import Annotation, AnnotationData, Concept, Data, Input, Media
 from pipeline.records import AnnotationRecord

@@ -26,7 +26,7 @@ from connectors.catalog.collectors import CollectorCatalog
 from connectors.catalog.keys import KeyCatalog
 from connectors.catalog.workflows import WorkflowCatalog
 from connectors.settings import Settings
-from ingestd.output import console, table
+from ingestd.cli.options import console, table
 from ingestd.runtime import Runtime
 from pipeline.capture import capture_ids
 from pipeline.collectors import parse_collector, patched

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from connectors.catalog.collectors import CollectorCatalog
-from ingestd.collector_documents import (
+from ingestd.cli.collectors.documents import (
     Refs,
     file_doc,
     flags_doc,
@@ -14,8 +14,8 @@ from ingestd.collector_documents import (
     show,
     view,
 )
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, table
+from ingestd.cli.state import open_runtime
 from pipeline.collectors import CollectorStatus, check_references, parse_collector, patched
 from pipeline.errors import InputError
 from pipeline.patching import PatchAction, merge
@@ -28,7 +28,6 @@ app = typer.Typer(
     "Needs a key of this app with the PostInputs scope (`ingestd keys create -s PostInputs`).",
     no_args_is_help=True,
 )
-JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
 # Options shared by create and update (None: not given).
 Description = typer.Option(None, "--description", help="What the collector is for.")
@@ -97,8 +96,8 @@ def create(
             return
         created = CollectorCatalog(rt.catalog).create(s.user_id, s.app_id, collector)
     if created is None:
-        code = StatusCode.DATABASE_DUPLICATE_KEY
-        fail(f"{code.value} {code.name}: collector {collector_id!r} exists; change it with update")
+        exists = f"collector {collector_id!r} exists; change it with update"
+        fail(coded(StatusCode.DATABASE_DUPLICATE_KEY, exists))
         return
     if as_json:
         emit_json(view(created, s.user_id, s.app_id))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from connectors.catalog.knowledge import KnowledgeCatalog
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.cli.options import JsonOpt, console, emit_json, fail, table
+from ingestd.cli.state import open_runtime
 from pipeline.errors import InputError
 from pipeline.knowledge import Relation, check_relation
 
@@ -42,7 +42,7 @@ def relate(
 
 
 @app.command("relations")
-def relations(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def relations(as_json: bool = JsonOpt) -> None:
     """The app's concept relations."""
     with open_runtime() as rt:
         rows = KnowledgeCatalog(rt.catalog).relations(rt.settings.user_id, rt.settings.app_id)

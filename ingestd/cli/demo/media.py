@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.catalog.chunks import ChunkCatalog
-from ingestd.output import table
+from ingestd.cli.options import table
 from ingestd.runtime import Runtime
 
 LONG_VIDEO = "videos/long-walk.mp4"
