@@ -171,9 +171,7 @@ class ExtractionJobRunner:
 
     def _finish(self, started: float, code: StatusCode, message: str) -> JobOutcome:
         self.jobs.finish(self.job_id, code, message)
-        self.outcome.job = (
-            self.jobs.get(self.user_id, self.app_id, self.job_id) or {}
-        )
+        self.outcome.job = self.jobs.get(self.user_id, self.app_id, self.job_id) or {}
         self.outcome.seconds = time.monotonic() - started
         return self.outcome
 

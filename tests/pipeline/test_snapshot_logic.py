@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestd.cli_filters import FilterArgs
-from ingestd.cli_versions_edit import merge_metadata
+from ingestd.cli.datasets.filter_options import FilterArgs
+from ingestd.cli.datasets.versions import merge_metadata
 from pipeline.events import AnnotationFilter, SnapshotRequest
 from pipeline.snapshot.filter import (
     AnnotationSelector,

@@ -1,32 +1,31 @@
-"""`ingestd import s3` (extraction jobs, drop zones) and `ingestd jobs list|get|cancel`."""
+"""`ingestd import s3`: an extraction job (a drop zone with --watch) over a bucket prefix."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import SecretStr, ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from connectors.catalog.extraction_tables import COUNTERS
+from connectors.importers.dropzone_config import DropZoneSettings
 from connectors.importers.dropzone_items import InputTemplate
 from connectors.importers.items import parse_metadata_option
 from connectors.importers.s3_source import S3Credentials, parse_s3_url
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.app.runtime import Runtime
+from ingestd.cli.jobs import job_view, print_job
+from ingestd.cli.options import console, emit_json, fail, failures_table, json_option, progress_bar
+from ingestd.cli.state import open_runtime
 from pipeline.errors import InputError
 from pipeline.ids import check_id
 from pipeline.ingest.inputs import check_metadata
 from pipeline.limits import Limits
 from pipeline.models import Concept, ConflictResolution
-from pipeline.status import StatusCode
 
-jobs_app = typer.Typer(
-    help="Cloud-storage extraction jobs (`ingestd import s3`): list, inspect, cancel.",
-    no_args_is_help=True,
-)
+if TYPE_CHECKING:
+    from connectors.importers.extraction_job import JobOutcome
+
 ENV = "INGESTD_SOURCE_"  # the bucket's credentials: not ingestd's own INGESTD_S3_*
 
 
@@ -85,11 +84,9 @@ def import_s3(
     ),
     force: bool = typer.Option(False, "--force", help="Read every object, even unchanged ones."),
     cycles: int | None = typer.Option(None, "--cycles", hidden=True),
-    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    as_json: bool = json_option("Print the outcome as JSON."),
 ) -> None:
     """Start an extraction job: every object under the prefix becomes inputs, archives extracted."""
-    from connectors.importers.extraction_job import ExtractionJobRunner
-
     try:
         where = parse_s3_url(url)
         spec = _template(template, concept, dataset, metadata)
@@ -98,14 +95,7 @@ def import_s3(
         fail(str(exc))
         return
     with open_runtime() as rt:
-        overrides: dict[str, Any] = {
-            "delete_inputs": delete_inputs or rt.settings.dropzone.delete_inputs
-        }
-        if interval is not None:
-            overrides["poll_interval"] = interval
-        if rescan_every is not None:
-            overrides["rescan_every"] = rescan_every
-        rt.settings.dropzone = rt.settings.dropzone.model_copy(update=overrides)
+        config = _dropzone(rt.settings.dropzone, interval, rescan_every, delete_inputs)
         job = rt.catalog.jobs.create(
             rt.settings.user_id,
             rt.settings.app_id,
@@ -117,48 +107,65 @@ def import_s3(
         )
         if not as_json:
             console.print(f"extraction job [bold]{job['id']}[/] for {where.url}")
-        with Progress(
-            BarColumn(),
-            MofNCompleteColumn(),  # objects handled of objects listed so far
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=as_json,
-        ) as bar:
-            task = bar.add_task("listing", total=None)
-            runner = ExtractionJobRunner(
-                submit=rt.submit,
-                catalog=rt.catalog,
-                user_id=rt.settings.user_id,
-                app_id=rt.settings.app_id,
-                limits=rt.settings.limits,
-                config=rt.settings.dropzone,
-                job_id=job["id"],
-                credentials=creds,
-                sqs_queue_url=sqs_queue,
-                force=force,
-                on_progress=lambda c: bar.update(
-                    task,
-                    total=c["listed_objects_count"] or None,
-                    completed=c["done_objects_count"],
-                    description=_progress_line(c),
-                ),
-            )
-            outcome = runner.run(watch=watch, cycles=cycles)
+        outcome = _run_job(rt, config, job["id"], creds, sqs_queue, force, watch, cycles, as_json)
+    _report(outcome, as_json)
+
+
+def _dropzone(
+    config: DropZoneSettings, interval: float | None, rescan_every: int | None, delete_inputs: bool
+) -> DropZoneSettings:
+    """This run's drop-zone settings: the options given on the command line on top (a copy)."""
+    overrides: dict[str, Any] = {"delete_inputs": delete_inputs or config.delete_inputs}
+    if interval is not None:
+        overrides["poll_interval"] = interval
+    if rescan_every is not None:
+        overrides["rescan_every"] = rescan_every
+    return config.model_copy(update=overrides)
+
+
+def _run_job(
+    rt: Runtime,
+    config: DropZoneSettings,
+    job_id: str,
+    creds: S3Credentials,
+    sqs_queue: str | None,
+    force: bool,
+    watch: bool,
+    cycles: int | None,
+    as_json: bool,
+) -> JobOutcome:
+    from connectors.importers.extraction_job import ExtractionJobRunner
+
+    with progress_bar(disable=as_json) as bar:
+        task = bar.add_task("listing", total=None)  # objects handled of objects listed so far
+        runner = ExtractionJobRunner(
+            submit=rt.submit,
+            catalog=rt.catalog,
+            user_id=rt.settings.user_id,
+            app_id=rt.settings.app_id,
+            limits=rt.settings.limits,
+            config=config,
+            job_id=job_id,
+            credentials=creds,
+            sqs_queue_url=sqs_queue,
+            force=force,
+            on_progress=lambda c: bar.update(
+                task,
+                total=c["listed_objects_count"] or None,
+                completed=c["done_objects_count"],
+                description=_progress_line(c),
+            ),
+        )
+        return runner.run(watch=watch, cycles=cycles)
+
+
+def _report(outcome: JobOutcome, as_json: bool) -> None:
     if as_json:
         emit_json({**outcome.to_dict(), "job": job_view(outcome.job)})
     else:
-        _print_job(outcome.job)
+        print_job(outcome.job)
         if outcome.failures:
-            table(
-                "failed inputs",
-                ["object", "code", "message"],
-                [
-                    (f["item"], f"{f['code']} {f['status']}", f["message"])
-                    for f in outcome.failures[:20]
-                ],
-            )
+            failures_table(outcome.failures, "failed inputs", "object")
         if outcome.deleted:
             console.print(f"deleted from the bucket: {', '.join(outcome.deleted[:20])}")
     if outcome.failed:
@@ -219,106 +226,3 @@ def _progress_line(c: dict[str, int]) -> str:
         f"inputs {inputs} · failed {c['failed_inputs_count']} · archives "
         f"{c['completed_archives_count']}/{archives}"
     )
-
-
-def job_view(job: dict[str, Any]) -> dict[str, Any]:
-    """A job as the reference's InputsExtractionJob, plus our own counters."""
-    code = StatusCode(job["status_code"])
-    return {
-        "id": job["id"],
-        "url": job["url"],
-        "status": {"code": int(code), "description": code.name, "details": job["status_message"]},
-        "progress": {k: job[k] for k in COUNTERS},
-        "input_id_conflict_resolution": job["input_id_conflict_resolution"],
-        "input_template": job["input_template"],
-        "watch": job["watch"],
-        "credentials": job["credentials"],
-        "created_at": job["created_at"],
-        "modified_at": job["modified_at"],
-    }
-
-
-def _print_job(job: dict[str, Any]) -> None:
-    view = job_view(job)
-    status = view["status"]
-    colour = "green" if status["code"] == StatusCode.JOB_COMPLETED else "yellow"
-    if status["code"] == StatusCode.JOB_FAILED:
-        colour = "red"
-    console.print(
-        f"job {view['id']}: [{colour}]{status['code']} {status['description']}[/]"
-        + (f" — {status['details']}" if status["details"] else "")
-    )
-    table("progress", ["counter", "value"], [(k, v) for k, v in view["progress"].items() if v])
-
-
-@jobs_app.command("list")
-def jobs_list(
-    limit: int = typer.Option(100, "--limit", help="Newest first, at most this many."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Extraction jobs of the app, newest first."""
-    with open_runtime() as rt:
-        jobs = rt.catalog.jobs.list_jobs(rt.settings.user_id, rt.settings.app_id, limit)
-    if as_json:
-        emit_json([job_view(j) for j in jobs])
-        return
-    table(
-        "extraction jobs",
-        ["id", "url", "status", "inputs", "failed", "archives done/failed", "modified"],
-        [
-            (
-                j["id"],
-                j["url"],
-                f"{j['status_code']} {StatusCode(j['status_code']).name}",
-                sum(j[f"{t}_inputs_count"] for t in ("image", "video", "audio", "text")),
-                j["failed_inputs_count"],
-                f"{j['completed_archives_count']}/{j['failed_archives_count']}",
-                j["modified_at"],
-            )
-            for j in jobs
-        ],
-    )
-
-
-@jobs_app.command("get")
-def jobs_get(
-    job_id: str = typer.Argument(..., help="Job id, as `import s3` or `jobs list` printed it."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """One job: status, progress counters, template and times."""
-    with open_runtime() as rt:
-        job = rt.catalog.jobs.get(rt.settings.user_id, rt.settings.app_id, job_id)
-    if job is None:
-        fail(f"no extraction job {job_id!r} in this app")
-        return
-    if as_json:
-        emit_json(job_view(job))
-        return
-    console.print(
-        f"url: {job['url']}   created {job['created_at']}   modified {job['modified_at']}"
-    )
-    _print_job(job)
-
-
-@jobs_app.command("cancel")
-def jobs_cancel(
-    job_id: str = typer.Argument(..., help="Job id to stop."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Stop a queued or running job; it submits nothing more and its sent batches finish whole."""
-    with open_runtime() as rt:
-        jobs = rt.catalog.jobs
-        before = jobs.get(rt.settings.user_id, rt.settings.app_id, job_id)
-        if before is None:
-            fail(f"no extraction job {job_id!r} in this app")
-            return
-        after = jobs.cancel(rt.settings.user_id, rt.settings.app_id, job_id) or before
-    if as_json:
-        emit_json(job_view(after))
-    if before["status_code"] not in (StatusCode.JOB_QUEUED, StatusCode.JOB_RUNNING):
-        name = StatusCode(before["status_code"]).name
-        fail(f"job {job_id} is already {before['status_code']} {name}; nothing to cancel")
-    if not as_json:
-        console.print(
-            f"job {job_id}: cancel requested ({StatusCode.JOB_CANCELLED.value} JOB_CANCELLED)"
-        )

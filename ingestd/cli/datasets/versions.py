@@ -1,4 +1,4 @@
-"""`ingestd datasets versions ...` and `ingestd datasets filter ...`: dataset versions.
+"""`ingestd datasets versions create|list|get|update|delete`: dataset versions.
 
 A version freezes a dataset's inputs and the annotations its filter keeps (manifest,
 metrics, exports). `create` publishes a SnapshotRequest and waits for the snapshot stage.
@@ -12,11 +12,10 @@ import uuid
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connectors.catalog.versions import VersionCatalog
 from ingestd.app.runtime import Runtime
-from ingestd.cli_filters import (
+from ingestd.cli.datasets.filter_options import (
     FilterArgs,
     FilterJsonOpt,
     GroundTruthOpt,
@@ -26,37 +25,37 @@ from ingestd.cli_filters import (
     PredictionsOpt,
     StatusOpt,
 )
-from ingestd.cli_versions_common import (
+from ingestd.cli.datasets.version_view import load_version, show_version
+from ingestd.cli.options import (
     JsonOpt,
-    load_version,
+    coded,
+    console,
+    emit_json,
+    fail,
     parse_json_object,
-    show_version,
+    progress_bar,
     status_text,
+    table,
 )
-from ingestd.cli_versions_edit import delete_version, update_version
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.cli.state import open_runtime
 from pipeline.events import DeadLetter, SnapshotRequest
 from pipeline.ids import check_id
 from pipeline.models import RequestOrigin
 from pipeline.snapshot.export import normalize_formats
 from pipeline.snapshot.filter import FilterConfigError
+from pipeline.snapshot.manifest import version_prefix
 from pipeline.snapshot.ports import VersionRow
 from pipeline.snapshot.stage import IN_PROGRESS, PENDING, READY, request_fingerprint
 from pipeline.status import StatusCode
 
-versions_app = typer.Typer(
+app = typer.Typer(
     help="Dataset versions: immutable snapshots of a dataset's inputs and selected annotations.",
-    no_args_is_help=True,
-)
-filter_app = typer.Typer(
-    help="A dataset's default annotation filter (used by versions that set none).",
     no_args_is_help=True,
 )
 _BUSY = (PENDING, IN_PROGRESS)
 
 
-@versions_app.command("create")
+@app.command("create")
 def create(
     dataset_id: str = typer.Argument(..., help="Dataset to freeze."),
     version_id: str | None = typer.Option(
@@ -151,16 +150,20 @@ def _precheck(rt: Runtime, store: VersionCatalog, request: SnapshotRequest) -> N
     s = rt.settings
     if rt.catalog.get_dataset(s.user_id, s.app_id, request.dataset_id) is None:
         fail(
-            f"{int(StatusCode.CONN_DOES_NOT_EXIST)} CONN_DOES_NOT_EXIST: no dataset "
-            f"{request.dataset_id!r} in {s.user_id}/{s.app_id}; create it with "
-            f"`ingestd datasets create {request.dataset_id}`"
+            coded(
+                StatusCode.CONN_DOES_NOT_EXIST,
+                f"no dataset {request.dataset_id!r} in {s.user_id}/{s.app_id}; create it with "
+                f"`ingestd datasets create {request.dataset_id}`",
+            )
         )
     prior = store.get_version(s.user_id, s.app_id, request.version_id)
     if prior is not None and prior.request_fingerprint != request_fingerprint(request):
         fail(
-            f"{int(StatusCode.DATASET_VERSION_CONFLICT)} DATASET_VERSION_CONFLICT: version "
-            f"{request.version_id!r} exists (dataset {prior.dataset_id!r}, "
-            f"{status_text(prior.status_code)}) with other settings; choose another --id"
+            coded(
+                StatusCode.DATASET_VERSION_CONFLICT,
+                f"version {request.version_id!r} exists (dataset {prior.dataset_id!r}, "
+                f"{status_text(prior.status_code)}) with other settings; choose another --id",
+            )
         )
 
 
@@ -178,15 +181,7 @@ def _wait(
             idle.set()
 
         threading.Thread(target=drain, daemon=True).start()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=quiet,
-    ) as bar:
+    with progress_bar(disable=quiet) as bar:
         started = time.monotonic()
         task = bar.add_task(f"snapshot {request.version_id}", total=None)
         while True:
@@ -231,7 +226,7 @@ def _report(row: VersionRow | None, dead: DeadLetter | None, as_json: bool) -> N
         fail(f"{status_text(row.status_code)}: {row.status_message or hint or 'not ready'}")
 
 
-@versions_app.command("list")
+@app.command("list")
 def list_versions(dataset_id: str, as_json: bool = JsonOpt) -> None:
     """The versions of a dataset, oldest first."""
     with open_runtime() as rt:
@@ -259,7 +254,7 @@ def list_versions(dataset_id: str, as_json: bool = JsonOpt) -> None:
     )
 
 
-@versions_app.command("get")
+@app.command("get")
 def get_version(version_id: str, as_json: bool = JsonOpt) -> None:
     """One version: status, filter, metrics (per input type and per concept), exports."""
     with open_runtime() as rt:
@@ -282,5 +277,83 @@ def get_version(version_id: str, as_json: bool = JsonOpt) -> None:
         raise typer.Exit(1)
 
 
-versions_app.command("update")(update_version)
-versions_app.command("delete")(delete_version)
+@app.command("update")
+def update_version(
+    version_id: str,
+    description: str | None = typer.Option(None, "--description", help="New description."),
+    metadata: str | None = typer.Option(
+        None, "--metadata", help="JSON object merged into the metadata (nested objects merge)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite-metadata", help="Replace the metadata instead of merging."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Change a version's description or metadata; its content never changes."""
+    patch = parse_json_object(metadata, "--metadata")
+    if description is None and patch is None:
+        fail("nothing to change: give --description and/or --metadata")
+    with open_runtime() as rt:
+        s = rt.settings
+        row = load_version(rt, version_id)
+        new_meta = None
+        if patch is not None:
+            new_meta = patch if overwrite else merge_metadata(row.metadata, patch)
+        row = (
+            rt.catalog.versions.update_version(
+                s.user_id, s.app_id, version_id, description=description, metadata=new_meta
+            )
+            or row
+        )
+    if as_json:
+        emit_json(row.to_dict())
+    else:
+        show_version(row)
+
+
+def merge_metadata(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """The reference's merge: nested objects merge, null changes nothing, the rest replaces."""
+    out = dict(old)
+    for key, value in patch.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and value and isinstance(out.get(key), dict):
+            out[key] = merge_metadata(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@app.command("delete")
+def delete_version(
+    version_id: str,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    force: bool = typer.Option(
+        False, "--force", help="Delete even while it is pending or in progress."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Delete a version: its catalog row, manifest and exports (cannot be undone)."""
+    with open_runtime() as rt:
+        s = rt.settings
+        row = load_version(rt, version_id)
+        if row.status_code in (PENDING, IN_PROGRESS) and not force:
+            fail(
+                coded(
+                    StatusCode.DATASET_VERSION_CONFLICT,
+                    f"version {version_id!r} is {status_text(row.status_code)}; "
+                    "wait for it, or --force",
+                )
+            )
+        if not yes and not as_json:
+            typer.confirm(f"delete version {version_id} of dataset {row.dataset_id}?", abort=True)
+        rt.catalog.versions.delete_version(s.user_id, s.app_id, version_id)
+        # Everything under the version's prefix, orphans of interrupted runs included.
+        prefix = version_prefix(s.user_id, s.app_id, row.dataset_id, version_id) + "/"
+        keys = list(rt.blobs.keys(prefix))
+        for key in keys:
+            rt.blobs.delete(key)
+    if as_json:
+        emit_json({"id": version_id, "deleted": True, "blobs_deleted": len(keys)})
+    else:
+        console.print(f"deleted version {version_id} ({len(keys)} blobs)")

@@ -1,27 +1,15 @@
-"""Helpers shared by the dataset-version commands: lookups, JSON options, the summary."""
+"""A dataset version for the commands: found by id (or a clear exit), shown to a person."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import typer
 
 from ingestd.app.runtime import Runtime
-from ingestd.cli_filters import describe_filter
-from ingestd.output import console, fail
+from ingestd.cli.datasets.filter_options import describe_filter
+from ingestd.cli.options import coded, console, fail, status_text
 from pipeline.snapshot.ports import VersionRow
 from pipeline.snapshot.stage import READY
 from pipeline.status import StatusCode
-
-JsonOpt = typer.Option(False, "--json", help="Print JSON.")
-
-
-def status_text(code: int) -> str:
-    try:
-        return f"{code} {StatusCode(code).name}"
-    except ValueError:
-        return str(code)
 
 
 def load_version(rt: Runtime, version_id: str) -> VersionRow:
@@ -29,23 +17,13 @@ def load_version(rt: Runtime, version_id: str) -> VersionRow:
     row = rt.catalog.versions.get_version(rt.settings.user_id, rt.settings.app_id, version_id)
     if row is None:
         fail(
-            f"{int(StatusCode.CONN_DOES_NOT_EXIST)} CONN_DOES_NOT_EXIST: no dataset version "
-            f"{version_id!r} in {rt.settings.user_id}/{rt.settings.app_id}"
+            coded(
+                StatusCode.CONN_DOES_NOT_EXIST,
+                f"no dataset version {version_id!r} in {rt.settings.user_id}/{rt.settings.app_id}",
+            )
         )
         raise AssertionError
     return row
-
-
-def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        fail(f"{option} is not valid JSON: {exc}")
-    if not isinstance(value, dict):
-        fail(f'{option} must be a JSON object, e.g. \'{{"key": "value"}}\'')
-    return value
 
 
 def show_version(row: VersionRow) -> None:

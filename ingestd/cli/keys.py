@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, table
+from ingestd.cli.state import open_runtime
 from pipeline.errors import InputError
 from pipeline.keys import Scope, new_key, parse_scopes
 from pipeline.status import StatusCode
@@ -16,7 +16,6 @@ app = typer.Typer(
     "salted scrypt hash.",
     no_args_is_help=True,
 )
-JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
 
 @app.command("create")
@@ -71,8 +70,7 @@ def get(key_id: str, as_json: bool = JsonOpt) -> None:
         key = rt.catalog.keys.get(key_id)
         s = rt.settings
     if key is None or (key.user_id, key.app_id) != (s.user_id, s.app_id):
-        code = StatusCode.CONN_KEY_NOT_FOUND
-        fail(f"{code.value} {code.name}: no key {key_id!r} in app {s.user_id}/{s.app_id}")
+        _no_key(key_id, s.user_id, s.app_id)
         return
     if as_json:
         emit_json(key.public())
@@ -102,7 +100,10 @@ def delete(
     if as_json:
         emit_json({"id": key_id, "deleted": deleted})
     if not deleted:
-        code = StatusCode.CONN_KEY_NOT_FOUND
-        fail(f"{code.value} {code.name}: no key {key_id!r} in app {s.user_id}/{s.app_id}")
+        _no_key(key_id, s.user_id, s.app_id)
     if not as_json:
         console.print(f"deleted key {key_id}")
+
+
+def _no_key(key_id: str, user_id: str, app_id: str) -> None:
+    fail(coded(StatusCode.CONN_KEY_NOT_FOUND, f"no key {key_id!r} in app {user_id}/{app_id}"))

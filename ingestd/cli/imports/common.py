@@ -1,4 +1,4 @@
-"""`ingestd import folder|csv`: bulk imports with a progress bar, a summary and a failure report."""
+"""What `ingestd import folder` and `import csv` share: options, the run, the summary."""
 
 from __future__ import annotations
 
@@ -7,19 +7,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from connectors.importers.folder import count_files, iter_folder_items
 from connectors.importers.items import ImportItem, parse_metadata_option, read_report_keys
 from connectors.importers.runner import ImportOptions, ImportRun, ImportSummary, write_report
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.cli.options import (
+    console,
+    emit_json,
+    fail,
+    failures_table,
+    json_option,
+    progress_bar,
+    table,
+)
+from ingestd.cli.state import open_runtime
 from pipeline.ids import check_id
 from pipeline.models import ConflictResolution
-
-app = typer.Typer(
-    help="Import inputs in bulk from a folder, a CSV file or an S3 prefix.", no_args_is_help=True
-)
 
 DatasetOpt = typer.Option(
     None, "--dataset", "-d", help="Dataset id to add every input to (repeatable)."
@@ -44,7 +46,7 @@ RetryOpt = typer.Option(
     exists=True,
     dir_okay=False,
 )
-JsonOpt = typer.Option(False, "--json", help="Print the summary as JSON.")
+JsonOpt = json_option("Print the summary as JSON.")
 TimeoutOpt = typer.Option(
     None,
     "--timeout",
@@ -53,73 +55,7 @@ TimeoutOpt = typer.Option(
 )
 
 
-@app.command("folder")
-def import_folder(
-    path: Path = typer.Argument(
-        ..., help="Folder to import, recursively.", exists=True, file_okay=False
-    ),
-    labels: bool = typer.Option(
-        False, "--labels", help="Use each file's folder name as a concept."
-    ),
-    dataset: list[str] | None = DatasetOpt,
-    metadata: str | None = MetadataOpt,
-    conflict: ConflictResolution = ConflictOpt,
-    report: Path | None = ReportOpt,
-    retry_failed: Path | None = RetryOpt,
-    as_json: bool = JsonOpt,
-    timeout: float | None = TimeoutOpt,
-) -> None:
-    """Import every file under PATH; the type of each comes from its content and extension."""
-    meta, keys = _common_args(metadata, retry_failed, dataset)
-    total = len(keys) if keys is not None else count_files(path)
-    items = iter_folder_items(path, labels=labels, metadata=meta, keys=keys)
-    _run(items, total, "folder", dataset or [], conflict, report, as_json, timeout)
-
-
-@app.command("csv")
-def import_csv(
-    path: Path = typer.Argument(
-        ...,
-        help="CSV or TSV file: the platform template or inputid,input,concepts,metadata,geopoints.",
-        exists=True,
-        dir_okay=False,
-    ),
-    input_type: str = typer.Option(
-        "auto", "--type", help="auto, image, video, audio or text: how to read the input column."
-    ),
-    dataset: list[str] | None = DatasetOpt,
-    metadata: str | None = MetadataOpt,
-    conflict: ConflictResolution = ConflictOpt,
-    report: Path | None = ReportOpt,
-    retry_failed: Path | None = RetryOpt,
-    as_json: bool = JsonOpt,
-    timeout: float | None = TimeoutOpt,
-) -> None:
-    """Import the rows of a CSV file: URLs, raw text or local file paths, with concepts."""
-    from connectors.importers.csv_rows import iter_csv_items
-
-    if input_type not in {"auto", "image", "video", "audio", "text"}:
-        fail(f"--type must be auto, image, video, audio or text, not {input_type!r}")
-    meta, keys = _common_args(metadata, retry_failed, dataset)
-    with path.open("rb") as fh:
-        rows = max(0, sum(1 for _ in fh) - 1)
-    total = len(keys) if keys is not None else rows
-    try:
-        items = iter_csv_items(path, input_type=input_type, metadata=meta, keys=keys)
-        first = next(items, None)  # the header is checked on the first step: fail early
-    except ValueError as exc:
-        fail(str(exc))
-        return
-    _run(_chain(first, items), total, "csv", dataset or [], conflict, report, as_json, timeout)
-
-
-def _chain(first: ImportItem | None, rest: Iterator[ImportItem]) -> Iterator[ImportItem]:
-    if first is not None:
-        yield first
-        yield from rest
-
-
-def _common_args(
+def common_args(
     metadata: str | None, retry_failed: Path | None, datasets: list[str] | None
 ) -> tuple[dict, set[str] | None]:
     try:
@@ -133,7 +69,7 @@ def _common_args(
     return meta, keys
 
 
-def _run(
+def run_import(
     items: Iterator[ImportItem],
     total: int,
     source: str,
@@ -152,15 +88,7 @@ def _run(
             source=source,
             limits=rt.settings.limits,
         )
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=as_json,
-        ) as bar:
+        with progress_bar(disable=as_json) as bar:
             task = bar.add_task(f"importing {source}", total=total or None)
             run = ImportRun(rt.submit, rt.catalog, options, progress=lambda n: bar.advance(task, n))
             try:
@@ -186,14 +114,7 @@ def print_summary(summary: ImportSummary) -> None:
     )
     table("outcome", ["action", "count"], sorted(summary.actions.items()))
     if summary.failures:
-        table(
-            "failed items",
-            ["item", "code", "message"],
-            [
-                (f["item"], f"{f['code']} {f['status']}", f["message"])
-                for f in summary.failures[:20]
-            ],
-        )
+        failures_table(summary.failures)
         more = len(summary.failures) - 20
         if more > 0:
             console.print(f"... and {more} more")

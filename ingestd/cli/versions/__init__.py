@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 
 from ingestd.app.runtime import Runtime
-from ingestd.cli_versions_common import JsonOpt, load_version, status_text
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.cli.datasets.version_view import load_version
+from ingestd.cli.options import JsonOpt, console, emit_json, fail, status_text, table
+from ingestd.cli.state import open_runtime
 from pipeline.snapshot.diff import diff_manifests
 from pipeline.snapshot.export import export_version, normalize_format
 from pipeline.snapshot.manifest import version_prefix
@@ -152,7 +152,7 @@ def plot(
     as_json: bool = JsonOpt,
 ) -> None:
     """Chart a dataset's size over its ready versions, by annotation type and by input type."""
-    from ingestd.versions_plot import plot_versions
+    from ingestd.cli.versions.chart import plot_versions
 
     with open_runtime() as rt:
         s = rt.settings

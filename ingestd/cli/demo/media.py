@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestd.app.runtime import Runtime
-from ingestd.output import table
+from ingestd.cli.options import table
 
 LONG_VIDEO = "videos/long-walk.mp4"
 # Parent input id (the folder importer's id of the file) -> chunks the media stage makes.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.cli.options import JsonOpt, console, emit_json, fail, table
+from ingestd.cli.state import open_runtime
 from pipeline.errors import InputError
 from pipeline.knowledge import Relation, check_relation
 
@@ -34,14 +34,12 @@ def relate(
         fail(str(exc))
         return
     with open_runtime() as rt:
-        added = rt.catalog.knowledge.add(
-            rt.settings.user_id, rt.settings.app_id, s_, p.value, o
-        )
+        added = rt.catalog.knowledge.add(rt.settings.user_id, rt.settings.app_id, s_, p.value, o)
     console.print(f"{'added' if added else 'already there'}: {s_} {p.value} {o}")
 
 
 @app.command("relations")
-def relations(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def relations(as_json: bool = JsonOpt) -> None:
     """The app's concept relations."""
     with open_runtime() as rt:
         rows = rt.catalog.knowledge.relations(rt.settings.user_id, rt.settings.app_id)

@@ -24,7 +24,7 @@ from PIL import Image
 
 from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
-from ingestd.output import console, table
+from ingestd.cli.options import console, table
 from pipeline.collect.capture import capture_ids
 from pipeline.collect.collectors import parse_collector, patched
 from pipeline.collect.workflows.graph import parse_workflow

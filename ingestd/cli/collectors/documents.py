@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.catalog.sql import SqlCatalog
-from ingestd.documents import DocumentError, load_document
-from ingestd.output import console, fail
+from ingestd.cli.documents import DocumentError, load_document
+from ingestd.cli.options import coded, console, fail
 from pipeline.collect.collectors import Collector
 from pipeline.keys import ApiKey
 from pipeline.status import StatusCode
@@ -70,7 +70,7 @@ def file_doc(file: str | None) -> dict[str, Any]:
     try:
         doc = load_document(file)
     except DocumentError as exc:
-        fail(f"{StatusCode.CONN_BAD_REQUEST_FORMAT.value} CONN_BAD_REQUEST_FORMAT: {exc}")
+        fail(coded(StatusCode.CONN_BAD_REQUEST_FORMAT, str(exc)))
         raise
     if not isinstance(doc, dict):
         fail(f"{file}: a collector document is an object, not {type(doc).__name__}")
@@ -99,4 +99,4 @@ def show(collector: Collector, verb: str) -> None:
 
 
 def missing(collector_id: str) -> str:
-    return f"{StatusCode.COLLECTOR_MISSING.value} COLLECTOR_MISSING: no collector {collector_id!r}"
+    return coded(StatusCode.COLLECTOR_MISSING, f"no collector {collector_id!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ingestd.collector_documents import (
+from ingestd.cli.collectors.documents import (
     Refs,
     file_doc,
     flags_doc,
@@ -13,8 +13,8 @@ from ingestd.collector_documents import (
     show,
     view,
 )
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, table
+from ingestd.cli.state import open_runtime
 from pipeline.collect.collectors import CollectorStatus, check_references, parse_collector, patched
 from pipeline.errors import InputError
 from pipeline.patching import PatchAction, merge
@@ -27,7 +27,6 @@ app = typer.Typer(
     "Needs a key of this app with the PostInputs scope (`ingestd keys create -s PostInputs`).",
     no_args_is_help=True,
 )
-JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
 # Options shared by create and update (None: not given).
 Description = typer.Option(None, "--description", help="What the collector is for.")
@@ -96,8 +95,8 @@ def create(
             return
         created = rt.catalog.collectors.create(s.user_id, s.app_id, collector)
     if created is None:
-        code = StatusCode.DATABASE_DUPLICATE_KEY
-        fail(f"{code.value} {code.name}: collector {collector_id!r} exists; change it with update")
+        exists = f"collector {collector_id!r} exists; change it with update"
+        fail(coded(StatusCode.DATABASE_DUPLICATE_KEY, exists))
         return
     if as_json:
         emit_json(view(created, s.user_id, s.app_id))
@@ -236,9 +235,7 @@ def delete(
         fail("give collector ids or --all (not both)")
     with open_runtime() as rt:
         s = rt.settings
-        deleted = rt.catalog.collectors.delete(
-            s.user_id, s.app_id, None if delete_all else ids
-        )
+        deleted = rt.catalog.collectors.delete(s.user_id, s.app_id, None if delete_all else ids)
     absent = [i for i in ids if i not in deleted]
     if as_json:
         emit_json({"deleted": deleted, "missing": absent})

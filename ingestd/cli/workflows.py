@@ -6,9 +6,9 @@ from typing import Any
 
 import typer
 
-from ingestd.documents import DocumentError, load_document
-from ingestd.output import console, emit_json, fail, table
-from ingestd.state import open_runtime
+from ingestd.cli.documents import DocumentError, load_document
+from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, table
+from ingestd.cli.state import open_runtime
 from pipeline.collect.operators import OPERATORS
 from pipeline.collect.workflows.graph import parse_workflow
 from pipeline.errors import InputError
@@ -20,12 +20,7 @@ app = typer.Typer(
     "(post-queue, on the original input). `ingestd workflows operators` lists the operators.",
     no_args_is_help=True,
 )
-JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 _SECRET_HEADERS = ("authorization", "key", "token", "secret", "cookie", "password")
-
-
-def _code(code: StatusCode, message: str) -> str:
-    return f"{code.value} {code.name}: {message}"
 
 
 def masked(doc: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +48,7 @@ def create(
     try:
         spec = parse_workflow(load_document(file), workflow_id)
     except DocumentError as exc:
-        fail(_code(StatusCode.WORKFLOW_UNSUPPORTED_FORMAT, str(exc)))
+        fail(coded(StatusCode.WORKFLOW_UNSUPPORTED_FORMAT, str(exc)))
         return
     except InputError as exc:
         fail(str(exc))
@@ -63,7 +58,7 @@ def create(
         stored = rt.catalog.workflows.save(s.user_id, s.app_id, spec, replace=replace)
     if not stored:
         fail(
-            _code(
+            coded(
                 StatusCode.WORKFLOW_DUPLICATE,
                 f"workflow {spec.id!r} exists in {s.user_id}/{s.app_id}; --replace changes it",
             )
@@ -115,7 +110,7 @@ def get(workflow_id: str, as_json: bool = JsonOpt) -> None:
         s = rt.settings
         doc = rt.catalog.workflows.get(s.user_id, s.app_id, workflow_id)
     if doc is None:
-        fail(_code(StatusCode.WORKFLOW_DOES_NOT_EXIST, f"no workflow {workflow_id!r}"))
+        fail(coded(StatusCode.WORKFLOW_DOES_NOT_EXIST, f"no workflow {workflow_id!r}"))
         return
     doc = masked(doc)
     if as_json:
@@ -157,7 +152,7 @@ def delete(
             if catalog.delete(s.user_id, s.app_id, wf):
                 results.append({"id": wf, "deleted": True})
             else:
-                error = _code(StatusCode.WORKFLOW_DOES_NOT_EXIST, "no such workflow")
+                error = coded(StatusCode.WORKFLOW_DOES_NOT_EXIST, "no such workflow")
                 results.append({"id": wf, "deleted": False, "error": error})
     if as_json:
         emit_json(results)

@@ -30,7 +30,7 @@ def open_runtime() -> Runtime:
     try:
         return Runtime.open(settings())
     except Exception as exc:
-        from ingestd.output import fail
+        from ingestd.cli.options import fail
 
         fail(f"cannot open ingestd storage: {exc}")
         raise

@@ -8,10 +8,9 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
-from rich.progress import Progress
 
-from ingestd.output import console, emit_json, errors, table
-from ingestd.state import open_runtime
+from ingestd.cli.options import JsonOpt, console, emit_json, errors, progress_bar, table
+from ingestd.cli.state import open_runtime
 from pipeline.collect.stage import FAILED, CollectResult
 from pipeline.events import PredictionEvent
 from pipeline.status import StatusCode
@@ -53,7 +52,7 @@ def predictions(
     file: Path = typer.Argument(
         ..., exists=True, dir_okay=False, help="JSON lines of PredictionEvents."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Send prediction events (one JSON object per line) to the collect stage.
 
@@ -70,7 +69,7 @@ def predictions(
         embedded = not rt.kafka_mode
         if embedded:
             rt.collect.observe(results.append)
-        with Progress(console=console, transient=True, disable=as_json) as progress:
+        with progress_bar(disable=as_json) as progress:
             task = progress.add_task("sending predictions", total=len(events))
             for event in events:
                 rt.publish(event)

@@ -1,0 +1,86 @@
+"""The `ingestd` command: a thin layer over pipeline/, streams/ and connectors/.
+
+Each command group lives where its name says: `ingestd X Y` is in `ingestd/cli/X`
+(`import` is a keyword: `ingestd/cli/imports/`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from ingestd import __version__
+from ingestd.cli import (
+    collectors,
+    concepts,
+    datasets,
+    deadletters,
+    imports,
+    inputs,
+    jobs,
+    keys,
+    produce,
+    versions,
+    workflows,
+)
+from ingestd.cli.demo import demo
+from ingestd.cli.options import console
+from ingestd.cli.schema import schema
+from ingestd.cli.settings import show_settings
+from ingestd.cli.state import set_overrides
+from ingestd.cli.worker import worker
+
+app = typer.Typer(
+    help="ingestd: event-driven ingestion of ML data. Embedded by default (in-process bus, "
+    "./.ingestd/blobs, ./.ingestd/catalog.db); INGESTD_BLOBS, INGESTD_CATALOG and "
+    "INGESTD_BROKER switch each part to S3, PostgreSQL or Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
+)
+
+
+@app.callback()
+def root(
+    blobs: str | None = typer.Option(
+        None, "--blobs", help="Blob store URL (overrides INGESTD_BLOBS)."
+    ),
+    catalog: str | None = typer.Option(
+        None, "--catalog", help="Catalog URL (overrides INGESTD_CATALOG)."
+    ),
+    app_id: str | None = typer.Option(None, "--app", help="App id (overrides INGESTD_APP_ID)."),
+    user_id: str | None = typer.Option(None, "--user", help="User id (overrides INGESTD_USER_ID)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the stages do."),
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    set_overrides(blobs=blobs, catalog=catalog, app_id=app_id, user_id=user_id)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+app.command()(schema)
+app.command("settings")(show_settings)
+app.command()(demo)
+app.command()(worker)
+app.add_typer(imports.app, name="import")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(inputs.app, name="inputs")
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(versions.app, name="versions")
+app.add_typer(keys.app, name="keys")
+app.add_typer(workflows.app, name="workflows")
+app.add_typer(collectors.app, name="collectors")
+app.add_typer(concepts.app, name="concepts")
+app.add_typer(produce.app, name="produce")
+app.add_typer(deadletters.app, name="deadletters")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,66 @@
+"""`ingestd import csv`: the rows of a CSV file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+
+from connectors.importers.items import ImportItem
+from ingestd.cli.imports.common import (
+    ConflictOpt,
+    DatasetOpt,
+    JsonOpt,
+    MetadataOpt,
+    ReportOpt,
+    RetryOpt,
+    TimeoutOpt,
+    common_args,
+    run_import,
+)
+from ingestd.cli.options import fail
+from pipeline.models import ConflictResolution
+
+
+def import_csv(
+    path: Path = typer.Argument(
+        ...,
+        help="CSV or TSV file: the platform template or inputid,input,concepts,metadata,geopoints.",
+        exists=True,
+        dir_okay=False,
+    ),
+    input_type: str = typer.Option(
+        "auto", "--type", help="auto, image, video, audio or text: how to read the input column."
+    ),
+    dataset: list[str] | None = DatasetOpt,
+    metadata: str | None = MetadataOpt,
+    conflict: ConflictResolution = ConflictOpt,
+    report: Path | None = ReportOpt,
+    retry_failed: Path | None = RetryOpt,
+    as_json: bool = JsonOpt,
+    timeout: float | None = TimeoutOpt,
+) -> None:
+    """Import the rows of a CSV file: URLs, raw text or local file paths, with concepts."""
+    from connectors.importers.csv_rows import iter_csv_items
+
+    if input_type not in {"auto", "image", "video", "audio", "text"}:
+        fail(f"--type must be auto, image, video, audio or text, not {input_type!r}")
+    meta, keys = common_args(metadata, retry_failed, dataset)
+    with path.open("rb") as fh:
+        rows = max(0, sum(1 for _ in fh) - 1)
+    total = len(keys) if keys is not None else rows
+    try:
+        items = iter_csv_items(path, input_type=input_type, metadata=meta, keys=keys)
+        first = next(items, None)  # the header is checked on the first step: fail early
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    items = _chain(first, items)
+    run_import(items, total, "csv", dataset or [], conflict, report, as_json, timeout)
+
+
+def _chain(first: ImportItem | None, rest: Iterator[ImportItem]) -> Iterator[ImportItem]:
+    if first is not None:
+        yield first
+        yield from rest

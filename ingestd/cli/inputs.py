@@ -1,0 +1,105 @@
+"""`ingestd inputs list|get|status`: what is stored, and its status."""
+
+from __future__ import annotations
+
+import typer
+
+from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, status_text, table
+from ingestd.cli.state import open_runtime
+from pipeline.status import StatusCode
+
+app = typer.Typer(help="List and inspect stored inputs.", no_args_is_help=True)
+
+
+@app.command("list")
+def inputs_list(
+    failed: bool = typer.Option(False, "--failed", help="Only inputs that failed."),
+    dataset: str | None = typer.Option(
+        None, "--dataset", "-d", help="Only inputs of this dataset."
+    ),
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Inputs per page."),
+    after: str = typer.Option("", "--after", help="Start after this input id (next page)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List inputs in id order, a page at a time."""
+    with open_runtime() as rt:
+        s = rt.settings
+        rows = rt.catalog.list_inputs(
+            s.user_id, s.app_id, after_id=after, limit=limit, failed_only=failed, dataset_id=dataset
+        )
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        f"inputs of {s.user_id}/{s.app_id}",
+        ["id", "type", "format", "status", "size", "message"],
+        [
+            (
+                r["id"],
+                r["media_type"],
+                r["format"],
+                status_text(r["status_code"]),
+                r["size"],
+                r["status_message"][:80],
+            )
+            for r in rows
+        ],
+    )
+    if len(rows) == limit:
+        console.print(f"more: --after {rows[-1]['id']}")
+
+
+@app.command("get")
+def inputs_get(input_id: str, as_json: bool = JsonOpt) -> None:
+    """Show one input with its annotations and datasets."""
+    with open_runtime() as rt:
+        row = rt.catalog.get_input(rt.settings.user_id, rt.settings.app_id, input_id)
+    if row is None:
+        fail(coded(StatusCode.INPUT_DOES_NOT_EXIST, f"no input {input_id!r}"))
+        return
+    if as_json:
+        emit_json(row)
+        return
+    for key in (
+        "id",
+        "media_type",
+        "format",
+        "status_code",
+        "status_message",
+        "blob_key",
+        "sha256",
+        "size",
+        "width",
+        "height",
+        "source_url",
+        "concepts",
+        "metadata",
+        "geo",
+        "dataset_ids",
+        "created_at",
+        "modified_at",
+    ):
+        value = status_text(row[key]) if key == "status_code" else row[key]
+        console.print(f"[bold]{key}[/]: {value}")
+    console.print(f"[bold]annotations[/]: {len(row['annotations'])}")
+    for ann in row["annotations"]:
+        console.print(
+            f"  {ann['id']} {ann['status']} by {ann['annotation_user_id']}: {ann['data']}"
+        )
+
+
+@app.command("status")
+def inputsstatus_text(as_json: bool = JsonOpt) -> None:
+    """Counts of the app's inputs: processed, to process, processing, errors."""
+    with open_runtime() as rt:
+        counts = rt.catalog.input_counts(rt.settings.user_id, rt.settings.app_id)
+    if as_json:
+        emit_json(counts)
+        return
+    table(
+        "input status",
+        ["processed", "to_process", "processing", "errors"],
+        [(counts["processed"], counts["to_process"], counts["processing"], counts["errors"])],
+    )
+    if counts["errors"]:
+        raise typer.Exit(1)
