@@ -150,12 +150,3 @@ class DeadLetter(Strict):
     origin_key: str | None = None
     event: dict[str, Any] = Field(description="The original event, as received.")
     failed_at: datetime = Field(default_factory=_now)
-
-
-EVENTS: dict[str, type[Strict]] = {
-    "UploadRequest": UploadRequest,
-    "PredictionEvent": PredictionEvent,
-    "SnapshotRequest": SnapshotRequest,
-    "MediaTask": MediaTask,
-    "DeadLetter": DeadLetter,
-}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ingestd.cli.options import emit_json, fail
-from pipeline.events import EVENTS
+from pipeline.topics import EVENTS
 
 
 def schema(

@@ -16,8 +16,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
-
 from pipeline.collect.capture import (
     check_input,
     input_data,
@@ -30,8 +28,9 @@ from pipeline.collect.operators.annotation_writer import as_annotations
 from pipeline.collect.operators.datum import Datum, KnowledgePort, Ports, RunContext, merge
 from pipeline.collect.ports import CollectCatalog
 from pipeline.errors import IngestError, InputError, TransientError
-from pipeline.events import DeadLetter, PredictionEvent
+from pipeline.events import DeadLetter, PredictionEvent, UploadRequest
 from pipeline.models import Annotation
+from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class CaptureOutcome:
 class CollectResult:
     event_id: str
     outcomes: list[CaptureOutcome] = field(default_factory=list)
-    follow_ups: list[BaseModel] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
     """UploadRequests of the captures; the transport publishes them before acking."""
 
 
@@ -61,6 +60,7 @@ class CollectStage:
     """Turns PredictionEvents into captures. Both transports call `handle`."""
 
     name = "collect"
+    event_type = PredictionEvent
 
     def __init__(
         self,
@@ -165,7 +165,7 @@ class CollectStage:
 
     def _collect(
         self, event: PredictionEvent, armed: ArmedCollector
-    ) -> tuple[CaptureOutcome, BaseModel | None]:
+    ) -> tuple[CaptureOutcome, UploadRequest | None]:
         key, collector = armed.key, armed.collector
         if not collector.active:
             code = StatusCode.COLLECTOR_INACTIVE

@@ -17,8 +17,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
 from pipeline.ids import check_id, derived_id, fingerprint
@@ -38,6 +36,7 @@ from pipeline.records import (
     InputRecord,
     input_level_annotation,
 )
+from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ class IngestResult:
     outcomes: list[InputOutcome]
     replayed: bool = False
     blobs_written: int = 0
-    follow_ups: list[BaseModel] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
     """Events for other stages (e.g. MediaTasks); the transport publishes them before acking."""
 
     @property
@@ -73,6 +72,7 @@ class IngestStage:
     """Turns UploadRequests into stored inputs. Both transports call `handle`."""
 
     name = "ingest"
+    event_type = UploadRequest
 
     def __init__(
         self,
@@ -101,7 +101,7 @@ class IngestStage:
         prior = self.catalog.processed_outcomes(request.request_id)
         if prior is not None:
             # Tasks of inputs still pending may have been lost in a crash before publishing.
-            again: list[BaseModel] = list(reemit(request, prior, self.media_catalog))
+            again: list[FollowUp] = list(reemit(request, prior, self.media_catalog))
             return IngestResult(request.request_id, prior, replayed=True, follow_ups=again)
 
         with (
@@ -131,7 +131,7 @@ class IngestStage:
             # back here, and forgetting twice is harmless.
             self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
         self.catalog.commit_upload(request.request_id, records, annotations, outcomes)
-        tasks: list[BaseModel] = [p.task for p in plans if p.task is not None]
+        tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
         return IngestResult(
             request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks
         )

@@ -33,6 +33,7 @@ from pipeline.media.ports import MediaCatalog
 from pipeline.models import MediaType
 from pipeline.ports import BlobStore
 from pipeline.records import AnnotationRecord, InputRecord, input_level_annotation
+from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class MediaResult:
     chunk_ids: list[str] = field(default_factory=list)
     mode: str | None = None
     skipped: bool = False
+    follow_ups: list[FollowUp] = field(default_factory=list)
+    """Always empty: chunks are written here, not handed on."""
 
 
 def chunk_id(parent_id: str, index: int) -> str:
@@ -79,6 +82,7 @@ class MediaStage:
     """Turns MediaTasks into chunk inputs. Both transports call `handle`."""
 
     name = "media"
+    event_type = MediaTask
 
     def __init__(
         self,

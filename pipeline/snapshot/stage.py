@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from pipeline.errors import InputError, TransientError
 from pipeline.events import SnapshotRequest
 from pipeline.ids import check_id, fingerprint
@@ -39,6 +37,7 @@ from pipeline.snapshot.manifest import (
 )
 from pipeline.snapshot.metrics import MetricsCounter
 from pipeline.snapshot.ports import ReadyVersion, VersionCatalog, VersionRow
+from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ class SnapshotFailed(Exception):
 class SnapshotResult:
     version: VersionRow
     replayed: bool = False
-    follow_ups: list[BaseModel] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -79,6 +78,7 @@ class SnapshotStage:
     """Turns SnapshotRequests into immutable dataset versions. Both transports call `handle`."""
 
     name = "snapshot"
+    event_type = SnapshotRequest
 
     def __init__(self, blobs: BlobStore, catalog: VersionCatalog, page_size: int = 2000) -> None:
         self.blobs = blobs
