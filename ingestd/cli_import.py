@@ -87,6 +87,14 @@ def import_csv(
     input_type: str = typer.Option(
         "auto", "--type", help="auto, image, video, audio or text: how to read the input column."
     ),
+    base_dir: Path | None = typer.Option(
+        None,
+        "--base-dir",
+        help="Folder that local file paths in the CSV are read from (default: the CSV's "
+        "folder); paths leading outside it are refused.",
+        exists=True,
+        file_okay=False,
+    ),
     dataset: list[str] | None = DatasetOpt,
     metadata: str | None = MetadataOpt,
     conflict: ConflictResolution = ConflictOpt,
@@ -105,7 +113,9 @@ def import_csv(
         rows = max(0, sum(1 for _ in fh) - 1)
     total = len(keys) if keys is not None else rows
     try:
-        items = iter_csv_items(path, input_type=input_type, metadata=meta, keys=keys)
+        items = iter_csv_items(
+            path, input_type=input_type, metadata=meta, keys=keys, base_dir=base_dir
+        )
         first = next(items, None)  # the header is checked on the first step: fail early
     except ValueError as exc:
         fail(str(exc))
@@ -168,6 +178,11 @@ def _run(
             except TimeoutError as exc:
                 fail(str(exc))
                 raise
+        if not rt.kafka_mode:
+            rt.bus.join()  # the media stage finishes what the ingest stage left pending
+        run.refresh_pending(
+            lambda ids: rt.catalog.input_statuses(options.user_id, options.app_id, ids)
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     write_report(summary, report or Path(".ingestd/reports") / f"{source}-{stamp}.jsonl")
     if as_json:

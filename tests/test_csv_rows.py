@@ -260,7 +260,7 @@ def test_simple_errors(tmp_path: Path, jpeg: Path) -> None:
     msg = failed(items[0], StatusCode.INPUT_DOES_NOT_EXIST)
     assert "missing/dog.jpg" in msg and str(tmp_path) in msg
     assert "regular file" in failed(items[1], StatusCode.INPUT_INVALID_ARGUMENT)
-    assert "/dev/null" in failed(items[2], StatusCode.INPUT_INVALID_ARGUMENT)
+    assert "/dev/null" in failed(items[2], StatusCode.INPUT_PERMISSION_DENIED)
     assert "s3://" in failed(items[3], StatusCode.INPUT_INVALID_URL)
     assert "input" in failed(items[4], StatusCode.INPUT_INVALID_REQUEST)
     assert "blob.bin" in failed(items[5], StatusCode.INPUT_UNSUPPORTED_FORMAT)
