@@ -76,8 +76,8 @@ def iter_csv_items(
 ) -> Iterator[ImportItem]:
     """One ImportItem per data row, keyed `name.csv:line`; a bad header raises CsvHeaderError.
 
-    Local files named in the simple layout are read only from under `base_dir` (default:
-    the CSV's folder).
+    Local files named in the simple layout are relative to the CSV's folder and are read
+    only from under `base_dir` (default: the CSV's folder).
     """
     if input_type != "auto" and input_type not in {t.value for t in MediaType}:
         raise ValueError(f"input type must be auto, image, video, audio or text: {input_type!r}")
@@ -221,7 +221,7 @@ def _row_item(
 
     def build() -> ImportItem:
         if layout.simple:
-            data, size = _simple_data(row, base_dir, input_type)
+            data, size = _simple_data(row, path.parent, base_dir, input_type)
         else:
             data, size = _template_data(row, layout)
         data.metadata = {**metadata, **data.metadata}
@@ -252,8 +252,10 @@ def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:
     return data, size
 
 
-def _simple_data(row: dict[str, str], base: Path, input_type: str) -> tuple[Data, int]:
-    data, size = _simple_input(row["input"], base, input_type)
+def _simple_data(
+    row: dict[str, str], start: Path, bound: Path, input_type: str
+) -> tuple[Data, int]:
+    data, size = _simple_input(row["input"], start, bound, input_type)
     names = dict.fromkeys(c.strip() for c in re.split(r"[|;,]", row.get("concepts", "")))
     data.concepts = [Concept(id=name, value=1.0) for name in names if name]
     data.metadata = _metadata(row.get("metadata", ""), "metadata")
@@ -267,8 +269,8 @@ def _simple_data(row: dict[str, str], base: Path, input_type: str) -> tuple[Data
     return data, size
 
 
-def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
-    """Raw text, an http(s) URL or a local file (relative to the CSV's folder)."""
+def _simple_input(raw: str, start: Path, bound: Path, input_type: str) -> tuple[Data, int]:
+    """Raw text, an http(s) URL or a local file (relative to `start`, under `bound`)."""
     value = raw.strip()
     if not value:
         raise InputError(BAD_REQUEST, "column input is empty: give text, a URL or a file path")
@@ -290,13 +292,13 @@ def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
     try:
         if not one_line:
             raise LocalPathRefused(BAD_ARG, "not a path", missing=True)
-        content = read_local_file(base, value, shown=shown)
+        content = read_local_file(bound, value, shown=shown, start=start)
     except LocalPathRefused as exc:
         if pathlike or forced not in (None, MediaType.TEXT):
             if exc.missing:
                 raise InputError(
                     StatusCode.INPUT_DOES_NOT_EXIST,
-                    f"{shown}: no such file (relative paths start at {base})",
+                    f"{shown}: no such file (relative paths start at {start})",
                 ) from None
             raise
         if exc.missing or exc.code is BAD_ARG:  # a bare word, or the name of a folder

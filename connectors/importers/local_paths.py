@@ -49,11 +49,14 @@ def _is_special(path: str) -> bool:
     return any(path == r or path.startswith(r + "/") for r in SPECIAL_ROOTS)
 
 
-def resolve_under(root: Path, name: str | Path, shown: str) -> tuple[Path, Path]:
-    """(real root, path relative to it) of `name` taken relative to `root`, links followed."""
+def resolve_under(
+    root: Path, name: str | Path, shown: str, start: Path | None = None
+) -> tuple[Path, Path]:
+    """(real root, path relative to it) of `name`, links followed; relative names start at
+    `start` (default: root)."""
     real_root = Path(os.path.realpath(root))
     try:
-        real = Path(os.path.realpath(root / name))
+        real = Path(os.path.realpath((start or root) / name))
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte
         raise LocalPathRefused(
             StatusCode.INPUT_INVALID_ARGUMENT, f"{shown}: not a usable path ({exc})"
@@ -72,10 +75,16 @@ def resolve_under(root: Path, name: str | Path, shown: str) -> tuple[Path, Path]
     return real_root, real.relative_to(real_root)
 
 
-def read_local_file(root: Path, name: str | Path, *, shown: str | None = None) -> bytes:
-    """The bytes of the regular file `name` under `root`; LocalPathRefused otherwise."""
+def read_local_file(
+    root: Path, name: str | Path, *, shown: str | None = None, start: Path | None = None
+) -> bytes:
+    """The bytes of the regular file `name` under `root`; LocalPathRefused otherwise.
+
+    A relative `name` starts at `start` (default: root); wherever it starts, it must end
+    under root.
+    """
     shown = shown if shown is not None else str(name)
-    real_root, rel = resolve_under(root, name, shown)
+    real_root, rel = resolve_under(root, name, shown, start)
     fd = _open_beneath(real_root, rel, shown)
     try:
         info = os.fstat(fd)
@@ -105,24 +114,32 @@ def _open_beneath(real_root: Path, rel: Path, shown: str) -> int:
     except OSError as exc:
         raise _refusal(exc, shown) from None
     parts = rel.parts
-    try:
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        try:
             nxt = os.open(part, _FILE_FLAGS if last else _DIR_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            swapped = _is_link(part, fd)
             os.close(fd)
-            fd = nxt
-        return fd
-    except OSError as exc:
+            if swapped:  # it was no link when the path was resolved: someone swapped it
+                raise LocalPathRefused(
+                    StatusCode.INPUT_PERMISSION_DENIED,
+                    f"{shown} changed into a link while being read; refused",
+                ) from None
+            raise _refusal(exc, shown) from None
         os.close(fd)
-        raise _refusal(exc, shown) from None
+        fd = nxt
+    return fd
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
 
 
 def _refusal(exc: OSError, shown: str) -> LocalPathRefused:
-    if exc.errno in (errno.ELOOP, errno.EMLINK):
-        # A link appeared after the path was resolved: someone is swapping entries.
-        return LocalPathRefused(
-            StatusCode.INPUT_PERMISSION_DENIED, f"{shown} changed into a link while being read"
-        )
     if exc.errno in (errno.EACCES, errno.EPERM):
         return LocalPathRefused(
             StatusCode.INPUT_PERMISSION_DENIED, f"no permission to read {shown}"
