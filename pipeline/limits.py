@@ -65,20 +65,28 @@ class Limits(BaseModel):
     ffmpeg_timeout_s: float = Field(3600.0, description="Each ffmpeg split or conversion.")
 
 
-def batches(items: Iterable[T], size_of: Callable[[T], int], limits: Limits) -> Iterator[list[T]]:
-    """Group items into batches under the count and byte limits, keeping order.
+def batches(
+    items: Iterable[T],
+    size_of: Callable[[T], int],
+    limits: Limits,
+    is_video: Callable[[T], bool] = lambda _item: False,
+) -> Iterator[list[T]]:
+    """Group items into batches under the count, byte and video limits, keeping order.
 
     An item too large for any batch travels alone; the ingest stage then refuses it with a
     clear over-limit status instead of the batcher hiding it.
     """
     batch: list[T] = []
-    used = 0
+    used = videos = 0
     for item in items:
         size = size_of(item)
-        if batch and (len(batch) >= limits.batch_inputs or used + size >= limits.batch_bytes):
+        video = int(is_video(item))
+        full = len(batch) >= limits.batch_inputs or used + size >= limits.batch_bytes
+        if batch and (full or videos + video > limits.videos_per_request):
             yield batch
-            batch, used = [], 0
+            batch, used, videos = [], 0, 0
         batch.append(item)
         used += size
+        videos += video
     if batch:
         yield batch

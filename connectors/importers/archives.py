@@ -46,8 +46,60 @@ class Member:
     size: int
 
 
+_NAMED = (
+    (".zip", "zip"),
+    (".tar", "tar"),
+    (".tar.gz", "tar.gz"),
+    (".tgz", "tar.gz"),
+    (".tar.bz2", "tar.bz2"),
+    (".tbz2", "tar.bz2"),
+    (".tbz", "tar.bz2"),
+    (".tar.xz", "tar.xz"),
+    (".txz", "tar.xz"),
+)
+
+
+def archive_kind_by_name(name: str) -> str | None:
+    """The archive kind a name claims by its extension, or None."""
+    lower = name.lower()
+    return next((kind for suffix, kind in _NAMED if lower.endswith(suffix)), None)
+
+
+def detect_archive(name: str, path: Path) -> str | None:
+    """The kind of archive the file at `path` is, judged by its name and a real attempt to open.
+
+    Three magic bytes alone prove nothing (a text beginning "BZh" is no bzip2 stream): a
+    file is an archive when it opens as one, or when its name says so (then extraction
+    refuses it with 67000 if it does not open).
+    """
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    named = archive_kind_by_name(name)
+    for kind in dict.fromkeys(k for k in (archive_kind(head), named) if k is not None):
+        if _opens_as(path, kind):
+            return kind
+    return named
+
+
+def _opens_as(path: Path, kind: str) -> bool:
+    """Whether the file starts like a readable archive of `kind` (the first member's header)."""
+    if kind == "zip":
+        return zipfile.is_zipfile(path)
+    opener = _COMPRESSED_TAR.get(kind, open)
+    try:
+        with opener(path, "rb") as raw:  # type: ignore[operator]
+            block = raw.read(tarfile.BLOCKSIZE)
+        tarfile.TarInfo.frombuf(block, tarfile.ENCODING, "surrogateescape")
+        return True
+    except (tarfile.TarError, OSError, EOFError, lzma.LZMAError, ValueError):
+        return False
+
+
 def archive_kind(head: bytes) -> str | None:
-    """zip, tar, tar.gz, tar.bz2 or tar.xz from the first 512 bytes; None for anything else."""
+    """The archive a file's first 512 bytes suggest (zip, tar, tar.gz/.bz2/.xz), or None.
+
+    Only a hint of what to try: `detect_archive` decides.
+    """
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         return "zip"
     if head[:2] == b"\x1f\x8b":

@@ -7,22 +7,25 @@ and the short `inputid,input,concepts,metadata,geopoints`.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
 import re
-import stat
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
-from connectors.importers.files import EXTENSION_TYPES, classify_file, data_from_file
-from connectors.importers.items import ImportItem
+from connectors.importers.files import (
+    EXTENSION_TYPES,
+    check_not_empty,
+    classify_file,
+    data_from_bytes,
+)
+from connectors.importers.items import ImportItem, item_or_failure
+from connectors.importers.local_paths import LocalPathRefused, read_local_file
 from pipeline.errors import InputError
 from pipeline.ids import check_id, derived_id
 from pipeline.models import Concept, Data, Geo, GeoPoint, Input, Media, MediaType, Text
@@ -30,6 +33,9 @@ from pipeline.status import StatusCode
 
 URL_SIZE = 256  # a URL weighs little in a batch: its bytes are fetched later
 FIELD_LIMIT = 64 * 1024 * 1024  # csv's default 128 KiB is smaller than a base64 image
+LINE_LIMIT = FIELD_LIMIT + 64 * 1024  # one line: one such field and some small ones
+MAX_CONCEPTS = 1000  # concept id/value column pairs a template header may have
+HEADER_LIMIT = 128 * 1024  # characters: the widest template header fits several times
 SIMPLE_COLUMNS = ("inputid", "input", "concepts", "metadata", "geopoints")
 LAT, LON = "input.data.geo.geo_point.latitude", "input.data.geo.geo_point.longitude"
 TEMPLATE_DATA = {  # column -> (medium, field)
@@ -40,9 +46,17 @@ TEMPLATE_DATA = {  # column -> (medium, field)
     "input.data.text.raw": ("text", "raw"),
 }
 TEMPLATE_COLUMNS = ("input.id", *TEMPLATE_DATA, "input.data.metadata", LAT, LON)
+MAX_COLUMNS = len(TEMPLATE_COLUMNS) + 2 * MAX_CONCEPTS
 _CONCEPT = re.compile(r"input\.data\.concepts\[(\d+)\]\.(id|value)")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 BAD_ARG, BAD_REQUEST = StatusCode.INPUT_INVALID_ARGUMENT, StatusCode.INPUT_INVALID_REQUEST
+
+
+class CsvHeaderError(InputError, ValueError):
+    """The header is unusable (39999): no row of the file is read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(BAD_REQUEST, message)
 
 
 @dataclass(frozen=True)
@@ -58,20 +72,30 @@ def iter_csv_items(
     input_type: str = "auto",
     metadata: dict[str, Any] | None = None,
     keys: set[str] | None = None,
+    base_dir: Path | None = None,
 ) -> Iterator[ImportItem]:
-    """One ImportItem per data row, keyed `name.csv:line`; a bad header raises ValueError."""
+    """One ImportItem per data row, keyed `name.csv:line`; a bad header raises CsvHeaderError.
+
+    Local files named in the simple layout are relative to the CSV's folder and are read
+    only from under `base_dir` (default: the CSV's folder).
+    """
     if input_type != "auto" and input_type not in {t.value for t in MediaType}:
         raise ValueError(f"input type must be auto, image, video, audio or text: {input_type!r}")
-    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+    csv.field_size_limit(FIELD_LIMIT)  # process-wide: set, not raised to a maximum
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+    base_dir = base_dir if base_dir is not None else path.parent
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, dialect=dialect)
+        lines = _BoundedLines(fh, path.name)
+        reader = csv.reader(lines, dialect=dialect)
         try:
             layout = _layout(path.name, [h.strip() for h in next(reader)])
         except StopIteration:
-            raise ValueError(f"{path.name} is empty: it needs a header row") from None
+            raise CsvHeaderError(f"{path.name} is empty: it needs a header row") from None
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path.name}: cannot read the header (not UTF-8?): {exc}") from None
+            raise CsvHeaderError(
+                f"{path.name}: cannot read the header (not UTF-8?): {exc}"
+            ) from None
+        lines.header_done()
         end = reader.line_num
         while True:
             start = end + 1  # the line a multi-line row starts on, as an editor shows it
@@ -94,21 +118,62 @@ def iter_csv_items(
             end = reader.line_num
             if (keys is not None and key not in keys) or not any(c.strip() for c in cells):
                 continue
-            yield _row_item(path, layout, cells, key, input_type, metadata or {})
+            yield _row_item(path, layout, cells, key, input_type, metadata or {}, base_dir)
+
+
+class _BoundedLines:
+    """The file's lines for csv.reader, each bounded: the header tightly, rows loosely.
+
+    csv.reader holds a whole line in memory and the header is parsed at once, so a line
+    of a million columns must be refused before it is read whole.
+    """
+
+    def __init__(self, fh: Any, name: str) -> None:
+        self.fh, self.name = fh, name
+        self.header_left: int | None = HEADER_LIMIT
+
+    def header_done(self) -> None:
+        self.header_left = None
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        limit = LINE_LIMIT if self.header_left is None else self.header_left
+        line = self.fh.readline(limit + 1)
+        if not line:
+            raise StopIteration
+        if len(line) > limit:
+            if self.header_left is not None:
+                raise CsvHeaderError(
+                    f"{self.name}: the header is longer than {HEADER_LIMIT} characters; no "
+                    f"template has that many columns (at most {MAX_COLUMNS})"
+                )
+            raise csv.Error(f"a line longer than {LINE_LIMIT} characters")
+        if self.header_left is not None:
+            self.header_left -= len(line)
+        return str(line)
 
 
 def _layout(name: str, header: list[str]) -> _Layout:
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    if len(header) > MAX_COLUMNS:
+        raise CsvHeaderError(
+            f"{name}: the header has {len(header)} columns; the widest layout has "
+            f"{MAX_COLUMNS} (the template's {len(TEMPLATE_COLUMNS)} and {MAX_CONCEPTS} concept "
+            "id/value pairs). Is the header row really a header, with the right separator?"
+        )
+    dupes = sorted(h for h, n in Counter(header).items() if n > 1)
     if dupes:
-        raise ValueError(f"{name}: the header repeats column(s) {', '.join(dupes)}")
+        raise CsvHeaderError(f"{name}: the header repeats column(s) {', '.join(dupes[:10])}")
     if "input" in header and set(header) <= set(SIMPLE_COLUMNS):
         return _Layout(header, True, [])
     unknown = [h for h in header if h not in TEMPLATE_COLUMNS and not _CONCEPT.fullmatch(h)]
     if unknown or not any(h in TEMPLATE_DATA for h in header):
         if not any(h.startswith("input.") for h in header):
             unknown = [h for h in header if h not in SIMPLE_COLUMNS]
-        what = f"unknown column(s) {', '.join(map(repr, unknown))}" if unknown else "no data column"
-        raise ValueError(
+        shown = ", ".join(map(repr, unknown[:10])) + (", ..." if len(unknown) > 10 else "")
+        what = f"unknown column(s) {shown}" if unknown else "no data column"
+        raise CsvHeaderError(
             f"{name}: the header matches neither CSV layout ({what}). Use the platform template: "
             f"{', '.join(TEMPLATE_COLUMNS)}, input.data.concepts[i].id, "
             "input.data.concepts[i].value (one data column needed, the rest optional); or the "
@@ -118,7 +183,9 @@ def _layout(name: str, header: list[str]) -> _Layout:
     orphans = [h for (i, part), h in found.items() if part == "value" and (i, "id") not in found]
     if orphans or (LAT in header) != (LON in header):
         lonely = orphans or [h for h in (LAT, LON) if h in header]
-        raise ValueError(f"{name}: the header lacks the column paired with {', '.join(lonely)}")
+        raise CsvHeaderError(
+            f"{name}: the header lacks the column paired with {', '.join(lonely[:10])}"
+        )
     ids = sorted((int(i), i, h) for (i, part), h in found.items() if part == "id")
     return _Layout(header, False, [(h, found.get((i, "value"))) for _, i, h in ids])
 
@@ -130,6 +197,7 @@ def _row_item(
     key: str,
     input_type: str,
     metadata: dict[str, Any],
+    base_dir: Path,
 ) -> ImportItem:
     if len(cells) != len(layout.header):
         return ImportItem.failed(
@@ -150,21 +218,16 @@ def _row_item(
             input_id = check_id(given)
         except InputError as exc:
             return ImportItem.failed(key, exc.code, f"column {id_column}: {exc.message}")
-    try:
+
+    def build() -> ImportItem:
         if layout.simple:
-            data, size = _simple_data(row, path.parent, input_type)
+            data, size = _simple_data(row, path.parent, base_dir, input_type)
         else:
             data, size = _template_data(row, layout)
         data.metadata = {**metadata, **data.metadata}
         return ImportItem(key=key, input=Input(id=input_id, data=data), size=size)
-    except InputError as exc:
-        return ImportItem.failed(key, exc.code, exc.message, input_id)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join([exc.title, *(str(p) for p in first["loc"])])  # e.g. Concept.id
-        bad = first.get("input")
-        shown = f" {_show(str(bad))}" if isinstance(bad, str | int | float) else ""
-        return ImportItem.failed(key, BAD_ARG, f"{where}{shown}: {first['msg']}", input_id)
+
+    return item_or_failure(key, input_id, build)
 
 
 def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:
@@ -189,8 +252,10 @@ def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:
     return data, size
 
 
-def _simple_data(row: dict[str, str], base: Path, input_type: str) -> tuple[Data, int]:
-    data, size = _simple_input(row["input"], base, input_type)
+def _simple_data(
+    row: dict[str, str], start: Path, bound: Path, input_type: str
+) -> tuple[Data, int]:
+    data, size = _simple_input(row["input"], start, bound, input_type)
     names = dict.fromkeys(c.strip() for c in re.split(r"[|;,]", row.get("concepts", "")))
     data.concepts = [Concept(id=name, value=1.0) for name in names if name]
     data.metadata = _metadata(row.get("metadata", ""), "metadata")
@@ -204,8 +269,8 @@ def _simple_data(row: dict[str, str], base: Path, input_type: str) -> tuple[Data
     return data, size
 
 
-def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
-    """Raw text, an http(s) URL or a local file (relative to the CSV's folder)."""
+def _simple_input(raw: str, start: Path, bound: Path, input_type: str) -> tuple[Data, int]:
+    """Raw text, an http(s) URL or a local file (relative to `start`, under `bound`)."""
     value = raw.strip()
     if not value:
         raise InputError(BAD_REQUEST, "column input is empty: give text, a URL or a file path")
@@ -223,39 +288,30 @@ def _simple_input(raw: str, base: Path, input_type: str) -> tuple[Data, int]:
     one_line = not any(ch in value for ch in "\r\n\0") and len(value) < 4096
     suffix = PurePosixPath(value).suffix.lower()
     pathlike = one_line and (value.startswith(("./", "../", "/")) or suffix in EXTENSION_TYPES)
-    file, mode = base / value, None
-    with contextlib.suppress(OSError, ValueError):  # ValueError: a NUL byte
-        mode = file.stat().st_mode if one_line else None
-    if mode is None or (not pathlike and not stat.S_ISREG(mode)):
-        if pathlike or forced not in (None, MediaType.TEXT):
-            raise InputError(
-                StatusCode.INPUT_DOES_NOT_EXIST,
-                f"column input: no such file {_show(value)} (relative paths start at {base})",
-            )
-        return Data(text=Text(raw=raw)), len(raw.encode())
-    if not stat.S_ISREG(mode):
-        raise InputError(
-            BAD_ARG,
-            f"column input: {_show(value)} is not a regular file (a directory, device or pipe)",
-        )
+    shown = f"column input: {_show(value)}"
     try:
-        kind_of_file = forced or classify_file(file)
-        if kind_of_file is None:
-            raise InputError(
-                StatusCode.INPUT_UNSUPPORTED_FORMAT,
-                f"column input: {_show(value)} is not a supported image, video, audio or text file",
-            )
-        return data_from_file(file, kind_of_file)
-    except PermissionError:
+        if not one_line:
+            raise LocalPathRefused(BAD_ARG, "not a path", missing=True)
+        content = read_local_file(bound, value, shown=shown, start=start)
+    except LocalPathRefused as exc:
+        if pathlike or forced not in (None, MediaType.TEXT):
+            if exc.missing:
+                raise InputError(
+                    StatusCode.INPUT_DOES_NOT_EXIST,
+                    f"{shown}: no such file (relative paths start at {start})",
+                ) from None
+            raise
+        if exc.missing or exc.code is BAD_ARG:  # a bare word, or the name of a folder
+            return Data(text=Text(raw=raw)), len(raw.encode())
+        raise
+    check_not_empty(content, PurePosixPath(value), shown)
+    kind_of_file = forced or classify_file(PurePosixPath(value), content)
+    if kind_of_file is None:
         raise InputError(
-            StatusCode.INPUT_PERMISSION_DENIED,
-            f"column input: no permission to read {_show(value)}",
-        ) from None
-    except OSError as exc:
-        raise InputError(
-            StatusCode.INPUT_DOES_NOT_EXIST,
-            f"column input: cannot read {_show(value)}: {exc.strerror}",
-        ) from None
+            StatusCode.INPUT_UNSUPPORTED_FORMAT,
+            f"{shown} is not a supported image, video, audio or text file",
+        )
+    return data_from_bytes(content, kind_of_file)
 
 
 def _concept_value(cell: str, column: str | None) -> float:

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from connectors.catalog.extraction_jobs import ExtractionJobCatalog, LedgerRow
-from connectors.importers.archives import CHUNK, ArchiveRefused, Stopped, archive_kind
+from connectors.importers.archives import (
+    CHUNK,
+    ArchiveRefused,
+    Stopped,
+    archive_kind,
+    archive_kind_by_name,
+    detect_archive,
+)
 from connectors.importers.archives import extract_archive as extract
 from connectors.importers.dropzone_config import DropZoneSettings
 from connectors.importers.dropzone_items import (
@@ -161,10 +168,10 @@ class DropZoneReader:
         etag = etag_of(resp.get("ETag")) or obj.etag
         body = resp["Body"]
         head = body.read(512)
-        kind = archive_kind(head)
-        if kind is None:
+        if archive_kind(head) is None and archive_kind_by_name(obj.key) is None:
             return _Fetched(etag, data=head + body.read())
-        # Archives go to the extraction area: zip needs to seek, and they may be large.
+        # Maybe an archive: to the extraction area (zip needs to seek, and they may be large),
+        # where a real attempt to open it decides.
         self.area.mkdir(parents=True, exist_ok=True)
         path = self.area / f"a-{uuid.uuid4().hex}"
         self.progress.add(pending_archives_count=1)
@@ -175,6 +182,12 @@ class DropZoneReader:
                     if self.stop.is_set():
                         raise Stopped()
                     fh.write(chunk)
+            kind = detect_archive(obj.key, path)
+            if kind is None:  # only looked like one: an ordinary object after all
+                data = path.read_bytes()
+                self.progress.add(pending_archives_count=-1)
+                path.unlink()
+                return _Fetched(etag, data=data)
         except BaseException:
             self.progress.add(pending_archives_count=-1)
             path.unlink(missing_ok=True)
@@ -249,10 +262,13 @@ class DropZoneReader:
                         f"{self.config.max_object_bytes / 2**20:.0f} MB are not read",
                     )
                     continue
+                nested = detect_archive(member.name, member.path) is not None
                 data = member.path.read_bytes()
                 member.path.unlink()  # the area holds only what is not yet an item
                 replace_id = stored_id(known.get(oid), "member")
-                yield build_item(item, data, self.template, replace_id=replace_id, nested=True)
+                yield build_item(
+                    item, data, self.template, replace_id=replace_id, nested_archive=nested
+                )
             self.ledger.archive_closed(parent)
         except ArchiveRefused as exc:
             base.kind = "archive"

@@ -13,9 +13,8 @@ from typing import Any
 
 from pydantic import Field
 
-from connectors.importers.archives import archive_kind
-from connectors.importers.files import classify_file
-from connectors.importers.items import ImportItem
+from connectors.importers.files import check_not_empty, classify_file
+from connectors.importers.items import ImportItem, item_or_failure
 from pipeline.errors import InputError
 from pipeline.ids import derived_id, fingerprint, sha256_hex, slug
 from pipeline.models import Concept, Data, Input, Media, MediaType, Strict, Text
@@ -82,7 +81,7 @@ def input_id_for(bucket: str, key: str, member: str | None = None) -> str:
 
 def classify(name: str, head: bytes) -> MediaType | None:
     """Content first, the extension breaking ties (the folder importer's rule)."""
-    return classify_file(PurePosixPath(name), head)  # type: ignore[arg-type]
+    return classify_file(PurePosixPath(name), head)
 
 
 def build_item(
@@ -91,12 +90,30 @@ def build_item(
     template: InputTemplate,
     *,
     replace_id: str | None,
-    nested: bool = False,
+    nested_archive: bool = False,
 ) -> ObjectItem:
     """The item for one object's or member's bytes: an input, or why it cannot be one."""
+    built = item_or_failure(
+        base.key,
+        base.input_id_hint,
+        lambda: _build(base, data, template, replace_id, nested_archive),
+    )
+    if built.error is not None:  # item_or_failure made a plain ImportItem: keep the origin
+        return failed_item(base, built.error.code, built.error.message)
+    return base
+
+
+def _build(
+    base: ObjectItem,
+    data: bytes,
+    template: InputTemplate,
+    replace_id: str | None,
+    nested_archive: bool,
+) -> ObjectItem:
     name = base.member if base.member is not None else base.object_key
     head = data[:512]
-    if nested and archive_kind(head) is not None:
+    check_not_empty(data, PurePosixPath(name), base.key)
+    if nested_archive:
         return failed_item(
             base,
             StatusCode.ARCHIVE_EXTRACT_FAILED,

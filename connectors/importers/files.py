@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePath
 
-from pipeline.models import Data, Media, MediaType, Text
+from pipeline.errors import InputError
 from pipeline.sniff import sniff
+from pipeline.models import Data, Media, MediaType, Text
+from pipeline.status import StatusCode
 
 EXTENSION_TYPES: dict[str, MediaType] = {
     **dict.fromkeys(
@@ -19,16 +21,13 @@ EXTENSION_TYPES: dict[str, MediaType] = {
 }
 
 
-def classify_file(path: Path, head: bytes | None = None) -> MediaType | None:
+def classify_file(path: PurePath, head: bytes) -> MediaType | None:
     """The media type of a file: its content decides, the extension breaks ties.
 
     A `.jpg` whose bytes are garbage stays an image, so the ingest stage refuses it with an
     image status code rather than the importer guessing it away.
     """
-    if head is None:
-        with path.open("rb") as fh:
-            head = fh.read(64)
-    by_content = sniff(head).media_type
+    by_content = sniff(head[:64]).media_type
     by_extension = EXTENSION_TYPES.get(path.suffix.lower())
     if by_content is not None and by_content is not MediaType.TEXT:
         return by_content
@@ -37,9 +36,17 @@ def classify_file(path: Path, head: bytes | None = None) -> MediaType | None:
     return by_content  # TEXT for text-looking content, None for unknown binary
 
 
-def data_from_file(path: Path, media_type: MediaType) -> tuple[Data, int]:
-    """An input's data carrying the file's bytes inline, and its size."""
-    raw = path.read_bytes()
+def check_not_empty(raw: bytes, name: PurePath, shown: str) -> None:
+    """A zero-byte file is no input of any type: refused with the code of its type."""
+    if raw:
+        return
+    video = EXTENSION_TYPES.get(name.suffix.lower()) is MediaType.VIDEO
+    code = StatusCode.INPUT_VIDEO_INVALID_ARGUMENT if video else StatusCode.INPUT_INVALID_ARGUMENT
+    raise InputError(code, f"{shown} is empty (0 bytes): there is nothing to import")
+
+
+def data_from_bytes(raw: bytes, media_type: MediaType) -> tuple[Data, int]:
+    """An input's data carrying the bytes inline, and their size."""
     if media_type is MediaType.TEXT:
         return Data(text=Text(base64=raw)), len(raw)
     return Data(**{media_type.value: Media(base64=raw)}), len(raw)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
+from functools import partial
+from pathlib import Path, PurePath
 from typing import Any
 
-from connectors.importers.files import classify_file, data_from_file
-from connectors.importers.items import ImportItem
+from connectors.importers.files import check_not_empty, classify_file, data_from_bytes
+from connectors.importers.items import ImportItem, item_or_failure
+from connectors.importers.local_paths import read_local_file
+from pipeline.errors import InputError
 from pipeline.ids import derived_id, slug
 from pipeline.models import Concept, Input
 from pipeline.status import StatusCode
@@ -47,39 +50,31 @@ def iter_folder_items(
         if keys is not None and relpath not in keys:
             continue
         input_id = input_id_for(relpath)
-        if not path.is_file():
-            yield ImportItem.failed(
-                relpath,
-                StatusCode.INPUT_INVALID_ARGUMENT,
-                f"{relpath} is not a regular file",
-                input_id,
-            )
-            continue
-        try:
-            media_type = classify_file(path)
-            if media_type is None:
-                yield ImportItem.failed(
-                    relpath,
-                    StatusCode.INPUT_UNSUPPORTED_FORMAT,
-                    f"{relpath}: neither its content nor its extension is a supported image, "
-                    "video, audio or text type",
-                    input_id,
-                )
-                continue
-            data, size = data_from_file(path, media_type)
-        except OSError as exc:
-            yield ImportItem.failed(
-                relpath,
-                StatusCode.INPUT_DOES_NOT_EXIST,
-                f"{relpath}: cannot read: {exc.strerror}",
-                input_id,
-            )
-            continue
-        parent = Path(relpath).parent.name
-        if labels and parent:
-            data.concepts = [Concept(id=slug(parent, max_len=120), name=parent, value=1.0)]
-        data.metadata = dict(metadata or {})
-        yield ImportItem(key=relpath, input=Input(id=input_id, data=data), size=size)
+        yield item_or_failure(
+            relpath,
+            input_id,
+            partial(_file_item, root, relpath, input_id, labels=labels, metadata=metadata),
+        )
+
+
+def _file_item(
+    root: Path, relpath: str, input_id: str, *, labels: bool, metadata: dict[str, Any] | None
+) -> ImportItem:
+    raw = read_local_file(root, relpath)  # refuses links out of root, devices, /proc
+    check_not_empty(raw, PurePath(relpath), relpath)
+    media_type = classify_file(PurePath(relpath), raw)
+    if media_type is None:
+        raise InputError(
+            StatusCode.INPUT_UNSUPPORTED_FORMAT,
+            f"{relpath}: neither its content nor its extension is a supported image, "
+            "video, audio or text type",
+        )
+    data, size = data_from_bytes(raw, media_type)
+    parent = Path(relpath).parent.name
+    if labels and parent:
+        data.concepts = [Concept(id=slug(parent, max_len=120), name=parent, value=1.0)]
+    data.metadata = dict(metadata or {})
+    return ImportItem(key=relpath, input=Input(id=input_id, data=data), size=size)
 
 
 def count_files(root: Path) -> int:

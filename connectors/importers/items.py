@@ -7,9 +7,12 @@ sits in memory (STYLE.md #8).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from pipeline.errors import InputError
 from pipeline.models import Input
@@ -35,6 +38,33 @@ class ImportItem:
     @property
     def input_id(self) -> str | None:
         return self.input.id if self.input is not None else self.input_id_hint
+
+
+def item_or_failure(key: str, input_id: str | None, build: Callable[[], ImportItem]) -> ImportItem:
+    """`build()`, or the item failed with its code when the input is invalid.
+
+    Any validation error of one item (an empty file, a bad concept id) is that item's
+    failure: raised out of a lister it would end the whole import.
+    """
+    try:
+        return build()
+    except InputError as exc:
+        return ImportItem.failed(key, exc.code, exc.message, input_id)
+    except ValidationError as exc:
+        return ImportItem.failed(key, StatusCode.INPUT_INVALID_ARGUMENT, explain(exc), input_id)
+
+
+def explain(exc: ValidationError) -> str:
+    """The first error of a ValidationError as a person reads it: `Concept.id 'x': ...`."""
+    first = exc.errors()[0]
+    where = ".".join([exc.title, *(str(p) for p in first["loc"])])
+    bad = first.get("input")
+    shown = f" {_show(str(bad))}" if isinstance(bad, str | int | float) else ""
+    return f"{where}{shown}: {first['msg']}"
+
+
+def _show(value: str, width: int = 60) -> str:
+    return repr(value if len(value) <= width else value[: width - 3] + "...")
 
 
 def parse_metadata_option(text: str | None) -> dict[str, Any]:

@@ -98,11 +98,13 @@ class ImportRun:
         self.summary = ImportSummary(source=options.source)
         self._pending: dict[str, list[ImportItem]] = {}
         self._last_poll = 0.0
+        # Inputs the ingest stage left to the media stage (30001): input id -> (entry, action)
+        self._media_pending: dict[str, tuple[dict[str, Any], Action]] = {}
 
     def run(self, items: Iterable[ImportItem], timeout: float | None = None) -> ImportSummary:
         started = time.monotonic()
         good = self._divert_failures(items)
-        for batch in batches(good, lambda it: it.size, self.options.limits):
+        for batch in batches(good, lambda it: it.size, self.options.limits, is_video=_is_video):
             if self.should_stop():
                 self.summary.stopped = True
                 break  # cancelled: this batch is never sent; the ones sent still settle
@@ -135,6 +137,27 @@ class ImportRun:
             self._poll(force=True)
         self.summary.seconds = time.monotonic() - started
         return self.summary
+
+    def refresh_pending(self, statuses: Callable[[list[str]], dict[str, tuple[int, str]]]) -> None:
+        """Count inputs left pending (30001) by the outcome the catalog holds now.
+
+        `statuses` is the catalog's status look-up; call it once the stages are quiet (the
+        embedded bus joined), so an oversized input split meanwhile is reported as done.
+        """
+        if not self._media_pending:
+            return
+        summary = self.summary
+        for input_id, (code, message) in statuses(list(self._media_pending)).items():
+            entry, action = self._media_pending[input_id]
+            if code in _WAITING:
+                continue  # still being worked on: reported as pending
+            del self._media_pending[input_id]
+            name = StatusCode(code).name
+            _move(summary.codes, f"{entry['code']} {entry['status']}", f"{code} {name}")
+            entry.update(code=code, status=name, message=message)
+            if code not in _DONE_OK:
+                _move(summary.actions, action.value, Action.FAILED.value)
+                summary.failures.append(entry)
 
     def _divert_failures(self, items: Iterable[ImportItem]) -> Iterator[ImportItem]:
         """Items that failed before the stage go straight to the summary."""
@@ -184,8 +207,31 @@ class ImportRun:
             self.summary.failures.append(entry)
         elif action is Action.SKIPPED:
             self.summary.skipped.append(entry)
+        elif code in _WAITING and input_id is not None:
+            self._media_pending[input_id] = (entry, action)
         if self.on_item is not None:
             self.on_item(item, action, code, input_id)
+
+
+_WAITING = frozenset(
+    {
+        StatusCode.INPUT_PENDING,
+        StatusCode.INPUT_IN_PROGRESS,
+        StatusCode.INPUT_VIDEO_DOWNLOAD_PENDING,
+    }
+)
+_DONE_OK = frozenset({StatusCode.INPUT_SUCCESS, StatusCode.INPUT_VIDEO_DOWNLOAD_SUCCESS})
+
+
+def _move(counter: Counter[str], old: str, new: str) -> None:
+    counter[old] -= 1
+    if counter[old] <= 0:
+        del counter[old]
+    counter[new] += 1
+
+
+def _is_video(item: ImportItem) -> bool:
+    return item.input is not None and item.input.data.video is not None
 
 
 def write_report(summary: ImportSummary, path: Path) -> Path | None:

@@ -84,3 +84,39 @@ def test_csv_import_with_urls_text_and_bad_rows(
 
     again = json.loads(runner.invoke(app, ["import", "csv", str(path), "--json"]).stdout)
     assert again["actions"].get("created", 0) == 0 and again["actions"]["unchanged"] == 2
+
+
+def test_local_files_outside_the_csv_folder_need_base_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
+) -> None:
+    monkeypatch.setenv("INGESTD_CATALOG", embedded.settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", embedded.settings.blobs)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "cat.jpg").write_bytes(image_bytes(color="orange"))
+    (tmp_path / "csvs").mkdir()
+    path = tmp_path / "csvs" / "in.csv"
+    path.write_text("inputid,input\ncat,../media/cat.jpg\nenv,/proc/self/environ\n")
+
+    first = runner.invoke(app, ["import", "csv", str(path), "--json"])
+    assert first.exit_code == 1
+    codes = {f["input_id"]: f["status"] for f in json.loads(first.stdout)["failures"]}
+    assert codes == {"cat": "INPUT_PERMISSION_DENIED", "env": "INPUT_PERMISSION_DENIED"}
+
+    wider = runner.invoke(app, ["import", "csv", str(path), "--base-dir", str(tmp_path), "--json"])
+    summary = json.loads(wider.stdout)
+    assert summary["actions"] == {"created": 1, "failed": 1}
+    assert embedded.catalog.get_input("me", "main", "cat") is not None
+    assert embedded.catalog.get_input("me", "main", "env") is None
+
+
+def test_a_header_of_a_million_columns_is_refused_with_its_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
+) -> None:
+    monkeypatch.setenv("INGESTD_CATALOG", embedded.settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", embedded.settings.blobs)
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join("c" for _ in range(1_000_000)) + "\n1\n")
+    result = runner.invoke(app, ["import", "csv", str(path)])
+    assert result.exit_code == 1
+    assert "39999" in result.output and "header" in result.output

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from tests.support.storage import image_bytes, make_settings
+from tests.support.media import video_bytes
 from typer.testing import CliRunner
 
 from connectors.importers.folder import input_id_for
-from ingestd.app.runtime import Runtime
 from ingestd.cli import app
-from tests.support.storage import image_bytes, make_settings
+from ingestd.app.runtime import Runtime
 
 runner = CliRunner()
 
@@ -166,3 +168,90 @@ def test_bad_options_are_refused_plainly(tmp_path: Path, monkeypatch: pytest.Mon
     assert "--metadata must be a JSON object" in result.output
     result = runner.invoke(app, ["import", "folder", "d", "--dataset", "a/b"])
     assert result.exit_code == 1 and "dataset id" in result.output
+
+
+def cli_env(monkeypatch: pytest.MonkeyPatch, rt: Runtime, tmp_path: Path) -> None:
+    monkeypatch.setenv("INGESTD_CATALOG", rt.settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", rt.settings.blobs)
+    monkeypatch.chdir(tmp_path)
+
+
+def import_json(folder: Path, *extra: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["import", "folder", str(folder), "--json", *extra])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_links_out_special_files_and_empty_files_fail_alone_and_the_rest_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
+) -> None:
+    cli_env(monkeypatch, embedded, tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("TOP SECRET outside the folder")
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "0-empty.txt").write_bytes(b"")  # sorted first: the files after it must still go in
+    (d / "1-empty.jpg").write_bytes(b"")
+    (d / "2-empty.mp4").write_bytes(b"")
+    (d / "a.jpg").write_bytes(image_bytes())
+    (d / "note.txt").write_text("hello from inside")
+    (d / "p.txt").symlink_to("/etc/passwd")
+    (d / "s.txt").symlink_to(outside / "secret.txt")
+    (d / "up.txt").symlink_to("../outside/secret.txt")
+    (d / "env.txt").symlink_to("/proc/self/environ")
+    (d / "null.jpg").symlink_to("/dev/null")
+    (d / "sub" / "again.txt").symlink_to("../note.txt")  # a link that stays inside is fine
+    os.mkfifo(d / "pipe.txt")
+    (d / "z.png").write_bytes(image_bytes("PNG", color="blue"))
+
+    code, summary = import_json(d)
+    assert code == 1
+    assert summary["actions"] == {"created": 4, "failed": 9}
+    assert {f["item"]: f["status"] for f in summary["failures"]} == {
+        "0-empty.txt": "INPUT_INVALID_ARGUMENT",
+        "1-empty.jpg": "INPUT_INVALID_ARGUMENT",
+        "2-empty.mp4": "INPUT_VIDEO_INVALID_ARGUMENT",
+        "p.txt": "INPUT_PERMISSION_DENIED",
+        "s.txt": "INPUT_PERMISSION_DENIED",
+        "up.txt": "INPUT_PERMISSION_DENIED",
+        "env.txt": "INPUT_PERMISSION_DENIED",
+        "null.jpg": "INPUT_PERMISSION_DENIED",
+        "pipe.txt": "INPUT_INVALID_ARGUMENT",
+    }
+    messages = {f["item"]: f["message"] for f in summary["failures"]}
+    assert "outside" in messages["s.txt"] and "empty" in messages["0-empty.txt"]
+    stored = {r["id"] for r in embedded.catalog.list_inputs("me", "main", limit=100)}
+    assert {input_id_for(p) for p in ("a.jpg", "note.txt", "sub/again.txt", "z.png")} <= stored
+    blobs = [p.read_bytes() for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert blobs and not any(b"TOP SECRET" in b or b"root:" in b for b in blobs)
+
+
+def test_two_videos_in_a_folder_go_in_two_requests_and_are_both_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
+) -> None:
+    cli_env(monkeypatch, embedded, tmp_path)
+    d = tmp_path / "v"
+    d.mkdir()
+    (d / "a.mp4").write_bytes(video_bytes(seconds=1.0, size="64x48"))
+    (d / "b.mp4").write_bytes(video_bytes(seconds=1.0, size="80x60"))
+    (d / "c.jpg").write_bytes(image_bytes())
+    code, summary = import_json(d)
+    assert code == 0, summary
+    assert summary["actions"] == {"created": 3}
+    assert summary["requests"] == 2
+
+
+def test_summary_reports_what_the_media_stage_made_of_an_oversized_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
+) -> None:
+    cli_env(monkeypatch, embedded, tmp_path)
+    monkeypatch.setenv("INGESTD_LIMITS__TEXT_BYTES", "2000")
+    d = tmp_path / "t"
+    d.mkdir()
+    (d / "long.txt").write_text("a sentence of a long text. " * 400)
+    (d / "short.txt").write_text("short")
+    code, summary = import_json(d)
+    assert code == 0, summary
+    assert summary["codes"] == {"30000 INPUT_SUCCESS": 2}
+    row = embedded.catalog.get_input("me", "main", input_id_for("long.txt"))
+    assert row is not None and row["status_code"] == 30000

@@ -20,6 +20,7 @@ from connectors.importers.archives import (
     ArchiveRefused,
     archive_kind,
     check_member_name,
+    detect_archive,
     extract_archive,
 )
 from connectors.importers.dropzone_config import ArchiveLimits
@@ -200,3 +201,25 @@ def test_duplicate_member_names_and_garbage_are_refused(tmp_path: Path) -> None:
     notzip = tmp_path / "n.zip"
     notzip.write_bytes(b"PK\x03\x04" + os.urandom(200))
     assert "zip" in refused(notzip, "zip", tmp_path / "area3")
+
+
+def test_archive_ness_comes_from_a_real_open_and_the_name_not_magic_bytes(tmp_path: Path) -> None:
+    text = tmp_path / "note.txt"
+    text.write_bytes(b"BZh is how this note starts, and it is only text\n")
+    gz_text = tmp_path / "plain.gz"
+    gz_text.write_bytes(gzip.compress(b"a gzipped note, no tar inside"))
+    nameless = make_tar(tmp_path / "data", "w:bz2", [reg("a.txt", b"hi")])
+    pk_text = tmp_path / "pk.txt"
+    pk_text.write_bytes(b"PK\x03\x04 looks like a zip, is not")
+    named_garbage = tmp_path / "x.tar.bz2"
+    named_garbage.write_bytes(b"BZh but no bzip2 stream")
+    zipped = make_zip(tmp_path / "photos", {"a.jpg": image_bytes()})
+
+    assert detect_archive("note.txt", text) is None
+    assert detect_archive("plain.gz", gz_text) is None
+    assert detect_archive("pk.txt", pk_text) is None
+    assert detect_archive("data", nameless) == "tar.bz2"  # opens: an archive by content
+    assert detect_archive("photos", zipped) == "zip"
+    # Named as an archive: it is one, and extraction refuses it for what it is.
+    assert detect_archive("x.tar.bz2", named_garbage) == "tar.bz2"
+    assert "cannot be read" in refused(named_garbage, "tar.bz2", tmp_path / "area")

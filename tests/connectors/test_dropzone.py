@@ -326,3 +326,35 @@ def test_template_accepts_flat_and_reference_shapes() -> None:
         {"data": {"concepts": [{"id": "a"}], "metadata": {"k": 1}}, "dataset_ids": ["d"]}
     )
     assert flat == ref and flat.fingerprint() == ref.fingerprint()
+
+
+def test_empty_objects_fail_alone_and_bzh_text_is_not_an_archive(
+    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+) -> None:
+    client, bucket = new_bucket(s3)
+    put_many(
+        client,
+        bucket,
+        {
+            "drop/0-empty.jpg": b"",  # listed first: what comes after must still be stored
+            "drop/0-empty.txt": b"",
+            "drop/a.txt": b"BZh is how this note starts\n",
+            "drop/b.jpg": image_bytes(),
+            "drop/c.zip": zip_bytes({"bzh.txt": b"BZh, a member that is text", "e.txt": b""}),
+            "drop/d.tar.bz2": b"BZh named as an archive, but not one",
+            "drop/z.txt": b"the last object",
+        },
+    )
+    out = run_job(rt, s3, f"s3://{bucket}/drop/", tmp_path)
+    assert out.job["status_code"] == StatusCode.JOB_COMPLETED, out.job
+    codes = {f["item"].rsplit("/", 1)[-1]: f["code"] for f in out.failures}
+    assert codes == {
+        "0-empty.jpg": StatusCode.INPUT_INVALID_ARGUMENT,
+        "0-empty.txt": StatusCode.INPUT_INVALID_ARGUMENT,
+        "c.zip#e.txt": StatusCode.INPUT_INVALID_ARGUMENT,
+        "d.tar.bz2": StatusCode.ARCHIVE_EXTRACT_FAILED,
+    }
+    expected = {input_id_for(bucket, f"drop/{k}") for k in ("a.txt", "b.jpg", "z.txt")}
+    expected.add(input_id_for(bucket, "drop/c.zip", "bzh.txt"))
+    assert set(job_inputs(rt)) == expected
+    assert out.actions == {"created": 4, "failed": 4}

@@ -96,6 +96,11 @@ def run_import(
             except TimeoutError as exc:
                 fail(str(exc))
                 raise
+        if not rt.kafka_mode:
+            rt.bus.join()  # the media stage finishes what the ingest stage left pending
+        run.refresh_pending(
+            lambda ids: rt.catalog.input_statuses(options.user_id, options.app_id, ids)
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     write_report(summary, report or Path(".ingestd/reports") / f"{source}-{stamp}.jsonl")
     if as_json:

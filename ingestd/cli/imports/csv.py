@@ -33,6 +33,14 @@ def import_csv(
     input_type: str = typer.Option(
         "auto", "--type", help="auto, image, video, audio or text: how to read the input column."
     ),
+    base_dir: Path | None = typer.Option(
+        None,
+        "--base-dir",
+        help="Folder that local file paths in the CSV are read from (default: the CSV's "
+        "folder); paths leading outside it are refused.",
+        exists=True,
+        file_okay=False,
+    ),
     dataset: list[str] | None = DatasetOpt,
     metadata: str | None = MetadataOpt,
     conflict: ConflictResolution = ConflictOpt,
@@ -51,7 +59,9 @@ def import_csv(
         rows = max(0, sum(1 for _ in fh) - 1)
     total = len(keys) if keys is not None else rows
     try:
-        items = iter_csv_items(path, input_type=input_type, metadata=meta, keys=keys)
+        items = iter_csv_items(
+            path, input_type=input_type, metadata=meta, keys=keys, base_dir=base_dir
+        )
         first = next(items, None)  # the header is checked on the first step: fail early
     except ValueError as exc:
         fail(str(exc))
