@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from pipeline.errors import InputError
-from pipeline.sniff import sniff
 from pipeline.models import Data, Media, MediaType, Text
+from pipeline.sniff import sniff
 from pipeline.status import StatusCode
 
 EXTENSION_TYPES: dict[str, MediaType] = {

@@ -7,13 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.support.storage import image_bytes, make_settings
-from tests.support.media import video_bytes
 from typer.testing import CliRunner
 
 from connectors.importers.folder import input_id_for
-from ingestd.cli import app
 from ingestd.app.runtime import Runtime
+from ingestd.cli import app
+from tests.support.media import video_bytes
+from tests.support.storage import image_bytes, make_settings
 
 runner = CliRunner()
 
