@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from ingestd.cli.options import console, emit_json, fail, json_option, table
+from ingestd.cli.options import JsonOpt, console, emit_json, fail, table
 from ingestd.cli.state import open_runtime
 
 app = typer.Typer(help="Events no stage could process.", no_args_is_help=True)
 
 
 @app.command("list")
-def deadletters_list(as_json: bool = json_option(None)) -> None:
+def deadletters_list(as_json: bool = JsonOpt) -> None:
     """Dead letters recorded by the embedded bus."""
     with open_runtime() as rt:
         letters = rt.catalog.list_dead_letters()
@@ -40,7 +40,7 @@ def deadletters_replay(
     ids: list[str] | None = typer.Argument(
         None, help="Dead-letter ids; all not yet replayed when omitted."
     ),
-    as_json: bool = json_option(None),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Re-submit dead-lettered events to the topic they came from (after fixing the cause)."""
     from pydantic import ValidationError
