@@ -25,7 +25,7 @@ from ingestd.cli import (
     workflows,
 )
 from ingestd.cli.demo import demo
-from ingestd.cli.options import console
+from ingestd.cli.options import JsonErrorsGroup, JsonOpt, console, emit_json
 from ingestd.cli.schema import schema
 from ingestd.cli.settings import show_settings
 from ingestd.cli.state import set_overrides
@@ -36,6 +36,7 @@ app = typer.Typer(
     "./.ingestd/blobs, ./.ingestd/catalog.db); INGESTD_BLOBS, INGESTD_CATALOG and "
     "INGESTD_BROKER switch each part to S3, PostgreSQL or Kafka.",
     no_args_is_help=True,
+    cls=JsonErrorsGroup,
     pretty_exceptions_show_locals=False,  # locals may hold secrets
 )
 
@@ -60,9 +61,12 @@ def root(
 
 
 @app.command()
-def version() -> None:
+def version(as_json: bool = JsonOpt) -> None:
     """Print the version."""
-    console.print(__version__)
+    if as_json:
+        emit_json({"version": __version__})
+    else:
+        console.print(__version__)
 
 
 app.command()(schema)

@@ -25,17 +25,13 @@ TypeOpt = typer.Option(
 
 @app.command("relate")
 def relate(
-    subject: str, obj: str = typer.Argument(..., metavar="OBJECT"), predicate: str = TypeOpt
+    subject: str,
+    obj: str = typer.Argument(..., metavar="OBJECT"),
+    predicate: str = TypeOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Add a relation SUBJECT --type--> OBJECT."""
-    try:
-        s_, p, o = check_relation(subject, predicate, obj)
-    except InputError as exc:
-        fail(str(exc))
-        return
-    with open_runtime() as rt:
-        added = rt.catalog.knowledge.add(rt.settings.user_id, rt.settings.app_id, s_, p.value, o)
-    console.print(f"{'added' if added else 'already there'}: {s_} {p.value} {o}")
+    _change(subject, predicate, obj, add=True, as_json=as_json)
 
 
 @app.command("relations")
@@ -51,18 +47,31 @@ def relations(as_json: bool = JsonOpt) -> None:
 
 @app.command("unrelate")
 def unrelate(
-    subject: str, obj: str = typer.Argument(..., metavar="OBJECT"), predicate: str = TypeOpt
+    subject: str,
+    obj: str = typer.Argument(..., metavar="OBJECT"),
+    predicate: str = TypeOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Remove a relation."""
+    _change(subject, predicate, obj, add=False, as_json=as_json)
+
+
+def _change(subject: str, predicate: str, obj: str, add: bool, as_json: bool) -> None:
     try:
         s_, p, o = check_relation(subject, predicate, obj)
     except InputError as exc:
         fail(str(exc))
         return
     with open_runtime() as rt:
-        removed = rt.catalog.knowledge.remove(
-            rt.settings.user_id, rt.settings.app_id, s_, p.value, o
-        )
-    if not removed:
+        knowledge = rt.catalog.knowledge
+        change = knowledge.add if add else knowledge.remove
+        changed = change(rt.settings.user_id, rt.settings.app_id, s_, p.value, o)
+    if not add and not changed:
         fail(f"no relation {s_} {p.value} {o} in this app")
-    console.print(f"removed: {s_} {p.value} {o}")
+    relation = {"subject": s_, "predicate": p.value, "object": o}
+    if as_json:
+        emit_json({**relation, "added" if add else "removed": changed})
+    elif add:
+        console.print(f"{'added' if changed else 'already there'}: {s_} {p.value} {o}")
+    else:
+        console.print(f"removed: {s_} {p.value} {o}")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import typer
+from typing import Any
 
-from ingestd.cli.options import console, emit_json, fail, json_option, table
+import typer
+from pydantic import BaseModel, ValidationError
+
+from ingestd.cli.options import JsonOpt, console, emit_json, fail, table
 from ingestd.cli.state import open_runtime
+from pipeline.events import DeadLetter
+from pipeline.records import InputOutcome
 
 app = typer.Typer(help="Events no stage could process.", no_args_is_help=True)
 
 
 @app.command("list")
-def deadletters_list(as_json: bool = json_option(None)) -> None:
+def deadletters_list(as_json: bool = JsonOpt) -> None:
     """Dead letters recorded by the embedded bus."""
     with open_runtime() as rt:
         letters = rt.catalog.list_dead_letters()
@@ -40,14 +45,10 @@ def deadletters_replay(
     ids: list[str] | None = typer.Argument(
         None, help="Dead-letter ids; all not yet replayed when omitted."
     ),
-    as_json: bool = json_option(None),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Re-submit dead-lettered events to the topic they came from (after fixing the cause)."""
-    from pydantic import ValidationError
-
-    from streams.topics import EVENT_OF_TOPIC
-
-    replayed: list[str] = []
+    replayed: list[dict[str, Any]] = []
     refused: list[dict[str, str]] = []
     with open_runtime() as rt:
         letters = rt.catalog.list_dead_letters()
@@ -57,23 +58,52 @@ def deadletters_replay(
                 fail(f"no unreplayed dead letter with id {', '.join(sorted(unknown))}")
             letters = [d for d in letters if d.dead_letter_id in ids]
         for letter in letters:
-            model = EVENT_OF_TOPIC.get(letter.origin_topic)
             try:
-                if model is None:
-                    raise ValueError(f"no stage reads topic {letter.origin_topic!r}")
-                event = model.model_validate(letter.event)
+                event = _event_of(letter)
             except (ValidationError, ValueError) as exc:
                 refused.append({"id": letter.dead_letter_id, "reason": str(exc).splitlines()[0]})
                 continue
             rt.publish(event)
             rt.catalog.mark_dead_letter_replayed(letter.dead_letter_id)
-            replayed.append(letter.dead_letter_id)
+            replayed.append({"id": letter.dead_letter_id, "event_id": letter.event_id})
         rt.flush()
+        if not rt.kafka_mode:  # the stages run here: wait for them and say how each went
+            rt.bus.join()
+            settled = rt.catalog.settled([r["event_id"] for r in replayed if r["event_id"]])
+            for r in replayed:
+                r.update(_outcome(settled.get(r["event_id"] or "")))
+        else:
+            for r in replayed:
+                r["outcome"] = "sent"  # the workers process it; `deadletters list` shows failures
+    failed = [r for r in replayed if r["outcome"] == "failed again"]
     if as_json:
         emit_json({"replayed": replayed, "refused": refused})
     else:
-        console.print(f"replayed {len(replayed)} dead letters")
-        for r in refused:
-            console.print(f"[red]not replayable[/] {r['id']}: {r['reason']}")
-    if refused:
+        console.print(f"replayed {len(replayed)} dead letters, {len(failed)} failed again")
+        for r in failed:
+            console.print(f"[red]failed again[/] {r['id']}: {r['code']} {r['message']}")
+            console.print(f"  now dead letter {r['dead_letter_id']}")
+        for f in refused:
+            console.print(f"[red]not replayable[/] {f['id']}: {f['reason']}")
+    if refused or failed:
         raise typer.Exit(1)
+
+
+def _event_of(letter: DeadLetter) -> BaseModel:
+    from streams.topics import EVENT_OF_TOPIC
+
+    model = EVENT_OF_TOPIC.get(letter.origin_topic)
+    if model is None:
+        raise ValueError(f"no stage reads topic {letter.origin_topic!r}")
+    return model.model_validate(letter.event)
+
+
+def _outcome(settled: list[InputOutcome] | DeadLetter | None) -> dict[str, Any]:
+    if isinstance(settled, DeadLetter):
+        return {
+            "outcome": "failed again",
+            "dead_letter_id": settled.dead_letter_id,
+            "code": int(settled.code),
+            "message": settled.message,
+        }
+    return {"outcome": "processed" if settled is not None else "not settled"}

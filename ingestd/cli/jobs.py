@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from connectors.catalog.extraction_tables import COUNTERS
-from ingestd.cli.options import console, emit_json, fail, json_option, status_text, table
+from ingestd.cli.options import JsonOpt, console, emit_json, fail, status_text, table
 from ingestd.cli.state import open_runtime
 from pipeline.status import StatusCode
 
@@ -50,7 +50,7 @@ def print_job(job: dict[str, Any]) -> None:
 @app.command("list")
 def jobs_list(
     limit: int = typer.Option(100, "--limit", help="Newest first, at most this many."),
-    as_json: bool = json_option(None),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Extraction jobs of the app, newest first."""
     with open_runtime() as rt:
@@ -79,7 +79,7 @@ def jobs_list(
 @app.command("get")
 def jobs_get(
     job_id: str = typer.Argument(..., help="Job id, as `import s3` or `jobs list` printed it."),
-    as_json: bool = json_option(None),
+    as_json: bool = JsonOpt,
 ) -> None:
     """One job: status, progress counters, template and times."""
     with open_runtime() as rt:
@@ -99,7 +99,7 @@ def jobs_get(
 @app.command("cancel")
 def jobs_cancel(
     job_id: str = typer.Argument(..., help="Job id to stop."),
-    as_json: bool = json_option(None),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Stop a queued or running job; it submits nothing more and its sent batches finish whole."""
     with open_runtime() as rt:

@@ -4,6 +4,7 @@ machines, status-code text, the progress bar and `fail`."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -13,14 +14,19 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer._click.core import Context
+from typer._click.exceptions import ClickException  # Typer vendors its own click
 
 from pipeline.status import StatusCode
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
+_json_errors = False  # this invocation asked for --json: errors are JSON objects too
+_CODED = re.compile(r"(\d{5}) [A-Z0-9_]+: ")
+_KNOWN = {int(c) for c in StatusCode}
 
 
-def json_option(help: str | None = "Print JSON.") -> Any:
+def json_option(help: str = "Print JSON; errors too are JSON objects.") -> Any:
     return typer.Option(False, "--json", help=help)
 
 
@@ -95,7 +101,53 @@ def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
     return value
 
 
-def fail(message: str, code: int = 1) -> None:
-    """Print an error a person can act on and exit non-zero."""
-    errors.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
+def fail(message: str, status: StatusCode | None = None) -> None:
+    """Print an error a person (or, under --json, a program) can act on and exit non-zero.
+
+    A message led by its code (`coded`) carries that code; others are CONN_INVALID_REQUEST.
+    """
+    if _json_errors:
+        emit_error(message, status)
+    else:
+        lead = f"{status.value} {status.name}: " if status is not None else ""
+        errors.print(f"[bold red]error:[/] {lead}{message}")
+    raise typer.Exit(1)
+
+
+def emit_error(message: str, status: StatusCode | None = None) -> None:
+    """The one shape of an error under --json, on stdout with the results."""
+    found = _CODED.match(message)
+    if status is None and found is not None and int(found.group(1)) in _KNOWN:
+        status, message = StatusCode(int(found.group(1))), message[found.end() :]
+    code = status if status is not None else StatusCode.CONN_INVALID_REQUEST
+    emit_json({"status": {"code": int(code), "description": code.name, "details": message}})
+
+
+class JsonErrorsGroup(typer.core.TyperGroup):
+    """The root group: it notes whether this invocation asked for --json, and under --json
+    a usage error (unknown option, missing argument, a path that does not exist) is a JSON
+    error object like any other."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
+    ) -> Context:
+        global _json_errors
+        _json_errors = "--json" in args
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except ClickException as exc:
+            self._json_usage_error(exc)
+            raise
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClickException as exc:
+            self._json_usage_error(exc)
+            raise
+
+    @staticmethod
+    def _json_usage_error(exc: ClickException) -> None:
+        if _json_errors:
+            emit_error(exc.format_message(), StatusCode.CONN_BAD_REQUEST_FORMAT)
+            raise typer.Exit(exc.exit_code) from None

@@ -65,10 +65,20 @@ def predictions(
         errors.print(f"line {b['line']}: {b['code']} {b['status']}: {b['message']}")
     results: list[CollectResult] = []
     settled: dict[str, Any] = {}
+    earlier: set[str] = set()  # captures an earlier run stored: their requests are skipped
     with open_runtime() as rt:
         embedded = not rt.kafka_mode
         if embedded:
-            rt.collect.observe(results.append)
+
+            def observe(result: CollectResult) -> None:
+                # Called before the capture's upload is sent: what is settled now, an
+                # earlier run settled, and the ingest stage will skip it as a duplicate.
+                ids = [o.request_id for o in result.outcomes if o.request_id]
+                done = rt.catalog.settled(ids) if ids else {}
+                earlier.update(i for i, v in done.items() if isinstance(v, list))
+                results.append(result)
+
+            rt.collect.observe(observe)
         with progress_bar(disable=as_json) as progress:
             task = progress.add_task("sending predictions", total=len(events))
             for event in events:
@@ -83,8 +93,10 @@ def predictions(
     actions = Counter(o.action for r in results for o in r.outcomes)
     codes = Counter(f"{int(o.code)} {o.code.name}" for r in results for o in r.outcomes)
     stored: Counter[str] = Counter()
-    for value in settled.values():
-        if isinstance(value, list):
+    for request_id, value in settled.items():
+        if request_id in earlier:
+            stored["unchanged"] += len(value) if isinstance(value, list) else 1
+        elif isinstance(value, list):
             stored.update(o.action.value for o in value)
         else:
             stored["dead letter"] += 1

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from ingestd.cli.options import emit_json, json_option, table
+from ingestd.cli.options import JsonOpt, emit_json, table
 from ingestd.cli.state import settings
 
 
-def show_settings(as_json: bool = json_option(None)) -> None:
+def show_settings(as_json: bool = JsonOpt) -> None:
     """Print the effective settings (secrets masked)."""
     data = settings().redacted()
     if as_json:

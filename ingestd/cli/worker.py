@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ingestd.cli.options import fail
+from ingestd.cli.options import JsonOpt, fail
 from ingestd.cli.state import settings
 
 
@@ -13,8 +13,10 @@ def worker(
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics on this port (INGESTD_METRICS_PORT)."
     ),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Run the stages as Faust agents on Kafka (INGESTD_BROKER=kafka://host:port)."""
+    del as_json  # the worker logs JSON lines already; the option makes errors JSON too
     from ingestd.app.worker import run_worker
 
     overrides = {"metrics_port": metrics_port} if metrics_port is not None else {}

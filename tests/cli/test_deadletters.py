@@ -47,10 +47,46 @@ def test_replay_after_the_outage_stores_the_input(tmp_path, request, monkeypatch
     assert [d["event_id"] for d in json.loads(listed.stdout)] == ["r-1"]
     replay = runner.invoke(app, ["deadletters", "replay", "--json"])
     assert replay.exit_code == 0, replay.output
-    assert json.loads(replay.stdout)["replayed"] == [letter.dead_letter_id]
+    [replayed] = json.loads(replay.stdout)["replayed"]
+    assert (replayed["id"], replayed["outcome"]) == (letter.dead_letter_id, "processed")
     with Runtime.open(settings) as rt:
         row = rt.catalog.get_input("me", "main", "img")
         assert row is not None and row["status_code"] == StatusCode.INPUT_SUCCESS
         assert rt.catalog.list_dead_letters() == []  # replayed ones are no longer listed
     again = runner.invoke(app, ["deadletters", "replay", "nope"])
     assert again.exit_code == 1 and "no unreplayed dead letter" in again.output
+
+
+def test_a_replay_that_fails_again_says_so_and_exits_non_zero(
+    tmp_path, request, monkeypatch
+) -> None:
+    from connectors.blobs.local import LocalBlobStore
+    from pipeline.errors import TransientError
+
+    def outage(self, key, *args) -> None:
+        raise TransientError("blob store unreachable (test outage)")
+
+    settings = make_settings(tmp_path, "sqlite", "local", request, max_attempts=1)
+    monkeypatch.setenv("INGESTD_CATALOG", settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
+    monkeypatch.setenv("INGESTD_MAX_ATTEMPTS", "1")
+    monkeypatch.setattr(LocalBlobStore, "put", outage)
+    monkeypatch.setattr(LocalBlobStore, "put_file", outage)
+    with Runtime.open(settings) as rt:
+        image = Input(id="img", data=Data(image=Media(base64=image_bytes())))
+        rt.submit(UploadRequest(request_id="r-2", inputs=[image]))
+        rt.bus.join()
+        [first] = rt.catalog.list_dead_letters()
+
+    replay = runner.invoke(app, ["deadletters", "replay", "--json"])  # the outage goes on
+    assert replay.exit_code == 1, replay.output
+    [outcome] = json.loads(replay.stdout)["replayed"]
+    assert (outcome["id"], outcome["outcome"]) == (first.dead_letter_id, "failed again")
+    assert outcome["code"] == StatusCode.TRY_AGAIN
+    with Runtime.open(settings) as rt:
+        [second] = rt.catalog.list_dead_letters()  # the new letter, open for the next replay
+    assert second.dead_letter_id == outcome["dead_letter_id"] != first.dead_letter_id
+
+    human = runner.invoke(app, ["deadletters", "replay"])
+    assert human.exit_code == 1
+    assert f"failed again {second.dead_letter_id}" in human.stdout

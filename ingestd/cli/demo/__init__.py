@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import typer
 
-from ingestd.cli.options import json_option
+from ingestd.cli.options import JsonOpt
 
 
 def demo(
     workdir: str = typer.Option(
         "demo-out", "--dir", help="Where the demo writes its files and storage."
     ),
-    as_json: bool = json_option(None),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Make sample data (good and bad), import it on the embedded default and show the result."""
     from ingestd.cli.demo.run import run_demo

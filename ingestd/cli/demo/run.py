@@ -48,9 +48,10 @@ def run_demo(workdir: str, as_json: bool = False) -> bool:
         )
         media = demo_media.collect(rt)  # the oversized video and image, split
         stored = rt.catalog.list_inputs(s.user_id, s.app_id, dataset_id=DATASET, limit=1000)
-        counts = rt.catalog.input_counts(s.user_id, s.app_id)
         where = f"{rt.blobs.describe()} and {rt.catalog.describe()}"
     scene = demo_collectors.run_scene(s, root / "samples")  # collectors.md's example
+    with open_runtime() as rt:  # counted after the scene: its captures are inputs too
+        counts = rt.catalog.input_counts(s.user_id, s.app_id)
 
     refused = {f["item"]: f["status"] for s_ in summaries for f in s_.failures}
     surprises = {k: (v, refused.get(k)) for k, v in expected.items() if refused.get(k) != v}
