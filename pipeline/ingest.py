@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from pipeline.conflicts import candidate_ids, resolve_id
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
-from pipeline.ids import check_id, derived_id, fingerprint
+from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
 from pipeline.inputs import PreparedInput, prepare_input
 from pipeline.limits import Limits
 from pipeline.media_tasks import media_task, reemit
@@ -90,6 +90,7 @@ class IngestStage:
 
     def handle(self, request: UploadRequest) -> IngestResult:
         limits = self.limits
+        check_tenant(request.user_id, request.app_id)
         if len(request.inputs) > limits.batch_inputs:
             raise InputError(
                 StatusCode.INPUT_INVALID_REQUEST,
