@@ -11,6 +11,7 @@ from ingestd import __version__, cli_collectors, cli_concepts, cli_keys, cli_pro
 from ingestd.cli_import import app as import_app
 from ingestd.cli_inputs import datasets_app, inputs_app
 from ingestd.cli_jobs import import_s3, jobs_app
+from ingestd.cli_requests import app as requests_app
 from ingestd.cli_version_tools import app as versions_tools_app
 from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime, set_overrides, settings
@@ -34,6 +35,7 @@ app.add_typer(cli_workflows.app, name="workflows")
 app.add_typer(cli_collectors.app, name="collectors")
 app.add_typer(cli_concepts.app, name="concepts")
 app.add_typer(cli_produce.app, name="produce")
+app.add_typer(requests_app, name="requests")
 deadletters_app = typer.Typer(help="Events no stage could process.", no_args_is_help=True)
 app.add_typer(deadletters_app, name="deadletters")
 

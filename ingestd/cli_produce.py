@@ -79,8 +79,13 @@ def predictions(
         if embedded:
             for _ in range(3):  # predictions, then the uploads they produced
                 rt.bus.join()
-            request_ids = [o.request_id for r in results for o in r.outcomes if o.request_id]
-            settled = rt.catalog.settled(request_ids)
+            by_app: dict[tuple[str, str], list[str]] = {}
+            for o in (o for r in results for o in r.outcomes):
+                if o.request_id:
+                    user_id, app_id, _ = o.collector.split("/", 2)  # keys: user/app/collector
+                    by_app.setdefault((user_id, app_id), []).append(o.request_id)
+            for (user_id, app_id), request_ids in by_app.items():
+                settled.update(rt.catalog.settled(user_id, app_id, request_ids))
     actions = Counter(o.action for r in results for o in r.outcomes)
     codes = Counter(f"{int(o.code)} {o.code.name}" for r in results for o in r.outcomes)
     stored: Counter[str] = Counter()

@@ -6,7 +6,7 @@ pass the real ones. Keeping them here is what lets `pipeline/` import no driver.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -37,7 +37,11 @@ class Fetcher(Protocol):
 class IngestCatalog(Protocol):
     """The catalog operations the ingest stage uses."""
 
-    def processed_outcomes(self, event_id: str) -> list[InputOutcome] | None: ...
+    def processed_outcomes(
+        self, user_id: str, app_id: str, event_id: str
+    ) -> list[InputOutcome] | None:
+        """The outcomes of a request this app already processed (request ids are per app)."""
+        ...
 
     def existing_inputs(
         self, user_id: str, app_id: str, ids: Collection[str]
@@ -45,12 +49,15 @@ class IngestCatalog(Protocol):
 
     def commit_upload(
         self,
+        user_id: str,
+        app_id: str,
         event_id: str,
         inputs: list[InputRecord],
         annotations: list[AnnotationRecord],
         outcomes: list[InputOutcome],
+        refused: Sequence[InputOutcome] = (),
     ) -> None:
-        """Records, dataset memberships and the processed event id, in one transaction."""
+        """Records, memberships, refused ids and the processed event id, in one transaction."""
         ...
 
 

@@ -112,6 +112,8 @@ def test_diff_reports_inputs_added_removed_and_annotations_changed(
     assert not runtime.ingest.handle(UploadRequest(inputs=[good], dataset_ids=[DATASET])).failed
     first_a = _line(runtime, old, "img-a")["annotations"][0]
     runtime.catalog.commit_upload(
+        s.user_id,
+        s.app_id,
         "patch-1",
         [],
         [
