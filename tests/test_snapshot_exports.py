@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from snapshot_helpers import DATASET, MASK_BOX, seed, snapshot
 
@@ -48,11 +49,21 @@ def test_coco_export_loads_in_pycocotools(runtime: Runtime, tmp_path: Path) -> N
     names = {c["name"]: c["id"] for c in coco.loadCats(coco.getCatIds())}
     assert sorted(names) == ["animal", "cat", "dog"]
 
+    # Every annotation goes through the calls evaluation tools make on each one.
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        img = coco.loadImgs(ann["image_id"])[0]
+        mask = coco.annToMask(ann)
+        assert mask.shape == (img["height"], img["width"]) and mask.sum() > 0, ann
+        assert mask_utils.area(coco.annToRLE(ann)) == mask.sum()
+
     a = images["img-a"]  # 64 x 48: box from (0.5, 0.25) to (1.0, 0.75); triangle
     anns = coco.loadAnns(coco.getAnnIds(imgIds=[a["id"]]))
-    boxes = [x for x in anns if not x["segmentation"]]
+    boxes = [x for x in anns if len(x["segmentation"][0]) == 8]
     assert [x["bbox"] for x in boxes] == [[32.0, 12.0, 32.0, 24.0]]
-    polygons = [x for x in anns if isinstance(x["segmentation"], list) and x["segmentation"]]
+    assert boxes[0]["segmentation"] == [[32.0, 12.0, 64.0, 12.0, 64.0, 36.0, 32.0, 36.0]]
+    box_mask = coco.annToMask(boxes[0])
+    assert box_mask[12:36, 32:64].all() and box_mask.sum() == pytest.approx(32 * 24, rel=0.1)
+    polygons = [x for x in anns if x not in boxes]
     assert sorted(coco.loadCats(x["category_id"])[0]["name"] for x in polygons) == [
         "animal",
         "cat",
