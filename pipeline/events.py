@@ -6,11 +6,12 @@ services in any language can produce them.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pipeline.models import (
     Annotation,
@@ -38,7 +39,11 @@ class UploadRequest(Strict):
     """Inputs to add to an app: from services, importers and S3 drop zones."""
 
     request_id: str = Field(
-        default_factory=_new_id, max_length=64, description="Idempotency key of the request."
+        default="",
+        max_length=64,
+        description="Idempotency key of the request, scoped to its user and app: another app "
+        "may use the same id. When absent it is derived from the request's content, so every "
+        "delivery of the same message has the same id (and the same derived input ids).",
     )
     user_id: str = "me"
     app_id: str = "main"
@@ -50,6 +55,16 @@ class UploadRequest(Strict):
     job_id: str | None = None
     source: str = Field(default="api", description="Who sent it: api, folder, csv, s3, collector.")
     created_at: datetime = Field(default_factory=_now)
+
+    @model_validator(mode="after")
+    def _content_request_id(self) -> UploadRequest:
+        # Not random: a redelivered message (worker killed before its commit, offsets reset)
+        # must be recognised as a replay, not stored a second time.
+        if not self.request_id:
+            unset = set() if "created_at" in self.model_fields_set else {"created_at"}
+            content = self.model_dump_json(exclude={"request_id", *unset})
+            self.request_id = hashlib.sha256(content.encode()).hexdigest()[:32]
+        return self
 
 
 class ModelRef(Strict):

@@ -17,13 +17,14 @@ from typing import Any
 from pipeline.errors import InputError
 from pipeline.status import StatusCode
 
-_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-:@]{0,127}$")
+# fullmatch, never match + "$": "$" also matches before a final newline ("pets\n").
+_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-:@]{0,127}")
 _NAMESPACE = uuid.UUID("6f1c2c52-6a54-4b8e-9a57-6b1f4f5c2e10")
 
 
 def check_id(value: str, what: str = "input id") -> str:
     """Refuse ids that could escape a path or break a terminal: letters, digits, _.-:@ only."""
-    if not _ID.match(value) or value in {".", ".."}:
+    if not _ID.fullmatch(value) or value in {".", ".."}:
         shown = value.encode("unicode_escape").decode()[:80]
         raise InputError(
             StatusCode.INPUT_INVALID_ARGUMENT,
@@ -31,6 +32,12 @@ def check_id(value: str, what: str = "input id") -> str:
             "starting with a letter, digit or _ (no path separators or control characters)",
         )
     return value
+
+
+def check_tenant(user_id: str, app_id: str) -> None:
+    """User and app ids name blob paths and catalog rows: the same rules as any id."""
+    check_id(user_id, "user id")
+    check_id(app_id, "app id")
 
 
 def derived_id(*parts: str) -> str:

@@ -166,8 +166,15 @@ class ChunkCatalog:
         outcome = InputOutcome(0, parent.id, parent.id, action, code, message)
         conn.execute(
             self.catalog.insert(t.processed_events)
-            .values(event_id=task_id, stage="media", outcomes=[outcome.to_dict()], processed_at=now)
-            .on_conflict_do_nothing(index_elements=["event_id"])
+            .values(
+                user_id=parent.user_id,
+                app_id=parent.app_id,
+                event_id=task_id,
+                stage="media",
+                outcomes=[outcome.to_dict()],
+                processed_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])
         )
 
 

@@ -11,7 +11,13 @@ from sqlalchemy import Column, DateTime, String, Table, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from connectors.catalog import chunk_tables, collectors_tables, schema, versions_tables
+from connectors.catalog import (
+    chunk_tables,
+    collectors_tables,
+    request_tables,
+    schema,
+    versions_tables,
+)
 from connectors.catalog.extraction_tables import create_extraction_tables
 from connectors.catalog.rows import utc_now
 
@@ -28,6 +34,8 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0007_dataset_versions", versions_tables.create),
     ("0006_extraction_jobs", create_extraction_tables),
     ("0002_media_chunks", chunk_tables.create),
+    ("0008_tenant_processed_events", request_tables.scope_processed_events),
+    ("0009_refused_inputs", request_tables.create_refused),
 ]
 
 

@@ -9,11 +9,12 @@ from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import case, func, literal, literal_column, select, union_all
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
+from connectors.catalog.request_tables import refused_inputs
 from connectors.catalog.rows import utc_now
 from pipeline.events import DeadLetter
 from pipeline.records import InputOutcome
@@ -51,6 +52,8 @@ class CatalogQueries:
         query = select(t.inputs).where(
             c.user_id == user_id, c.app_id == app_id, c.id > after_id, _NOT_DELETED
         )
+        if failed_only and dataset_id is None:
+            return self._failed_with_refused(user_id, app_id, after_id, limit)
         if failed_only:
             query = query.where(c.status_code != int(StatusCode.INPUT_SUCCESS))
         if dataset_id is not None:
@@ -62,6 +65,44 @@ class CatalogQueries:
         with self.begin() as conn:
             rows = conn.execute(query.order_by(c.id).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
+
+    def _failed_with_refused(
+        self, user_id: str, app_id: str, after_id: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """Failed inputs and refused ids in one id order (the database's, as `>` pages by)."""
+        c, r = t.inputs.c, refused_inputs.c
+        failed = select(c.id, literal(0).label("refused")).where(
+            c.user_id == user_id,
+            c.app_id == app_id,
+            c.id > after_id,
+            _NOT_DELETED,
+            c.status_code != int(StatusCode.INPUT_SUCCESS),
+        )
+        refused = select(r.id, literal(1).label("refused")).where(
+            r.user_id == user_id, r.app_id == app_id, r.id > after_id
+        )
+        # Each side sorted and cut first, so a page never sorts every failure of the app.
+        parts = [
+            q.order_by(q.selected_columns[0]).limit(limit).subquery() for q in (failed, refused)
+        ]
+        ids = union_all(*(select(p.c.id, p.c.refused) for p in parts)).subquery()
+        rows: dict[str, dict[str, Any]] = {}
+        with self.begin() as conn:
+            page = conn.execute(
+                select(ids.c.id, ids.c.refused).order_by(ids.c.id).limit(limit)
+            ).all()
+            for refused_flag, table, key in ((0, t.inputs, c), (1, refused_inputs, r)):
+                wanted = [i for i, flag in page if flag == refused_flag]
+                if not wanted:
+                    continue
+                found = conn.execute(
+                    select(table).where(
+                        key.user_id == user_id, key.app_id == app_id, key.id.in_(wanted)
+                    )
+                ).mappings()
+                for row in found:
+                    rows[row["id"]] = _refused_row(row) if refused_flag else dict(row)
+        return [rows[i] for i, _ in page if i in rows]
 
     def iter_inputs(
         self, user_id: str, app_id: str, page: int = 1000, **kw: Any
@@ -128,7 +169,12 @@ class CatalogQueries:
                     ),
                 ).where(c.user_id == user_id, c.app_id == app_id, _NOT_DELETED)
             ).one()
-        return {"processed": row[0], "to_process": row[1], "processing": row[2], "errors": row[3]}
+            r = refused_inputs.c
+            refused = conn.execute(
+                select(func.count()).where(r.user_id == user_id, r.app_id == app_id)
+            ).scalar_one()
+        errors = row[3] + refused  # inputs refused for their id are errors too
+        return {"processed": row[0], "to_process": row[1], "processing": row[2], "errors": errors}
 
     def input_statuses(
         self, user_id: str, app_id: str, ids: Collection[str]
@@ -149,8 +195,10 @@ class CatalogQueries:
                 out.update({r[0]: (r[1], r[2]) for r in rows})
         return out
 
-    def settled(self, event_ids: Collection[str]) -> dict[str, list[InputOutcome] | DeadLetter]:
-        """Events that are done: their input outcomes, or the dead letter written for them."""
+    def settled(
+        self, user_id: str, app_id: str, event_ids: Collection[str]
+    ) -> dict[str, list[InputOutcome] | DeadLetter]:
+        """The app's events that are done: their input outcomes, or their dead letter."""
         wanted = list(event_ids)
         out: dict[str, list[InputOutcome] | DeadLetter] = {}
         p = t.processed_events.c
@@ -158,15 +206,33 @@ class CatalogQueries:
         with self.begin() as conn:
             for part in in_batches(wanted):
                 for event_id, outcomes in conn.execute(
-                    select(p.event_id, p.outcomes).where(p.event_id.in_(part))
+                    select(p.event_id, p.outcomes).where(
+                        p.user_id == user_id, p.app_id == app_id, p.event_id.in_(part)
+                    )
                 ):
                     out[event_id] = [InputOutcome.from_dict(o) for o in outcomes]
                 rows = conn.execute(
                     select(t.dead_letters).where(d.event_id.in_(part), d.replayed_at.is_(None))
                 ).mappings()
                 for row in rows:
-                    out.setdefault(row["event_id"], _dead_letter(row))
+                    if _of_tenant(row["event"], user_id, app_id):
+                        out.setdefault(row["event_id"], _dead_letter(row))
         return out
+
+    def processed_request(self, user_id: str, app_id: str, event_id: str) -> dict[str, Any] | None:
+        """One processed request of the app: stage, time and every input's outcome."""
+        p = t.processed_events.c
+        with self.begin() as conn:
+            row = (
+                conn.execute(
+                    select(p.event_id, p.stage, p.outcomes, p.processed_at).where(
+                        p.user_id == user_id, p.app_id == app_id, p.event_id == event_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else dict(row)
 
     # -- datasets -----------------------------------------------------------------------
 
@@ -289,3 +355,28 @@ def _dead_letter(r: Any) -> DeadLetter:
         event=r["event"],
         failed_at=r["failed_at"],
     )
+
+
+def _of_tenant(event: Any, user_id: str, app_id: str) -> bool:
+    """Whether a dead-lettered event belongs to the app (unreadable ones match any app)."""
+    if not isinstance(event, dict):
+        return True
+    user, app = event.get("user_id"), event.get("app_id")
+    return (user is None or user == user_id) and (app is None or app == app_id)
+
+
+def _refused_row(row: Any) -> dict[str, Any]:
+    """A refused input in the shape of an inputs row: its id, code and message; no media."""
+    out: dict[str, Any] = {col.name: None for col in t.inputs.columns}
+    out.update(
+        id=row["id"],
+        status_code=row["status_code"],
+        status_message=row["status_message"],
+        request_id=row["request_id"],
+        concepts=[],
+        metadata={},
+        created_at=row["refused_at"],
+        modified_at=row["refused_at"],
+        refused=True,
+    )
+    return out

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -101,13 +102,18 @@ dataset_inputs = Table(
     Column("added_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Keyed by tenant too: two apps may both send request "req-1" (migration 0008).
 processed_events = Table(
     "processed_events",
     metadata,
-    Column("event_id", String(64), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("app_id", String(128), nullable=False),
+    Column("event_id", String(64), nullable=False),
     Column("stage", String(32), nullable=False),
     Column("outcomes", Json, nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Named: the pre-0008 table's default-named key may still exist while it is copied.
+    PrimaryKeyConstraint("user_id", "app_id", "event_id", name="pk_processed_events_tenant"),
 )
 
 dead_letters = Table(

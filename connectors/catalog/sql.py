@@ -7,7 +7,7 @@ transport to retry.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
@@ -29,6 +29,7 @@ from connectors.catalog.knowledge import KnowledgeCatalog
 from connectors.catalog.migrations import migrate
 from connectors.catalog.queries import CatalogQueries
 from connectors.catalog.quotas import QuotaCatalog
+from connectors.catalog.request_tables import refused_inputs, shown_id
 from connectors.catalog.rows import input_row, utc_now
 from connectors.catalog.versions import VersionCatalog
 from connectors.catalog.workflows import WorkflowCatalog
@@ -105,11 +106,14 @@ class SqlCatalog(CatalogQueries):
 
     # -- the ingest stage's port --------------------------------------------------------
 
-    def processed_outcomes(self, event_id: str) -> list[InputOutcome] | None:
+    def processed_outcomes(
+        self, user_id: str, app_id: str, event_id: str
+    ) -> list[InputOutcome] | None:
+        p = t.processed_events.c
         with self.begin() as conn:
             row = conn.execute(
-                select(t.processed_events.c.outcomes).where(
-                    t.processed_events.c.event_id == event_id
+                select(p.outcomes).where(
+                    p.user_id == user_id, p.app_id == app_id, p.event_id == event_id
                 )
             ).first()
         return None if row is None else [InputOutcome.from_dict(d) for d in row[0]]
@@ -135,26 +139,68 @@ class SqlCatalog(CatalogQueries):
 
     def commit_upload(
         self,
+        user_id: str,
+        app_id: str,
         event_id: str,
         inputs: list[InputRecord],
         annotations: list[AnnotationRecord],
         outcomes: list[InputOutcome],
+        refused: Sequence[InputOutcome] = (),
     ) -> None:
         now = utc_now()
         with self.begin() as conn:
             self._upsert_inputs(conn, inputs, now)
             self.upsert_annotations(conn, annotations, now)
             self.add_memberships(conn, inputs, now)
+            self._record_refused(conn, user_id, app_id, event_id, refused, now)
             conn.execute(
                 self.insert(t.processed_events)
                 .values(
+                    user_id=user_id,
+                    app_id=app_id,
                     event_id=event_id,
                     stage="ingest",
                     outcomes=[o.to_dict() for o in outcomes],
                     processed_at=now,
                 )
-                .on_conflict_do_nothing(index_elements=["event_id"])
+                .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])
             )
+
+    def _record_refused(
+        self,
+        conn: Connection,
+        user_id: str,
+        app_id: str,
+        event_id: str,
+        refused: Sequence[InputOutcome],
+        now: datetime,
+    ) -> None:
+        # One row per shown id (the latest refusal): an upsert may touch a row only once.
+        rows = {
+            shown_id(o.requested_id): {
+                "user_id": user_id,
+                "app_id": app_id,
+                "id": shown_id(o.requested_id),
+                "request_id": event_id,
+                "status_code": int(o.code),
+                "status_message": o.message,
+                "refused_at": now,
+            }
+            for o in refused
+        }
+        if not rows:
+            return
+        stmt = self.insert(refused_inputs)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["user_id", "app_id", "id"],
+                set_={
+                    k: stmt.excluded[k]
+                    for k in ("request_id", "status_code", "status_message", "refused_at")
+                },
+            ),
+            list(rows.values()),
+        )
 
     def _upsert_inputs(self, conn: Connection, records: list[InputRecord], now: datetime) -> None:
         rows = [input_row(r, now) for r in records]

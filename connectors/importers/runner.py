@@ -25,7 +25,9 @@ from pipeline.status import StatusCode
 
 
 class SettledSource(Protocol):
-    def settled(self, event_ids: Collection[str]) -> dict[str, list[InputOutcome] | DeadLetter]: ...
+    def settled(
+        self, user_id: str, app_id: str, event_ids: Collection[str]
+    ) -> dict[str, list[InputOutcome] | DeadLetter]: ...
 
 
 @dataclass
@@ -176,7 +178,9 @@ class ImportRun:
         if not self._pending or (not force and now - self._last_poll < self.options.poll_interval):
             return
         self._last_poll = now
-        for request_id, done in self.catalog.settled(list(self._pending)).items():
+        for request_id, done in self.catalog.settled(
+            self.options.user_id, self.options.app_id, list(self._pending)
+        ).items():
             batch = self._pending.pop(request_id)
             if isinstance(done, DeadLetter):
                 for item in batch:

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from pipeline.errors import InputError, TransientError
 from pipeline.status import StatusCode
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")  # fullmatch: "$" passes a final \n
 _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503"}
 
 
@@ -39,11 +39,11 @@ class S3Location:
 
 def parse_s3_url(url: str) -> S3Location:
     """`s3://bucket/prefix` (the reference's `s3:/bucket/prefix` spelling is accepted too)."""
-    match = re.match(r"^s3:/{1,2}([^/]+)/?(.*)$", url.strip())
+    match = re.fullmatch(r"s3:/{1,2}([^/]+)/?(.*)", url.strip())
     if not match:
         raise ValueError(f"{url!r} is not an S3 URL; use s3://bucket/prefix")
     bucket, prefix = match.group(1), match.group(2)
-    if not _BUCKET.match(bucket) or ".." in bucket:
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
         raise ValueError(f"{bucket!r} is not a valid S3 bucket name")
     return S3Location(bucket, prefix)
 

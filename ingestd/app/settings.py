@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.blobs import S3Settings
 from connectors.importers.dropzone_config import DropZoneSettings
+from pipeline.errors import InputError
+from pipeline.ids import check_id
 from pipeline.limits import Limits
 
 
@@ -70,6 +72,14 @@ class Settings(BaseSettings):
     dropzone: DropZoneSettings = Field(
         default_factory=DropZoneSettings, description="S3 drop zones and extraction jobs."
     )
+
+    @field_validator("user_id", "app_id")
+    @classmethod
+    def _tenant_id(cls, value: str, info: Any) -> str:
+        try:
+            return check_id(value, info.field_name.replace("_", " "))
+        except InputError as exc:
+            raise ValueError(exc.message) from None
 
     def catalog_url(self) -> str:
         """The catalog URL with `catalog_password` filled in (never print this)."""

@@ -21,6 +21,7 @@ from ingestd.cli import (
     jobs,
     keys,
     produce,
+    requests,
     versions,
     workflows,
 )
@@ -84,6 +85,7 @@ app.add_typer(collectors.app, name="collectors")
 app.add_typer(concepts.app, name="concepts")
 app.add_typer(produce.app, name="produce")
 app.add_typer(deadletters.app, name="deadletters")
+app.add_typer(requests.app, name="requests")
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ def deadletters_replay(
 ) -> None:
     """Re-submit dead-lettered events to the topic they came from (after fixing the cause)."""
     replayed: list[dict[str, Any]] = []
+    tenants: list[tuple[str, str]] = []
     refused: list[dict[str, str]] = []
     with open_runtime() as rt:
         letters = rt.catalog.list_dead_letters()
@@ -65,13 +66,18 @@ def deadletters_replay(
                 continue
             rt.publish(event)
             rt.catalog.mark_dead_letter_replayed(letter.dead_letter_id)
+            tenant = (
+                getattr(event, "user_id", rt.settings.user_id),
+                getattr(event, "app_id", rt.settings.app_id),
+            )
             replayed.append({"id": letter.dead_letter_id, "event_id": letter.event_id})
+            tenants.append(tenant)
         rt.flush()
         if not rt.kafka_mode:  # the stages run here: wait for them and say how each went
             rt.bus.join()
-            settled = rt.catalog.settled([r["event_id"] for r in replayed if r["event_id"]])
-            for r in replayed:
-                r.update(_outcome(settled.get(r["event_id"] or "")))
+            for r, (user_id, app_id) in zip(replayed, tenants, strict=True):
+                done = rt.catalog.settled(user_id, app_id, [r["event_id"]]) if r["event_id"] else {}
+                r.update(_outcome(done.get(r["event_id"] or "")))
         else:
             for r in replayed:
                 r["outcome"] = "sent"  # the workers process it; `deadletters list` shows failures

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from ingestd.app.runtime import Runtime
 from ingestd.cli.options import JsonOpt, console, emit_json, errors, progress_bar, table
 from ingestd.cli.state import open_runtime
 from pipeline.collect.stage import FAILED, CollectResult
@@ -73,8 +74,7 @@ def predictions(
             def observe(result: CollectResult) -> None:
                 # Called before the capture's upload is sent: what is settled now, an
                 # earlier run settled, and the ingest stage will skip it as a duplicate.
-                ids = [o.request_id for o in result.outcomes if o.request_id]
-                done = rt.catalog.settled(ids) if ids else {}
+                done = _settled(rt, [result])
                 earlier.update(i for i, v in done.items() if isinstance(v, list))
                 results.append(result)
 
@@ -88,8 +88,7 @@ def predictions(
         if embedded:
             for _ in range(3):  # predictions, then the uploads they produced
                 rt.bus.join()
-            request_ids = [o.request_id for r in results for o in r.outcomes if o.request_id]
-            settled = rt.catalog.settled(request_ids)
+            settled.update(_settled(rt, results))
     actions = Counter(o.action for r in results for o in r.outcomes)
     codes = Counter(f"{int(o.code)} {o.code.name}" for r in results for o in r.outcomes)
     stored: Counter[str] = Counter()
@@ -131,3 +130,16 @@ def predictions(
                 console.print(f"  {f['event_id']} {f['collector']}: {f['code']} {f['message']}")
     if bad or failures or stored["dead letter"] or stored["failed"]:
         raise typer.Exit(1)
+
+
+def _settled(rt: Runtime, results: list[CollectResult]) -> dict[str, Any]:
+    """What became of the captures' upload requests, asked of each destination app."""
+    by_app: dict[tuple[str, str], list[str]] = {}
+    for o in (o for r in results for o in r.outcomes):
+        if o.request_id:
+            user_id, app_id, _ = o.collector.split("/", 2)  # keys: user/app/collector
+            by_app.setdefault((user_id, app_id), []).append(o.request_id)
+    settled: dict[str, Any] = {}
+    for (user_id, app_id), request_ids in by_app.items():
+        settled.update(rt.catalog.settled(user_id, app_id, request_ids))
+    return settled

@@ -89,6 +89,7 @@ def parse_collector(doc: Any) -> Collector:
         raise InputError(INVALID, f"collector: {_errors(exc)}") from None
     try:
         check_id(collector.id, "collector id")
+        check_id(collector.source.post_inputs_key_id, "key id")
         for wf in (collector.pre_queue_workflow_id, collector.post_queue_workflow_id):
             if wf:
                 check_id(wf, "workflow id")

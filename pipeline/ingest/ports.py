@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
@@ -11,7 +11,11 @@ from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, Inpu
 class IngestCatalog(Protocol):
     """The catalog operations the ingest stage uses."""
 
-    def processed_outcomes(self, event_id: str) -> list[InputOutcome] | None: ...
+    def processed_outcomes(
+        self, user_id: str, app_id: str, event_id: str
+    ) -> list[InputOutcome] | None:
+        """The outcomes of a request this app already processed (request ids are per app)."""
+        ...
 
     def existing_inputs(
         self, user_id: str, app_id: str, ids: Collection[str]
@@ -19,10 +23,13 @@ class IngestCatalog(Protocol):
 
     def commit_upload(
         self,
+        user_id: str,
+        app_id: str,
         event_id: str,
         inputs: list[InputRecord],
         annotations: list[AnnotationRecord],
         outcomes: list[InputOutcome],
+        refused: Sequence[InputOutcome] = (),
     ) -> None:
-        """Records, dataset memberships and the processed event id, in one transaction."""
+        """Records, memberships, refused ids and the processed event id, in one transaction."""
         ...

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
-from pipeline.ids import check_id, derived_id, fingerprint
+from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
 from pipeline.ingest.conflicts import candidate_ids, resolve_id
 from pipeline.ingest.inputs import PreparedInput, prepare_input
 from pipeline.ingest.media_tasks import media_task, reemit
@@ -66,6 +66,7 @@ class _Plan:
     annotations: list[AnnotationRecord] = field(default_factory=list)
     path: Path | None = None  # a large original in the work directory, uploaded from there
     task: MediaTask | None = None  # oversized: what the media stage gets
+    refused: bool = False  # failed for an id the catalog cannot hold: listed apart
 
 
 class IngestStage:
@@ -92,13 +93,14 @@ class IngestStage:
 
     def handle(self, request: UploadRequest) -> IngestResult:
         limits = self.limits
+        check_tenant(request.user_id, request.app_id)
         if len(request.inputs) > limits.batch_inputs:
             raise InputError(
                 StatusCode.INPUT_INVALID_REQUEST,
                 f"request {request.request_id} has {len(request.inputs)} inputs; at most "
                 f"{limits.batch_inputs} per request (the importers batch automatically)",
             )
-        prior = self.catalog.processed_outcomes(request.request_id)
+        prior = self.catalog.processed_outcomes(request.user_id, request.app_id, request.request_id)
         if prior is not None:
             # Tasks of inputs still pending may have been lost in a crash before publishing.
             again: list[FollowUp] = list(reemit(request, prior, self.media_catalog))
@@ -130,7 +132,16 @@ class IngestStage:
             # Before the commit: once the request counts as processed a retry would not come
             # back here, and forgetting twice is harmless.
             self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
-        self.catalog.commit_upload(request.request_id, records, annotations, outcomes)
+        refused = [p.outcome for p in plans if p.refused]
+        self.catalog.commit_upload(
+            request.user_id,
+            request.app_id,
+            request.request_id,
+            records,
+            annotations,
+            outcomes,
+            refused,
+        )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
         return IngestResult(
             request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks
@@ -279,7 +290,8 @@ class IngestStage:
         try:
             check_id(requested_id)
         except InputError:
-            writable = False  # an id we refuse is never a key in the catalog
+            # An id we refuse is never a key of `inputs`; it is listed as a refusal instead.
+            return _Plan(outcome, refused=True)
         if not writable:
             # Never let a failed retry overwrite a good input; report it only.
             return _Plan(outcome)

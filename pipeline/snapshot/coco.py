@@ -1,9 +1,10 @@
 """COCO (detection and segmentation) from a version's manifest, for pycocotools and friends.
 
 Image inputs become COCO images; each region with a positive concept becomes one COCO
-annotation per such concept: bounding boxes as `bbox`, polygons as polygon segmentation,
-masks as uncompressed RLE. Coordinates go from the reference's fractions to pixels.
-Points, frames and regions without a positive concept have no COCO form: they are counted.
+annotation per such concept: bounding boxes as `bbox` and a 4-point polygon, polygons as
+polygon segmentation, masks as uncompressed RLE. Coordinates go from the reference's
+fractions to pixels. Points, frames and regions without a positive concept have no COCO
+form: they are counted.
 """
 
 from __future__ import annotations
@@ -101,8 +102,11 @@ class CocoWriter:
             b = info["bounding_box"]
             x, y = b["left_col"] * w, b["top_row"] * h
             bw, bh = (b["right_col"] - b["left_col"]) * w, (b["bottom_row"] - b["top_row"]) * h
+            # The box as a 4-point polygon: an empty segmentation breaks pycocotools'
+            # annToMask / annToRLE (IndexError), which tools call on every annotation.
+            corners = [x, y, x + bw, y, x + bw, y + bh, x, y + bh]
             return {
-                "segmentation": [],
+                "segmentation": [_round(corners)],
                 "bbox": _round([x, y, bw, bh]),
                 "area": round(bw * bh, 2),
                 "iscrowd": 0,

@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.errors import InputError, TransientError
 from pipeline.events import SnapshotRequest
-from pipeline.ids import check_id, fingerprint
+from pipeline.ids import check_id, check_tenant, fingerprint
 from pipeline.ports import BlobStore
 from pipeline.snapshot.export import export_version, normalize_formats
 from pipeline.snapshot.filter import (
@@ -86,6 +86,7 @@ class SnapshotStage:
         self.page_size = page_size
 
     def handle(self, request: SnapshotRequest) -> SnapshotResult:
+        check_tenant(request.user_id, request.app_id)
         check_id(request.dataset_id, "dataset id")
         check_id(request.version_id, "dataset version id")
         row = self.catalog.claim_version(_draft(request))

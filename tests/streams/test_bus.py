@@ -93,7 +93,7 @@ def test_an_unreadable_event_and_a_crashing_stage_become_dead_letters(embedded: 
         ("too-many", StatusCode.INPUT_INVALID_REQUEST)
     ]
     assert "129 inputs" in letters[0].message
-    settled = embedded.catalog.settled(["too-many"])
+    settled = embedded.catalog.settled("me", "main", ["too-many"])
     assert isinstance(settled["too-many"], DeadLetter)
 
 

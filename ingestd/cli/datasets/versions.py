@@ -202,7 +202,8 @@ def _wait(
 
 
 def _dead_letter(rt: Runtime, request: SnapshotRequest) -> DeadLetter | None:
-    found = rt.catalog.settled([request.request_id]).get(request.request_id)
+    settled = rt.catalog.settled(request.user_id, request.app_id, [request.request_id])
+    found = settled.get(request.request_id)
     return found if isinstance(found, DeadLetter) else None
 
 
