@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,15 @@ from connectors.importers.items import parse_metadata_option
 from connectors.importers.s3_source import S3Credentials, parse_s3_url
 from ingestd.app.runtime import Runtime
 from ingestd.cli.jobs import job_view, print_job
-from ingestd.cli.options import console, emit_json, fail, failures_table, json_option, progress_bar
+from ingestd.cli.options import (
+    console,
+    emit_json,
+    emit_json_line,
+    fail,
+    failures_table,
+    json_option,
+    progress_bar,
+)
 from ingestd.cli.state import open_runtime
 from pipeline.errors import InputError
 from pipeline.ids import check_id
@@ -138,6 +147,30 @@ def _run_job(
 
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("listing", total=None)  # objects handled of objects listed so far
+        polls: list[str] = []  # watch: the time of the last poll, on the live line
+
+        def progressed(c: dict[str, int]) -> None:
+            line = _progress_line(c) + (f" · last poll {polls[-1]}" if polls else "")
+            bar.update(
+                task,
+                total=c["listed_objects_count"] or None,
+                completed=c["done_objects_count"],
+                description=line,
+            )
+
+        def polled(c: dict[str, int], at: datetime) -> None:
+            polls[:] = [at.astimezone().strftime("%H:%M:%S")]
+            view = _poll_view(c, at)
+            if as_json:
+                emit_json_line(view)
+                return
+            progressed(c)
+            if not console.is_terminal:  # no live line in a log: one plain line per poll
+                console.print(
+                    f"poll {polls[-1]}: seen {view['objects_seen']} · stored {view['stored']}"
+                    f" · failed {view['failed']} · deleted {view['deleted']}"
+                )
+
         runner = ExtractionJobRunner(
             submit=rt.submit,
             catalog=rt.catalog,
@@ -149,14 +182,27 @@ def _run_job(
             credentials=creds,
             sqs_queue_url=sqs_queue,
             force=force,
-            on_progress=lambda c: bar.update(
-                task,
-                total=c["listed_objects_count"] or None,
-                completed=c["done_objects_count"],
-                description=_progress_line(c),
-            ),
+            on_progress=progressed,
+            on_poll=polled,
         )
         return runner.run(watch=watch, cycles=cycles)
+
+
+def _poll_view(c: dict[str, int], at: datetime) -> dict[str, Any]:
+    """One watch poll under --json: what the job has seen, stored and failed so far."""
+    return {
+        "event": "poll",
+        "polled_at": at.isoformat(),
+        "objects_seen": c["listed_objects_count"],
+        "stored": _stored(c),
+        "failed": c["failed_inputs_count"],
+        "deleted": c["deleted_objects_count"],
+        "unchanged": c["unchanged_objects_count"],
+    }
+
+
+def _stored(c: dict[str, int]) -> int:
+    return sum(c[f"{t}_inputs_count"] for t in ("image", "video", "audio", "text"))
 
 
 def _report(outcome: JobOutcome, as_json: bool) -> None:
@@ -217,7 +263,7 @@ def _credentials(
 
 
 def _progress_line(c: dict[str, int]) -> str:
-    inputs = sum(c[f"{t}_inputs_count"] for t in ("image", "video", "audio", "text"))
+    inputs = _stored(c)
     archives = sum(
         c[f"{s}_archives_count"] for s in ("pending", "in_progress", "completed", "failed")
     )
