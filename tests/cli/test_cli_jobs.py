@@ -135,3 +135,20 @@ def test_watch_reports_every_poll_as_it_happens(env: dict[str, str], s3: MotoS3S
     human = runner.invoke(app, args)  # not a terminal: a plain line per poll
     assert sum(line.startswith("poll ") for line in human.stdout.splitlines()) == 2
     assert "seen 3 · stored 0 · failed 0" in human.stdout  # a second job: objects unchanged
+
+
+def test_source_secret_from_a_secret_file_reaches_import_s3(
+    env: dict[str, str], s3: MotoS3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "ingestd_source_secret_access_key").write_text(SECRET)
+    monkeypatch.delenv("INGESTD_SOURCE_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("INGESTD_SECRETS_DIR", str(secrets))
+    client, bucket = new_bucket(s3)
+    put_many(client, bucket, {"a.jpg": image_bytes()})
+    result = runner.invoke(app, ["import", "s3", f"s3://{bucket}/", "--json"])
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)["job"]
+    assert job["credentials"] == "per-job (not stored)" and job["progress"]["image_inputs_count"]
+    assert SECRET not in result.output

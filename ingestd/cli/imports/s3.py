@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from pydantic import SecretStr, ValidationError
 
+from connectors.blobs import S3Settings
 from connectors.importers.dropzone_config import DropZoneSettings
 from connectors.importers.dropzone_items import InputTemplate
 from connectors.importers.items import parse_metadata_option
@@ -25,7 +26,7 @@ from ingestd.cli.options import (
     json_option,
     progress_bar,
 )
-from ingestd.cli.state import open_runtime
+from ingestd.cli.state import open_runtime, settings
 from pipeline.errors import InputError
 from pipeline.ids import check_id
 from pipeline.ingest.inputs import check_metadata
@@ -35,7 +36,7 @@ from pipeline.models import Concept, ConflictResolution
 if TYPE_CHECKING:
     from connectors.importers.extraction_job import JobOutcome
 
-ENV = "INGESTD_SOURCE_"  # the bucket's credentials: not ingestd's own INGESTD_S3_*
+ENV = "INGESTD_SOURCE_"  # the bucket's credentials (Settings.source_*), not INGESTD_S3_*
 
 
 def import_s3(
@@ -68,21 +69,23 @@ def import_s3(
         help="An input id taken by other content: SKIP it, or SUFFIX (-1..-9, then random).",
     ),
     endpoint_url: str | None = typer.Option(
-        None, "--endpoint-url", envvar=f"{ENV}ENDPOINT_URL", help="S3 endpoint (MinIO)."
+        None, "--endpoint-url", help=f"S3 endpoint (MinIO). Default: {ENV}ENDPOINT_URL."
     ),
-    region: str | None = typer.Option(None, "--region", envvar=f"{ENV}REGION"),
+    region: str | None = typer.Option(None, "--region", help=f"Default: {ENV}REGION."),
     access_key_id: str | None = typer.Option(
-        None, "--access-key-id", envvar=f"{ENV}ACCESS_KEY_ID", help="Default: boto3's chain."
+        None,
+        "--access-key-id",
+        help=f"Default: {ENV}ACCESS_KEY_ID, else boto3's chain.",
+        show_default=False,
     ),
     secret_access_key: str | None = typer.Option(
         None,
         "--secret-access-key",
-        envvar=f"{ENV}SECRET_ACCESS_KEY",
         help=f"Prefer the {ENV}SECRET_ACCESS_KEY variable (command lines are visible).",
         show_default=False,
     ),
     session_token: str | None = typer.Option(
-        None, "--session-token", envvar=f"{ENV}SESSION_TOKEN", show_default=False
+        None, "--session-token", help=f"Default: {ENV}SESSION_TOKEN.", show_default=False
     ),
     interval: float | None = typer.Option(None, "--interval", help="Watch: seconds per cycle."),
     rescan_every: int | None = typer.Option(
@@ -95,11 +98,24 @@ def import_s3(
     cycles: int | None = typer.Option(None, "--cycles", hidden=True),
     as_json: bool = json_option("Print the outcome as JSON."),
 ) -> None:
-    """Start an extraction job: every object under the prefix becomes inputs, archives extracted."""
+    """Start an extraction job: every object under the prefix becomes inputs, archives extracted.
+
+    The bucket's server and credentials come from INGESTD_SOURCE_ENDPOINT_URL, _REGION,
+    _ACCESS_KEY_ID, _SECRET_ACCESS_KEY and _SESSION_TOKEN (or secret files, see
+    INGESTD_SECRETS_DIR); the flags override them; with no key, boto3's default chain.
+    """
     try:
         where = parse_s3_url(url)
         spec = _template(template, concept, dataset, metadata)
-        creds = _credentials(endpoint_url, region, access_key_id, secret_access_key, session_token)
+        creds = _credentials(
+            settings().source_s3(
+                endpoint_url=endpoint_url,
+                region=region,
+                access_key_id=access_key_id,
+                secret_access_key=secret_access_key,
+                session_token=session_token,
+            )
+        )
     except (ValueError, ValidationError) as exc:
         fail(str(exc))
         return
@@ -246,20 +262,23 @@ def _template(
     return spec
 
 
-def _credentials(
-    endpoint: str | None, region: str | None, key: str | None, secret: str | None, token: str | None
-) -> S3Credentials:
-    if bool(key) != bool(secret):
+def _credentials(source: S3Settings) -> S3Credentials:
+    if (source.access_key_id is None) != (source.secret_access_key is None):
         raise ValueError(
-            "give both --access-key-id and --secret-access-key (or neither, for boto3's chain)"
+            "give both --access-key-id and --secret-access-key (or neither, for boto3's chain); "
+            f"{ENV}ACCESS_KEY_ID and {ENV}SECRET_ACCESS_KEY count too"
         )
     return S3Credentials(
-        region=region,
-        access_key_id=key,
-        secret_access_key=SecretStr(secret) if secret else None,
-        session_token=SecretStr(token) if token else None,
-        endpoint_url=endpoint,
+        region=source.region,
+        access_key_id=_reveal(source.access_key_id),
+        secret_access_key=source.secret_access_key,
+        session_token=source.session_token,
+        endpoint_url=source.endpoint_url,
     )
+
+
+def _reveal(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def _progress_line(c: dict[str, int]) -> str:
