@@ -20,8 +20,9 @@ from pipeline.limits import Limits
 
 
 class Settings(BaseSettings):
+    # Frozen: read once at start; a changed run is a new object (model_copy), never a mutation.
     model_config = SettingsConfigDict(
-        env_prefix="INGESTD_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="INGESTD_", env_nested_delimiter="__", extra="ignore", frozen=True
     )
 
     broker: str = Field("memory://", description="memory:// (embedded) or kafka://host:port,...")

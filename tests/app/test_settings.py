@@ -7,6 +7,8 @@ import logging
 import re
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from ingestd.app.settings import Settings
@@ -87,3 +89,19 @@ def test_no_ingestd_variable_is_read_around_the_settings() -> None:
         if reads.search(line)
     ]
     assert found == []
+
+
+def test_settings_are_frozen_once_loaded() -> None:
+    s = Settings()
+    for change in (
+        lambda: setattr(s, "user_id", "other"),
+        lambda: setattr(s, "limits", s.limits.model_copy(update={"batch_inputs": 1})),
+        lambda: setattr(s.limits, "batch_inputs", 1),
+        lambda: setattr(s.dropzone, "poll_interval", 0.0),
+        lambda: setattr(s.dropzone.archives, "max_members", 1),
+    ):
+        with pytest.raises(ValidationError, match="frozen"):
+            change()
+    # A different run is a new object; the original is untouched.
+    quick = s.model_copy(update={"dropzone": s.dropzone.model_copy(update={"poll_interval": 0})})
+    assert quick.dropzone.poll_interval == 0 and s.dropzone.poll_interval == 10.0
