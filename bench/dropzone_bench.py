@@ -80,14 +80,15 @@ def baseline(endpoint: str, bucket: str, concurrency: int) -> tuple[float, float
 
 def job(endpoint: str, bucket: str, concurrency: int, workdir: Path) -> tuple[float, float, int]:
     run = workdir / uuid.uuid4().hex[:8]
-    settings = Settings(
+    base = Settings(
         blobs=f"file://{run}/blobs",
         catalog=f"sqlite:///{run}/catalog.db",
         workers=2,
     )
-    settings.dropzone = settings.dropzone.model_copy(
+    dropzone = base.dropzone.model_copy(
         update={"concurrency": concurrency, "work_dir": str(run / "extract")}
     )
+    settings = base.model_copy(update={"dropzone": dropzone})  # settings are frozen
     creds = S3Credentials(
         region="us-east-1",
         access_key_id="bench",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MB = 1024 * 1024
 T = TypeVar("T")
@@ -18,6 +18,8 @@ TEXT_FORMATS = frozenset({"TXT", "CSV", "TSV"})
 
 class Limits(BaseModel):
     """Every limit is a setting (INGESTD_LIMITS__...), defaulting to the reference values."""
+
+    model_config = ConfigDict(frozen=True)  # part of the settings: never changed in place
 
     batch_inputs: int = Field(128, description="Inputs per request.")
     batch_bytes: int = Field(128 * MB, description="Bytes per request (strictly less).")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MB = 1024 * 1024
 
 
 class ArchiveLimits(BaseModel):
     """What an archive may hold; sizes are counted while decompressing, never read from headers."""
+
+    model_config = ConfigDict(frozen=True)  # part of the settings: never changed in place
 
     max_members: int = Field(10_000, description="Entries per archive (directories included).")
     max_bytes: int = Field(
@@ -26,6 +28,8 @@ class ArchiveLimits(BaseModel):
 
 
 class DropZoneSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)  # part of the settings: never changed in place
+
     concurrency: int = Field(16, description="Objects read in parallel.")
     prefetch_bytes: int = Field(
         256 * MB, description="Bytes of objects read ahead of the batcher (memory bound)."

@@ -90,6 +90,7 @@ class ExtractionJobRunner:
         sqs_queue_url: str | None = None,
         force: bool = False,
         on_progress: Callable[[dict[str, int]], None] | None = None,
+        on_poll: Callable[[dict[str, int], datetime], None] | None = None,
     ) -> None:
         self.submit, self.catalog = submit, catalog
         self.user_id, self.app_id, self.config = user_id, app_id, config
@@ -135,6 +136,8 @@ class ExtractionJobRunner:
             force=force,
         )
         self.on_progress = on_progress or (lambda _c: None)
+        # After each watch cycle, failed or not: the counters and when that poll began.
+        self.on_poll = on_poll or (lambda _c, _t: None)
         self.outcome = JobOutcome(job=job)
         self._last_tick = 0.0
         self.tick_seconds = TICK
@@ -184,6 +187,7 @@ class ExtractionJobRunner:
             if self.stop.is_set():
                 return
             n += 1
+            polled_at = datetime.now(UTC)
             try:
                 if self.config.rescan_every and n % self.config.rescan_every == 0:
                     self._pass(self.reader.listing_items(sweep=True), sweep=True)
@@ -202,6 +206,7 @@ class ExtractionJobRunner:
                 noted = True
                 self.outcome.cycle_errors = [*self.outcome.cycle_errors[-(KEEP - 1) :], note]
             self.outcome.cycles = n
+            self.on_poll(self.progress.snapshot(), polled_at)
 
     def _pass(self, items: Generator[ObjectItem, None, None], sweep: bool = False) -> None:
         since = datetime.now(UTC)

@@ -41,7 +41,7 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Runtime:
-        settings = settings or Settings()
+        settings = settings or Settings.load()
         blobs = open_blob_store(settings.blobs, settings.s3())
         catalog = SqlCatalog(settings.catalog_url())
         fetcher = GuardedFetcher(

@@ -6,6 +6,7 @@ Secrets are SecretStr: printed and logged only as '**********'.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -19,8 +20,9 @@ from pipeline.limits import Limits
 
 
 class Settings(BaseSettings):
+    # Frozen: read once at start; a changed run is a new object (model_copy), never a mutation.
     model_config = SettingsConfigDict(
-        env_prefix="INGESTD_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="INGESTD_", env_nested_delimiter="__", extra="ignore", frozen=True
     )
 
     broker: str = Field("memory://", description="memory:// (embedded) or kafka://host:port,...")
@@ -37,6 +39,12 @@ class Settings(BaseSettings):
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_session_token: SecretStr | None = None
+    # `ingestd import s3`: the source bucket's server and credentials, not the blob store's.
+    source_endpoint_url: str | None = Field(None, description="S3 endpoint of import s3's bucket.")
+    source_region: str | None = None
+    source_access_key_id: SecretStr | None = None
+    source_secret_access_key: SecretStr | None = None
+    source_session_token: SecretStr | None = None
     catalog_password: SecretStr | None = Field(
         None, description="Password put into the catalog URL when connecting (not in the URL)."
     )
@@ -72,6 +80,21 @@ class Settings(BaseSettings):
     dropzone: DropZoneSettings = Field(
         default_factory=DropZoneSettings, description="S3 drop zones and extraction jobs."
     )
+    secrets_dir: str | None = Field(
+        None,
+        description="Directory of one file per secret setting, e.g. ingestd_s3_secret_access_key "
+        "(Docker/Kubernetes secrets); read by Settings.load.",
+    )
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """The process's settings: INGESTD_* variables, then the files of INGESTD_SECRETS_DIR
+        (when it is a directory), then `overrides` (command-line flags) on top."""
+        first = cls(**overrides)
+        where = first.secrets_dir
+        if where and Path(where).is_dir():
+            return cls(_secrets_dir=where, **overrides)
+        return first
 
     @field_validator("user_id", "app_id")
     @classmethod
@@ -100,6 +123,21 @@ class Settings(BaseSettings):
             session_token=self.s3_session_token,
         )
 
+    def source_s3(self, **flags: str | None) -> S3Settings:
+        """Where `ingestd import s3` reads (INGESTD_SOURCE_*), `flags` given on top.
+
+        An empty value counts as unset, so `INGESTD_SOURCE_ACCESS_KEY_ID=` falls back to
+        boto3's chain."""
+        values: dict[str, str | SecretStr | None] = {
+            "endpoint_url": self.source_endpoint_url,
+            "region": self.source_region,
+            "access_key_id": self.source_access_key_id,
+            "secret_access_key": self.source_secret_access_key,
+            "session_token": self.source_session_token,
+        }
+        values.update({k: v for k, v in flags.items() if v is not None})
+        return S3Settings(**{k: _unset_if_empty(v) for k, v in values.items()})
+
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict safe to print: secrets masked, URL passwords hidden."""
         data = self.model_dump(mode="json")
@@ -108,6 +146,11 @@ class Settings(BaseSettings):
                 data[name] = "**********"
         data["catalog"] = _hide_password(self.catalog)
         return data
+
+
+def _unset_if_empty(value: str | SecretStr | None) -> str | SecretStr | None:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return value if text else None
 
 
 def _hide_password(url: str) -> str:

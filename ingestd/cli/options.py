@@ -43,6 +43,12 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=_default) + "\n")
 
 
+def emit_json_line(data: Any) -> None:
+    """One compact JSON object on one line, flushed: a stream a program reads as it comes."""
+    sys.stdout.write(json.dumps(data, sort_keys=True, default=_default) + "\n")
+    sys.stdout.flush()
+
+
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     t = Table(title=title, title_justify="left")
     for name in columns:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ingestd.app.runtime import Runtime
@@ -18,12 +17,8 @@ def set_overrides(**values: Any) -> None:
 
 
 def settings() -> Settings:
-    # Docker/Kubernetes secrets: one file per setting,
-    # e.g. /run/secrets/ingestd_s3_secret_access_key
-    secrets_dir = os.environ.get("INGESTD_SECRETS_DIR")
-    if secrets_dir and os.path.isdir(secrets_dir):
-        return Settings(_secrets_dir=secrets_dir, **_overrides)
-    return Settings(**_overrides)
+    """Environment and secret files (INGESTD_SECRETS_DIR), this invocation's flags on top."""
+    return Settings.load(**_overrides)
 
 
 def open_runtime() -> Runtime:

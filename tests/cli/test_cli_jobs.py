@@ -115,3 +115,40 @@ def test_bad_arguments_and_unreachable_buckets_fail_clearly(
     job = json.loads(gone.stdout)["job"]
     assert job["status"]["code"] == StatusCode.JOB_FAILED
     assert "66000 LIST_OBJECTS_FAILED" in job["status"]["details"]
+
+
+def test_watch_reports_every_poll_as_it_happens(env: dict[str, str], s3: MotoS3Server) -> None:
+    client, bucket = new_bucket(s3)
+    put_many(client, bucket, {"w/a.jpg": image_bytes(), "w/b.txt": b"hi", "w/c.bin": b"\x00"})
+    args = ["import", "s3", f"s3://{bucket}/w/", "--watch", "--cycles", "2", "--interval", "0"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 1, result.output  # c.bin is not a supported type
+    lines = result.stdout.splitlines()
+    polls = [json.loads(line) for line in lines[:2]]  # one compact JSON object per poll
+    for poll in polls:
+        assert poll["event"] == "poll" and poll["polled_at"]
+        assert (poll["objects_seen"], poll["stored"], poll["failed"]) == (3, 2, 1)
+    assert polls[0]["polled_at"] <= polls[1]["polled_at"]
+    summary = json.loads("\n".join(lines[2:]))  # then the final summary, as without --watch
+    assert summary["cycles"] == 2 and summary["job"]["status"]["code"] == StatusCode.JOB_COMPLETED
+
+    human = runner.invoke(app, args)  # not a terminal: a plain line per poll
+    assert sum(line.startswith("poll ") for line in human.stdout.splitlines()) == 2
+    assert "seen 3 · stored 0 · failed 0" in human.stdout  # a second job: objects unchanged
+
+
+def test_source_secret_from_a_secret_file_reaches_import_s3(
+    env: dict[str, str], s3: MotoS3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "ingestd_source_secret_access_key").write_text(SECRET)
+    monkeypatch.delenv("INGESTD_SOURCE_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("INGESTD_SECRETS_DIR", str(secrets))
+    client, bucket = new_bucket(s3)
+    put_many(client, bucket, {"a.jpg": image_bytes()})
+    result = runner.invoke(app, ["import", "s3", f"s3://{bucket}/", "--json"])
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)["job"]
+    assert job["credentials"] == "per-job (not stored)" and job["progress"]["image_inputs_count"]
+    assert SECRET not in result.output

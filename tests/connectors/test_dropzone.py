@@ -258,7 +258,7 @@ def test_cancel_mid_job_stops_promptly_and_leaves_only_whole_inputs(
     client, bucket = new_bucket(s3)
     keys = {f"c/{n:04d}.jpg": image_bytes(color=("red", "blue")[n % 2]) for n in range(400)}
     put_many(client, bucket, keys)
-    rt.settings.limits = rt.settings.limits.model_copy(update={"batch_inputs": 10})
+    small_batches = rt.settings.limits.model_copy(update={"batch_inputs": 10})
     jobs = rt.catalog.jobs
     asked: list[int] = []
 
@@ -268,7 +268,13 @@ def test_cancel_mid_job_stops_promptly_and_leaves_only_whole_inputs(
             jobs.cancel("me", "main", runner.job_id)
 
     runner = runner_for(
-        rt, s3, f"s3://{bucket}/c/", tmp_path, concurrency=2, on_progress=cancel_after_twenty
+        rt,
+        s3,
+        f"s3://{bucket}/c/",
+        tmp_path,
+        concurrency=2,
+        on_progress=cancel_after_twenty,
+        limits=small_batches,
     )
     runner.tick_seconds = 0.0
     out = runner.run()

@@ -215,8 +215,12 @@ def test_a_failed_watch_cycle_is_noted_and_the_watch_goes_on(
     runner = runner_for(
         rt, s3, f"s3://{bucket}/", tmp_path, watch=True, on_progress=once(remove_bucket, 1)
     )
+    polls: list[tuple[int, Any]] = []
+    runner.on_poll = lambda counts, at: polls.append((counts["image_inputs_count"], at))
     out = runner.run(watch=True, cycles=2)
     assert out.cycles == 2 and len(out.cycle_errors) == 2
+    assert [n for n, _ in polls] == [1, 1]  # a failed poll is reported too
+    assert polls[0][1] <= polls[1][1] and polls[0][1].tzinfo is not None
     assert "66000" in out.cycle_errors[0] or "NoSuchBucket" in out.cycle_errors[0]
     assert out.job["status_code"] == StatusCode.JOB_COMPLETED  # not failed: it kept watching
 

@@ -13,6 +13,7 @@ from connectors.importers.dropzone_items import InputTemplate
 from connectors.importers.extraction_job import ExtractionJobRunner, JobOutcome
 from connectors.importers.s3_source import S3Credentials
 from ingestd.app.runtime import Runtime
+from pipeline.limits import Limits
 from tests.support.s3_server import MotoS3Server
 
 
@@ -54,9 +55,10 @@ def runner_for(
     force: bool = False,
     secret: str = "testing",
     on_progress: Any = None,
+    limits: Limits | None = None,
     **dropzone: Any,
 ) -> ExtractionJobRunner:
-    rt.settings.dropzone = rt.settings.dropzone.model_copy(
+    config = rt.settings.dropzone.model_copy(  # this job's copy: settings stay as loaded
         update={"work_dir": str(tmp_path / "extract"), "poll_interval": 0.0, **dropzone}
     )
     creds = credentials(server, secret)
@@ -74,8 +76,8 @@ def runner_for(
         catalog=rt.catalog,
         user_id=rt.settings.user_id,
         app_id=rt.settings.app_id,
-        limits=rt.settings.limits,
-        config=rt.settings.dropzone,
+        limits=limits or rt.settings.limits,
+        config=config,
         job_id=job["id"],
         credentials=creds,
         sqs_queue_url=sqs,

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import SecretStr, ValidationError
 
+from connectors.blobs import S3Settings
 from connectors.importers.dropzone_config import DropZoneSettings
 from connectors.importers.dropzone_items import InputTemplate
 from connectors.importers.items import parse_metadata_option
 from connectors.importers.s3_source import S3Credentials, parse_s3_url
 from ingestd.app.runtime import Runtime
 from ingestd.cli.jobs import job_view, print_job
-from ingestd.cli.options import console, emit_json, fail, failures_table, json_option, progress_bar
-from ingestd.cli.state import open_runtime
+from ingestd.cli.options import (
+    console,
+    emit_json,
+    emit_json_line,
+    fail,
+    failures_table,
+    json_option,
+    progress_bar,
+)
+from ingestd.cli.state import open_runtime, settings
 from pipeline.errors import InputError
 from pipeline.ids import check_id
 from pipeline.ingest.inputs import check_metadata
@@ -26,7 +36,7 @@ from pipeline.models import Concept, ConflictResolution
 if TYPE_CHECKING:
     from connectors.importers.extraction_job import JobOutcome
 
-ENV = "INGESTD_SOURCE_"  # the bucket's credentials: not ingestd's own INGESTD_S3_*
+ENV = "INGESTD_SOURCE_"  # the bucket's credentials (Settings.source_*), not INGESTD_S3_*
 
 
 def import_s3(
@@ -59,21 +69,23 @@ def import_s3(
         help="An input id taken by other content: SKIP it, or SUFFIX (-1..-9, then random).",
     ),
     endpoint_url: str | None = typer.Option(
-        None, "--endpoint-url", envvar=f"{ENV}ENDPOINT_URL", help="S3 endpoint (MinIO)."
+        None, "--endpoint-url", help=f"S3 endpoint (MinIO). Default: {ENV}ENDPOINT_URL."
     ),
-    region: str | None = typer.Option(None, "--region", envvar=f"{ENV}REGION"),
+    region: str | None = typer.Option(None, "--region", help=f"Default: {ENV}REGION."),
     access_key_id: str | None = typer.Option(
-        None, "--access-key-id", envvar=f"{ENV}ACCESS_KEY_ID", help="Default: boto3's chain."
+        None,
+        "--access-key-id",
+        help=f"Default: {ENV}ACCESS_KEY_ID, else boto3's chain.",
+        show_default=False,
     ),
     secret_access_key: str | None = typer.Option(
         None,
         "--secret-access-key",
-        envvar=f"{ENV}SECRET_ACCESS_KEY",
         help=f"Prefer the {ENV}SECRET_ACCESS_KEY variable (command lines are visible).",
         show_default=False,
     ),
     session_token: str | None = typer.Option(
-        None, "--session-token", envvar=f"{ENV}SESSION_TOKEN", show_default=False
+        None, "--session-token", help=f"Default: {ENV}SESSION_TOKEN.", show_default=False
     ),
     interval: float | None = typer.Option(None, "--interval", help="Watch: seconds per cycle."),
     rescan_every: int | None = typer.Option(
@@ -86,11 +98,24 @@ def import_s3(
     cycles: int | None = typer.Option(None, "--cycles", hidden=True),
     as_json: bool = json_option("Print the outcome as JSON."),
 ) -> None:
-    """Start an extraction job: every object under the prefix becomes inputs, archives extracted."""
+    """Start an extraction job: every object under the prefix becomes inputs, archives extracted.
+
+    The bucket's server and credentials come from INGESTD_SOURCE_ENDPOINT_URL, _REGION,
+    _ACCESS_KEY_ID, _SECRET_ACCESS_KEY and _SESSION_TOKEN (or secret files, see
+    INGESTD_SECRETS_DIR); the flags override them; with no key, boto3's default chain.
+    """
     try:
         where = parse_s3_url(url)
         spec = _template(template, concept, dataset, metadata)
-        creds = _credentials(endpoint_url, region, access_key_id, secret_access_key, session_token)
+        creds = _credentials(
+            settings().source_s3(
+                endpoint_url=endpoint_url,
+                region=region,
+                access_key_id=access_key_id,
+                secret_access_key=secret_access_key,
+                session_token=session_token,
+            )
+        )
     except (ValueError, ValidationError) as exc:
         fail(str(exc))
         return
@@ -138,6 +163,30 @@ def _run_job(
 
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("listing", total=None)  # objects handled of objects listed so far
+        polls: list[str] = []  # watch: the time of the last poll, on the live line
+
+        def progressed(c: dict[str, int]) -> None:
+            line = _progress_line(c) + (f" · last poll {polls[-1]}" if polls else "")
+            bar.update(
+                task,
+                total=c["listed_objects_count"] or None,
+                completed=c["done_objects_count"],
+                description=line,
+            )
+
+        def polled(c: dict[str, int], at: datetime) -> None:
+            polls[:] = [at.astimezone().strftime("%H:%M:%S")]
+            view = _poll_view(c, at)
+            if as_json:
+                emit_json_line(view)
+                return
+            progressed(c)
+            if not console.is_terminal:  # no live line in a log: one plain line per poll
+                console.print(
+                    f"poll {polls[-1]}: seen {view['objects_seen']} · stored {view['stored']}"
+                    f" · failed {view['failed']} · deleted {view['deleted']}"
+                )
+
         runner = ExtractionJobRunner(
             submit=rt.submit,
             catalog=rt.catalog,
@@ -149,14 +198,27 @@ def _run_job(
             credentials=creds,
             sqs_queue_url=sqs_queue,
             force=force,
-            on_progress=lambda c: bar.update(
-                task,
-                total=c["listed_objects_count"] or None,
-                completed=c["done_objects_count"],
-                description=_progress_line(c),
-            ),
+            on_progress=progressed,
+            on_poll=polled,
         )
         return runner.run(watch=watch, cycles=cycles)
+
+
+def _poll_view(c: dict[str, int], at: datetime) -> dict[str, Any]:
+    """One watch poll under --json: what the job has seen, stored and failed so far."""
+    return {
+        "event": "poll",
+        "polled_at": at.isoformat(),
+        "objects_seen": c["listed_objects_count"],
+        "stored": _stored(c),
+        "failed": c["failed_inputs_count"],
+        "deleted": c["deleted_objects_count"],
+        "unchanged": c["unchanged_objects_count"],
+    }
+
+
+def _stored(c: dict[str, int]) -> int:
+    return sum(c[f"{t}_inputs_count"] for t in ("image", "video", "audio", "text"))
 
 
 def _report(outcome: JobOutcome, as_json: bool) -> None:
@@ -200,24 +262,27 @@ def _template(
     return spec
 
 
-def _credentials(
-    endpoint: str | None, region: str | None, key: str | None, secret: str | None, token: str | None
-) -> S3Credentials:
-    if bool(key) != bool(secret):
+def _credentials(source: S3Settings) -> S3Credentials:
+    if (source.access_key_id is None) != (source.secret_access_key is None):
         raise ValueError(
-            "give both --access-key-id and --secret-access-key (or neither, for boto3's chain)"
+            "give both --access-key-id and --secret-access-key (or neither, for boto3's chain); "
+            f"{ENV}ACCESS_KEY_ID and {ENV}SECRET_ACCESS_KEY count too"
         )
     return S3Credentials(
-        region=region,
-        access_key_id=key,
-        secret_access_key=SecretStr(secret) if secret else None,
-        session_token=SecretStr(token) if token else None,
-        endpoint_url=endpoint,
+        region=source.region,
+        access_key_id=_reveal(source.access_key_id),
+        secret_access_key=source.secret_access_key,
+        session_token=source.session_token,
+        endpoint_url=source.endpoint_url,
     )
 
 
+def _reveal(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
 def _progress_line(c: dict[str, int]) -> str:
-    inputs = sum(c[f"{t}_inputs_count"] for t in ("image", "video", "audio", "text"))
+    inputs = _stored(c)
     archives = sum(
         c[f"{s}_archives_count"] for s in ("pending", "in_progress", "completed", "failed")
     )
