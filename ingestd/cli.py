@@ -14,7 +14,7 @@ from ingestd.cli_jobs import import_s3, jobs_app
 from ingestd.cli_version_tools import app as versions_tools_app
 from ingestd.output import console, emit_json, fail, table
 from ingestd.state import open_runtime, set_overrides, settings
-from pipeline.events import EVENTS
+from pipeline.events import EVENTS, DeadLetter
 
 app = typer.Typer(
     help="ingestd: event-driven ingestion of ML data. Embedded by default (in-process bus, "
@@ -137,12 +137,19 @@ def deadletters_list(as_json: bool = typer.Option(False, "--json")) -> None:
                 d.stage,
                 f"{int(d.code)} {d.code.name}",
                 d.attempts,
-                f"{d.origin_topic}/{d.origin_partition}@{d.origin_offset}",
+                _origin(d),
                 d.message[:80],
             )
             for d in letters
         ],
     )
+
+
+def _origin(letter: DeadLetter) -> str:
+    """topic/partition@offset on Kafka; a letter a stage records itself has no offset."""
+    if letter.origin_partition is None or letter.origin_offset is None:
+        return f"{letter.origin_topic} (no offset)"
+    return f"{letter.origin_topic}/{letter.origin_partition}@{letter.origin_offset}"
 
 
 @deadletters_app.command("replay")
@@ -159,6 +166,7 @@ def deadletters_replay(
 
     replayed: list[str] = []
     refused: list[dict[str, str]] = []
+    prefix = settings().topic_prefix
     with open_runtime() as rt:
         letters = rt.catalog.list_dead_letters()
         if ids:
@@ -167,10 +175,14 @@ def deadletters_replay(
                 fail(f"no unreplayed dead letter with id {', '.join(sorted(unknown))}")
             letters = [d for d in letters if d.dead_letter_id in ids]
         for letter in letters:
-            model = EVENT_OF_TOPIC.get(letter.origin_topic)
+            # Kafka letters name the real topic, INGESTD_TOPIC_PREFIX included.
+            model = EVENT_OF_TOPIC.get(letter.origin_topic.removeprefix(prefix))
             try:
                 if model is None:
-                    raise ValueError(f"no stage reads topic {letter.origin_topic!r}")
+                    raise ValueError(
+                        f"no stage reads topic {letter.origin_topic!r} "
+                        f"(INGESTD_TOPIC_PREFIX is {prefix!r})"
+                    )
                 event = model.model_validate(letter.event)
             except (ValidationError, ValueError) as exc:
                 refused.append({"id": letter.dead_letter_id, "reason": str(exc).splitlines()[0]})

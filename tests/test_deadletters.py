@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from ingestd.cli import app
 from ingestd.runtime import Runtime
-from pipeline.events import UploadRequest
-from pipeline.models import Data, Input, Media
+from pipeline.events import DeadLetter, UploadRequest
+from pipeline.models import Data, Input, Media, Text
 from pipeline.status import StatusCode
 from streams.delivery import RetryPolicy
 
@@ -54,3 +54,68 @@ def test_replay_after_the_outage_stores_the_input(tmp_path, request, monkeypatch
         assert rt.catalog.list_dead_letters() == []  # replayed ones are no longer listed
     again = runner.invoke(app, ["deadletters", "replay", "nope"])
     assert again.exit_code == 1 and "no unreplayed dead letter" in again.output
+
+
+def use_catalog(monkeypatch, settings) -> None:
+    monkeypatch.setenv("INGESTD_CATALOG", settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
+
+
+def test_list_shows_where_each_letter_came_from(tmp_path, request, monkeypatch) -> None:
+    settings = make_settings(tmp_path, "sqlite", "local", request)
+    use_catalog(monkeypatch, settings)
+    with Runtime.open(settings) as rt:
+        # A collect stage records its own letters: there is no partition or offset for them.
+        rt.catalog.record_dead_letter(
+            DeadLetter(
+                stage="collect",
+                code=StatusCode.TRY_AGAIN,
+                message="post-queue workflow failed",
+                origin_topic="ingestd.predictions",
+                event={"event_id": "e-1"},
+            )
+        )
+        rt.catalog.record_dead_letter(
+            DeadLetter(
+                stage="ingest",
+                code=StatusCode.CONN_BAD_REQUEST_FORMAT,
+                message="not json",
+                origin_topic="ingestd.uploads",
+                origin_partition=3,
+                origin_offset=41,
+                event={"raw": "{not json"},
+            )
+        )
+    listed = runner.invoke(app, ["deadletters", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    assert "ingestd.predictions (no offset)" in listed.output
+    assert "ingestd.uploads/3@41" in listed.output
+    assert "None" not in listed.output
+
+
+def test_replay_finds_the_stage_of_a_prefixed_topic(tmp_path, request, monkeypatch) -> None:
+    # A Kafka worker with INGESTD_TOPIC_PREFIX names the real topic in its letters.
+    settings = make_settings(tmp_path, "sqlite", "local", request)
+    use_catalog(monkeypatch, settings)
+    monkeypatch.setenv("INGESTD_TOPIC_PREFIX", "staging-")
+    event = UploadRequest(
+        request_id="r-2", inputs=[Input(id="txt", data=Data(text=Text(raw="hello")))]
+    )
+    with Runtime.open(settings) as rt:
+        rt.catalog.record_dead_letter(
+            DeadLetter(
+                stage="ingest",
+                code=StatusCode.TRY_AGAIN,
+                message="gave up",
+                origin_topic="staging-ingestd.uploads",
+                origin_partition=0,
+                origin_offset=7,
+                event=event.model_dump(mode="json"),
+            )
+        )
+    replay = runner.invoke(app, ["deadletters", "replay", "--json"])
+    assert replay.exit_code == 0, replay.output
+    assert len(json.loads(replay.stdout)["replayed"]) == 1
+    with Runtime.open(settings) as rt:
+        row = rt.catalog.get_input("me", "main", "txt")
+        assert row is not None and row["status_code"] == StatusCode.INPUT_SUCCESS
