@@ -1,14 +1,15 @@
 """Delivery of one event to one stage: decode, run, retry what may pass, dead-letter the rest.
 
-Shared by both transports so their behaviour cannot drift. `deliver` never raises: a
-Faust agent that raised would have its event acknowledged and dropped, and the embedded
-bus would lose a worker thread.
+Shared by both transports so their behaviour cannot drift. `deliver` never raises (but
+`Interrupted`, when its caller asked it to stop): a Faust agent that raised would have its
+event acknowledged and dropped, and the embedded bus would lose a worker thread.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,13 @@ class Origin:
     key: str | None = None
 
 
+class Interrupted(Exception):
+    """A stop was asked for while the event waited to be retried: it was not delivered.
+
+    The transport must leave the event unacknowledged, so that it is redelivered.
+    """
+
+
 @dataclass
 class Delivered:
     """What became of an event: a stage result, or the dead letter written for it."""
@@ -67,24 +75,25 @@ def deliver(
     policy: RetryPolicy,
     dead_letter_sink: Callable[[DeadLetter], None],
     sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
+    dead_letter_id: str | None = None,
 ) -> Delivered:
     """Run `handler` on the decoded event until it succeeds or fails for good.
 
     `raw` is the message value (Kafka) or, on the embedded bus, the event object itself.
+    `stop`, once set, ends any retry wait with `Interrupted` (the one exception `deliver`
+    raises). `dead_letter_id` names the dead letter, if one is written (default: a new id).
     """
+    if stop is not None:
+        sleep = _interruptible(stop)
+    dead = _Dead(raw, stage, origin, dead_letter_sink, policy, sleep, dead_letter_id)
     try:
         event = raw if isinstance(raw, model) else model.model_validate_json(raw)  # type: ignore[arg-type]
     except ValidationError as exc:
-        return _dead(
-            raw,
-            stage,
+        return dead(
             StatusCode.CONN_BAD_REQUEST_FORMAT,
             f"event is not a valid {model.__name__}: {_short(exc)}",
             1,
-            origin,
-            dead_letter_sink,
-            policy,
-            sleep,
         )
     attempt = 0
     while True:
@@ -92,21 +101,13 @@ def deliver(
         try:
             return Delivered(result=handler(event), attempts=attempt)
         except InputError as exc:
-            return _dead(
-                raw, stage, exc.code, exc.message, attempt, origin, dead_letter_sink, policy, sleep
-            )
+            return dead(exc.code, exc.message, attempt)
         except TransientError as exc:
             if policy.max_attempts and attempt >= policy.max_attempts:
-                return _dead(
-                    raw,
-                    stage,
+                return dead(
                     StatusCode.TRY_AGAIN,
                     f"gave up after {attempt} tries: {exc.message}",
                     attempt,
-                    origin,
-                    dead_letter_sink,
-                    policy,
-                    sleep,
                 )
             wait = policy.delay(attempt, exc.retry_after)
             log.warning(
@@ -119,72 +120,80 @@ def deliver(
             sleep(wait)
         except Exception as exc:  # a bug or an unforeseen failure: retry, then dead-letter
             if attempt >= min(policy.error_attempts, policy.max_attempts or policy.error_attempts):
-                return _dead(
-                    raw,
-                    stage,
+                return dead(
                     StatusCode.INTERNAL_SERVER_ISSUE,
                     f"{type(exc).__name__}: {exc}",
                     attempt,
-                    origin,
-                    dead_letter_sink,
-                    policy,
-                    sleep,
                 )
             log.exception("stage=%s unexpected error (try %d)", stage, attempt)
             sleep(policy.delay(attempt))
 
 
-def _dead(
-    raw: bytes | BaseModel,
-    stage: str,
-    code: StatusCode,
-    message: str,
-    attempts: int,
-    origin: Origin,
-    sink: Callable[[DeadLetter], None],
-    policy: RetryPolicy,
-    sleep: Callable[[float], None],
-) -> Delivered:
-    event = _as_json(raw)
-    letter = DeadLetter(
-        # The catalog keeps 64 characters; a longer id is what made the event invalid anyway.
-        event_id=str(event.get("request_id") or event.get("event_id") or "")[:64] or None,
-        stage=stage,
-        code=code,
-        message=message,
-        attempts=attempts,
-        origin_topic=origin.topic,
-        origin_partition=origin.partition,
-        origin_offset=origin.offset,
-        origin_key=origin.key,
-        event=event,
-    )
-    # The dead letter must be durable before the event is acknowledged: keep trying while
-    # the store is only briefly away; a store that refuses the letter itself gets a few tries,
-    # then the letter goes to the log in full so a bad event never stops the stage.
-    tries = 0
-    while True:
-        tries += 1
-        try:
-            sink(letter)
-            break
-        except TransientError:
-            log.warning("dead letter store unavailable (try %d); retrying", tries)
-        except Exception:
-            log.exception("could not write dead letter (try %d)", tries)
-            if tries >= policy.error_attempts:
-                log.critical("dead letter not stored, here in full: %s", letter.model_dump_json())
+@dataclass
+class _Dead:
+    """Writes the dead letter of one event, durably, and logs the id it was stored under."""
+
+    raw: bytes | BaseModel
+    stage: str
+    origin: Origin
+    sink: Callable[[DeadLetter], None]
+    policy: RetryPolicy
+    sleep: Callable[[float], None]
+    dead_letter_id: str | None
+
+    def __call__(self, code: StatusCode, message: str, attempts: int) -> Delivered:
+        event = _as_json(self.raw)
+        letter = DeadLetter(
+            # The catalog keeps 64 characters; a longer id is what made the event invalid anyway.
+            event_id=str(event.get("request_id") or event.get("event_id") or "")[:64] or None,
+            stage=self.stage,
+            code=code,
+            message=message,
+            attempts=attempts,
+            origin_topic=self.origin.topic,
+            origin_partition=self.origin.partition,
+            origin_offset=self.origin.offset,
+            origin_key=self.origin.key,
+            event=event,
+        )
+        if self.dead_letter_id is not None:
+            letter.dead_letter_id = self.dead_letter_id
+        # The dead letter must be durable before the event is acknowledged: keep trying while
+        # the store is only briefly away; a store that refuses the letter itself gets a few
+        # tries, then the letter goes to the log in full so a bad event never stops the stage.
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                self.sink(letter)
                 break
-        sleep(policy.delay(min(tries, 6)))
-    log.error(
-        "stage=%s dead letter %s: %d %s: %s",
-        stage,
-        letter.dead_letter_id,
-        int(code),
-        code.name,
-        message,
-    )
-    return Delivered(dead_letter=letter, attempts=attempts)
+            except TransientError:
+                log.warning("dead letter store unavailable (try %d); retrying", tries)
+            except Exception:
+                log.exception("could not write dead letter (try %d)", tries)
+                if tries >= self.policy.error_attempts:
+                    log.critical(
+                        "dead letter not stored, here in full: %s", letter.model_dump_json()
+                    )
+                    break
+            self.sleep(self.policy.delay(min(tries, 6)))
+        log.error(
+            "stage=%s dead letter %s: %d %s: %s",
+            self.stage,
+            letter.dead_letter_id,
+            int(code),
+            code.name,
+            message,
+        )
+        return Delivered(dead_letter=letter, attempts=attempts)
+
+
+def _interruptible(stop: threading.Event) -> Callable[[float], None]:
+    def wait(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise Interrupted("stopping")
+
+    return wait
 
 
 def _as_json(raw: bytes | BaseModel) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 One agent per stage topic, running the same stage functions as the embedded bus through
 the same `deliver` (decode → run → retry transient failures → dead letter). An event is
-acknowledged only when its agent body returns, and the body returns only after the
-outcome is durable: the stage committed its catalog transaction, follow-up events and
-dead letters were acknowledged by the broker (acks=all), and dead letters were recorded
-in the catalog. No exception escapes an agent: Faust would acknowledge and drop the event.
+acknowledged (by hand) only after its outcome is durable: the stage committed its catalog
+transaction, follow-up events and dead letters were acknowledged by the broker (acks=all),
+and dead letters were recorded in the catalog. No exception escapes an agent: Faust would
+acknowledge and drop the event.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import faust
 from pydantic import BaseModel
@@ -112,7 +113,11 @@ class KafkaTransport:
         transport = self
 
         async def agent(stream: faust.StreamT) -> None:
-            async for event in stream.events():
+            # Acked by hand, only when done: Faust's own ack sits in a `finally` of its
+            # stream iterator, and so also acks (and commits) an event whose processing was
+            # cancelled by a shutdown, when that iterator is closed.
+            manual = cast(faust.Stream, stream).noack()  # StreamT does not declare noack
+            async for event in manual.events():
                 try:
                     await transport._process(event, topic_name, stage, model, handler)
                 except asyncio.CancelledError:
@@ -120,6 +125,7 @@ class KafkaTransport:
                 except BaseException:  # never let Faust ack-and-drop: log, wait, try again
                     log.exception("stage=%s unexpected failure outside delivery", stage)
                     await transport._process_until_done(event, topic_name, stage, model, handler)
+                await manual.ack(event)
 
         agent.__name__ = f"{stage}_agent"
         self.app.agent(self.topics[topic_name], name=f"ingestd.{stage}")(agent)
@@ -144,44 +150,58 @@ class KafkaTransport:
     ) -> None:
         message = event.message
         key = message.key.decode("utf-8", "replace")[:256] if message.key else None
-        origin = Origin(topic, message.partition, message.offset, key)
+        # The real (prefixed) topic: the one a person looks for, and offsets are only unique in it.
+        origin = Origin(message.topic, message.partition, message.offset, key)
+        # Same origin offset, same id: a redelivered event is dead-lettered once.
+        letter_id = derived_id(
+            "deadletter", message.topic, str(message.partition), str(message.offset)
+        )
         letters: list[DeadLetter] = []
         started = time.perf_counter()
         metrics.EVENTS_IN.labels(stage).inc()
         loop = asyncio.get_running_loop()
-        done: Delivered = await loop.run_in_executor(
-            self.pool,
-            lambda: deliver(
-                message.value,
-                model,
-                handler,
-                stage=stage,
-                origin=origin,
-                policy=self.policy,
-                dead_letter_sink=letters.append,
-                sleep=time.sleep,
-            ),
-        )
-        for follow_up in getattr(done.result, "follow_ups", None) or []:
+        stop = threading.Event()
+        try:
+            done: Delivered = await loop.run_in_executor(
+                self.pool,
+                lambda: deliver(
+                    message.value,
+                    model,
+                    handler,
+                    stage=stage,
+                    origin=origin,
+                    policy=self.policy,
+                    dead_letter_sink=letters.append,
+                    stop=stop,
+                    dead_letter_id=letter_id,
+                ),
+            )
+        except asyncio.CancelledError:
+            # Shutting down: the thread would otherwise keep retrying an outage, and the
+            # process could not exit until it ended. The event stays unacknowledged.
+            stop.set()
+            raise
+        metrics.count_failures(stage, done.result)
+        for n, follow_up in enumerate(getattr(done.result, "follow_ups", None) or []):
             try:
                 topic_for(follow_up)
             except ValueError as exc:  # no topic carries it: a dead letter, never a stuck partition
-                letters.append(
-                    DeadLetter(
-                        stage="route",
-                        code=StatusCode.INTERNAL_SERVER_ISSUE,
-                        message=str(exc),
-                        origin_topic=topic,
-                        event=follow_up.model_dump(mode="json"),
-                    )
+                letter = DeadLetter(
+                    dead_letter_id=derived_id(letter_id, "follow-up", str(n)),
+                    stage="route",
+                    code=StatusCode.INTERNAL_SERVER_ISSUE,
+                    message=str(exc),
+                    origin_topic=origin.topic,
+                    origin_partition=origin.partition,
+                    origin_offset=origin.offset,
+                    origin_key=key,
+                    event=follow_up.model_dump(mode="json"),
                 )
+                log.error("stage=route dead letter %s: %s", letter.dead_letter_id, exc)
+                letters.append(letter)
                 continue
             await self.send(follow_up)
         for letter in letters:
-            # Same origin offset, same id: a redelivered event is dead-lettered once.
-            letter.dead_letter_id = derived_id(
-                "deadletter", topic, str(message.partition), str(message.offset)
-            )
             await self._dead_letter(letter, key)
         metrics.STAGE_SECONDS.labels(stage).observe(time.perf_counter() - started)
         metrics.EVENTS_OUT.labels(stage, "dead_letter" if letters else "ok").inc()

@@ -81,7 +81,9 @@ class Runtime:
         """The collect stage (collectors), built on first use."""
         from ingestd.app.collect_wiring import collect_stage
 
-        return collect_stage(self.settings, self.catalog, self.blobs, PREDICTIONS)
+        # Its dead letters name the topic as it is really called (prefixed on Kafka).
+        topic = self.settings.topic_prefix + PREDICTIONS if self.kafka_mode else PREDICTIONS
+        return collect_stage(self.settings, self.catalog, self.blobs, topic)
 
     @cached_property
     def snapshot(self) -> SnapshotStage:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
@@ -27,6 +27,25 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+def logging_config(loglevel: str) -> dict[str, Any]:
+    """JSON lines on stderr as the only log output (Faust would add its own text handler)."""
+    level = loglevel.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonLogFormatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "json",
+                "level": level,
+            }
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+    }
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Start the worker; returns when it is stopped (SIGTERM/SIGINT)."""
     import faust
@@ -39,8 +58,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             f"ingestd worker needs INGESTD_BROKER=kafka://host:port (got {settings.broker!r}); "
             "the embedded default runs the stages inside each command instead"
         )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter())
     ensure_topics(
         settings.broker,
         [settings.topic_prefix + name for name in EVENT_OF_TOPIC],
@@ -62,8 +79,16 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    transport.app.conf.loghandlers = [handler]
-    worker = faust.Worker(transport.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        transport.app,
+        loglevel=loglevel,
+        logging_config=logging_config(loglevel),
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    # The progress spinner writes terminal escapes to stdout and lowers the root logger to
+    # DEBUG (to spin on every record): neither belongs in a service's log.
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     finally:

@@ -11,6 +11,7 @@ from ingestd.cli.options import JsonOpt, console, emit_json, fail, table
 from ingestd.cli.state import open_runtime
 from pipeline.events import DeadLetter
 from pipeline.records import InputOutcome
+from pipeline.topics import topic_named
 
 app = typer.Typer(help="Events no stage could process.", no_args_is_help=True)
 
@@ -32,7 +33,7 @@ def deadletters_list(as_json: bool = JsonOpt) -> None:
                 d.stage,
                 f"{int(d.code)} {d.code.name}",
                 d.attempts,
-                f"{d.origin_topic}/{d.origin_partition}@{d.origin_offset}",
+                _origin(d),
                 d.message[:80],
             )
             for d in letters
@@ -60,7 +61,7 @@ def deadletters_replay(
             letters = [d for d in letters if d.dead_letter_id in ids]
         for letter in letters:
             try:
-                event = _event_of(letter)
+                event = _event_of(letter, rt.settings.topic_prefix)
             except (ValidationError, ValueError) as exc:
                 refused.append({"id": letter.dead_letter_id, "reason": str(exc).splitlines()[0]})
                 continue
@@ -95,13 +96,22 @@ def deadletters_replay(
         raise typer.Exit(1)
 
 
-def _event_of(letter: DeadLetter) -> BaseModel:
-    from streams.topics import EVENT_OF_TOPIC
+def _origin(letter: DeadLetter) -> str:
+    """topic/partition@offset on Kafka; a letter a stage records itself has no offset."""
+    if letter.origin_partition is None or letter.origin_offset is None:
+        return f"{letter.origin_topic} (no offset)"
+    return f"{letter.origin_topic}/{letter.origin_partition}@{letter.origin_offset}"
 
-    model = EVENT_OF_TOPIC.get(letter.origin_topic)
-    if model is None:
-        raise ValueError(f"no stage reads topic {letter.origin_topic!r}")
-    return model.model_validate(letter.event)
+
+def _event_of(letter: DeadLetter, prefix: str) -> BaseModel:
+    """The letter's event, parsed as the event of its topic (Kafka letters name the real,
+    prefixed topic)."""
+    topic = topic_named(letter.origin_topic.removeprefix(prefix))
+    if topic is None or topic.stage is None:
+        raise ValueError(
+            f"no stage reads topic {letter.origin_topic!r} (INGESTD_TOPIC_PREFIX is {prefix!r})"
+        )
+    return topic.event.model_validate(letter.event)
 
 
 def _outcome(settled: list[InputOutcome] | DeadLetter | None) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 # Single-node KRaft Kafka broker on loopback, for tests. Jars come from Maven Central (pom.xml here).
 #   broker.sh fetch                   cache jars in $KAFKA_CACHE/libs (idempotent)
 #   broker.sh start [PORT] [DATADIR]  format DATADIR once, start broker (PLAINTEXT PORT, CONTROLLER PORT+1)
+#   broker.sh format [PORT] [DATADIR] only write server.properties and format DATADIR (if new)
+#   broker.sh cluster-ids [N]         print N random cluster ids as `start` draws them
 #   broker.sh stop  [DATADIR]         SIGTERM, wait (SIGKILL after 30 s)
 #   broker.sh kill9 [DATADIR]         SIGKILL, wait
 # Env: KAFKA_CACHE (default ~/.cache/ingestd-kafka), KAFKA_HEAP_OPTS (default -Xms128m -Xmx512m),
-#      KAFKA_START_TIMEOUT (default 60 s).
+#      KAFKA_START_TIMEOUT (default 60 s), KAFKA_CLUSTER_ID (default: a random one, when formatting).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,14 +43,22 @@ jvm_args() { JVM=(java $HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt
                   -Dlog4j2.configurationFile="$HERE/log4j2.xml" -Dkafka.broker.log="$DATADIR/broker.log"
                   -cp "$LIBS/*"); }
 
-start() {
-  PORT="${1:-9092}"; DATADIR="${2:-$DEFAULT_DATADIR}"
+# A random KRaft cluster id as Kafka makes it (Uuid.randomUuid): 16 random bytes, base64url
+# without padding, never starting with '-' (tools would read such an id as an option).
+random_cluster_id() {
+  local cid
+  while true; do
+    cid="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    [[ "$cid" != -* ]] && { echo "$cid"; return 0; }
+  done
+}
+
+# Writes $DATADIR/server.properties for $PORT, and formats $DATADIR unless it already is.
+format_storage() {
   local cport=$((PORT + 1))
   [[ -f "$LIBS/.complete" ]] || fetch
   mkdir -p "$DATADIR"; DATADIR="$(cd "$DATADIR" && pwd)"
   jvm_args
-  if alive "$DATADIR"; then echo "broker already running (pid $(cat "$DATADIR/broker.pid"))"; return 0; fi
-  port_open "$PORT" && die "port $PORT already in use"
   cat > "$DATADIR/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -73,11 +83,20 @@ broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=4000
 PROPS
   if [[ ! -f "$DATADIR/logs/meta.properties" ]]; then
-    # Random KRaft cluster id: 16 random bytes, base64url without padding (Kafka's Uuid format).
-    local cid; cid="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-    "${JVM[@]}" kafka.tools.StorageTool format -t "$cid" -c "$DATADIR/server.properties" \
+    local cid="${KAFKA_CLUSTER_ID:-$(random_cluster_id)}"
+    # "--cluster-id=ID" in one word: an id given as its own word is taken for an option
+    # when it starts with '-'.
+    "${JVM[@]}" kafka.tools.StorageTool format --cluster-id="$cid" -c "$DATADIR/server.properties" \
         >>"$DATADIR/broker.log" 2>&1 || { tail -20 "$DATADIR/broker.log" >&2; die "storage format failed"; }
   fi
+}
+
+start() {
+  PORT="${1:-9092}"; DATADIR="${2:-$DEFAULT_DATADIR}"
+  mkdir -p "$DATADIR"; DATADIR="$(cd "$DATADIR" && pwd)"
+  if alive "$DATADIR"; then echo "broker already running (pid $(cat "$DATADIR/broker.pid"))"; return 0; fi
+  port_open "$PORT" && die "port $PORT already in use"
+  format_storage
   echo "=== start $(date -Is) port $PORT" >>"$DATADIR/broker.log"
   nohup "${JVM[@]}" kafka.Kafka "$DATADIR/server.properties" >>"$DATADIR/broker.log" 2>&1 </dev/null &
   local pid=$!
@@ -120,7 +139,9 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   fetch) fetch ;;
   start) start "$@" ;;
+  cluster-ids) for ((i = 0; i < ${1:-1}; i++)); do random_cluster_id; done ;;
+  format) PORT="${1:-9092}"; DATADIR="${2:-$DEFAULT_DATADIR}"; format_storage ;;
   stop)  stop "$@" ;;
   kill9) kill9 "$@" ;;
-  *) echo "usage: $0 fetch | start [PORT] [DATADIR] | stop [DATADIR] | kill9 [DATADIR]" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch | start [PORT] [DATADIR] | format [PORT] [DATADIR] | cluster-ids [N] | stop [DATADIR] | kill9 [DATADIR]" >&2; exit 2 ;;
 esac

@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from ingestd.app.runtime import Runtime
 from ingestd.cli import app
-from pipeline.events import UploadRequest
-from pipeline.models import Data, Input, Media
+from pipeline.events import DeadLetter, UploadRequest
+from pipeline.models import Data, Input, Media, Text
 from pipeline.status import StatusCode
 from streams.delivery import RetryPolicy
 from tests.support.storage import image_bytes, make_settings
@@ -90,3 +90,68 @@ def test_a_replay_that_fails_again_says_so_and_exits_non_zero(
     human = runner.invoke(app, ["deadletters", "replay"])
     assert human.exit_code == 1
     assert f"failed again {second.dead_letter_id}" in human.stdout
+
+
+def use_catalog(monkeypatch, settings) -> None:
+    monkeypatch.setenv("INGESTD_CATALOG", settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
+
+
+def test_list_shows_where_each_letter_came_from(tmp_path, request, monkeypatch) -> None:
+    settings = make_settings(tmp_path, "sqlite", "local", request)
+    use_catalog(monkeypatch, settings)
+    with Runtime.open(settings) as rt:
+        # A collect stage records its own letters: there is no partition or offset for them.
+        rt.catalog.record_dead_letter(
+            DeadLetter(
+                stage="collect",
+                code=StatusCode.TRY_AGAIN,
+                message="post-queue workflow failed",
+                origin_topic="ingestd.predictions",
+                event={"event_id": "e-1"},
+            )
+        )
+        rt.catalog.record_dead_letter(
+            DeadLetter(
+                stage="ingest",
+                code=StatusCode.CONN_BAD_REQUEST_FORMAT,
+                message="not json",
+                origin_topic="ingestd.uploads",
+                origin_partition=3,
+                origin_offset=41,
+                event={"raw": "{not json"},
+            )
+        )
+    listed = runner.invoke(app, ["deadletters", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    assert "ingestd.predictions (no offset)" in listed.output
+    assert "ingestd.uploads/3@41" in listed.output
+    assert "None" not in listed.output
+
+
+def test_replay_finds_the_stage_of_a_prefixed_topic(tmp_path, request, monkeypatch) -> None:
+    # A Kafka worker with INGESTD_TOPIC_PREFIX names the real topic in its letters.
+    settings = make_settings(tmp_path, "sqlite", "local", request)
+    use_catalog(monkeypatch, settings)
+    monkeypatch.setenv("INGESTD_TOPIC_PREFIX", "staging-")
+    event = UploadRequest(
+        request_id="r-2", inputs=[Input(id="txt", data=Data(text=Text(raw="hello")))]
+    )
+    with Runtime.open(settings) as rt:
+        rt.catalog.record_dead_letter(
+            DeadLetter(
+                stage="ingest",
+                code=StatusCode.TRY_AGAIN,
+                message="gave up",
+                origin_topic="staging-ingestd.uploads",
+                origin_partition=0,
+                origin_offset=7,
+                event=event.model_dump(mode="json"),
+            )
+        )
+    replay = runner.invoke(app, ["deadletters", "replay", "--json"])
+    assert replay.exit_code == 0, replay.output
+    assert len(json.loads(replay.stdout)["replayed"]) == 1
+    with Runtime.open(settings) as rt:
+        row = rt.catalog.get_input("me", "main", "txt")
+        assert row is not None and row["status_code"] == StatusCode.INPUT_SUCCESS

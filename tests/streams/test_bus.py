@@ -12,7 +12,7 @@ from pipeline.events import DeadLetter, UploadRequest
 from pipeline.models import Data, Input, Media, Text
 from pipeline.status import StatusCode
 from streams.bus import EmbeddedBus
-from streams.delivery import RetryPolicy
+from streams.delivery import Interrupted, Origin, RetryPolicy, deliver
 from streams.topics import UPLOADS
 from tests.support.s3_server import MotoS3Server
 from tests.support.storage import image_bytes, make_settings
@@ -130,3 +130,37 @@ def test_s3_outage_mid_run_loses_nothing_and_sends_nothing_to_dead_letters(
         assert [r["id"] for r in rows] == ["img0", "img1", "img2", "img3"]
         for row in rows:
             assert rt.blobs.exists(row["blob_key"])
+
+
+def test_a_stop_ends_the_retry_wait_without_a_dead_letter() -> None:
+    tried = threading.Event()
+    stop = threading.Event()
+    letters: list[DeadLetter] = []
+    outcome: list[BaseException] = []
+
+    def outage(req: UploadRequest) -> None:
+        tried.set()
+        raise TransientError("S3 unreachable")
+
+    def run() -> None:
+        try:
+            deliver(
+                text_request(1),
+                UploadRequest,
+                outage,
+                stage="ingest",
+                origin=Origin(UPLOADS),
+                policy=RetryPolicy(max_attempts=0, min_backoff=3600, max_backoff=3600),
+                dead_letter_sink=letters.append,
+                stop=stop,
+            )
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert tried.wait(30)
+    stop.set()
+    thread.join(60)  # the retry wait is an hour: only the stop ends it
+    assert not thread.is_alive()
+    assert [type(e) for e in outcome] == [Interrupted] and letters == []

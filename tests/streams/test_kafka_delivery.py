@@ -23,7 +23,13 @@ from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
 from pipeline.models import Data, Input, Media, Text
 from pipeline.status import StatusCode
-from tests.support.kafka_harness import WorkerProcess, consumer_lag, wait_for
+from tests.support.kafka_harness import (
+    WorkerProcess,
+    assigned_partitions,
+    consumer_lag,
+    wait_for,
+    wait_progressing,
+)
 from tests.support.storage import image_bytes, make_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.postgres]
@@ -218,29 +224,40 @@ def test_two_workers_share_the_partitions(tmp_path, request, kafka) -> None:
     from tests.support.kafka_broker import free_port
 
     settings = kafka_settings(tmp_path, request, kafka)
+    # Eight apps, keyed onto all four partitions (murmur2 of app0..app7 covers 0-3), so
+    # whichever two partitions a worker gets, it has work.
     workload = Workload(800, garbage=0, apps=8)
+    uploads = settings.topic_prefix + "ingestd.uploads"
+    group = settings.topic_prefix + "ingestd"
     ports = [free_port(), free_port()]
     workers = [
         WorkerProcess(settings, tmp_path / f"w{n}.log", port).start()
         for n, port in enumerate(ports)
     ]
+    catalog = SqlCatalog(settings.catalog)
     try:
-        # Trickle the events in, so that the work is still there when the second worker has
-        # joined the group (a Faust worker takes some seconds to start and rebalance).
+        # What the sharing depends on: both workers in the group and each assigned partitions.
+        # Joining and rebalancing take longer on a busy machine; the bound is generous.
+        def both_assigned() -> bool:
+            assert all(w.alive for w in workers), "a worker exited"
+            members = assigned_partitions(kafka.bootstrap, group, uploads)
+            return len(members) == 2 and all(members)
+
+        wait_for(both_assigned, 300, "both workers assigned partitions")
         with Runtime.open(settings) as rt:
-            deadline = time.monotonic() + 180
-            for start in range(0, workload.n, 20):
-                for i in range(start, min(workload.n, start + 20)):
-                    workload.post(rt.client, i)
-                rt.client.flush()
-                both = all(_events_in(port) > 0 for port in ports)
-                if not both and time.monotonic() < deadline:
-                    time.sleep(1.0)
-        wait_until_drained(settings, kafka, workload, 240)
+            for i in range(workload.n):
+                workload.post(rt.client, i)
+            rt.client.flush()
+        # However slow the machine, the inputs keep coming: fail only when they stop.
+        wait_progressing(lambda: workload.settled(catalog), workload.n, 180, "every input stored")
+        wait_progressing(
+            lambda: -consumer_lag(kafka.bootstrap, group, [uploads]), 0, 120, "zero consumer lag"
+        )
         counts = [_events_in(port) for port in ports]
     finally:
         for w in workers:
             w.stop()
+        catalog.close()
     print("events per worker:", counts)
     assert all(c > 0 for c in counts), f"one worker did nothing: {counts}"
     assert sum(counts) >= workload.n

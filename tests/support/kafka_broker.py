@@ -6,6 +6,7 @@ needs java and mvn. The session fixture that uses this honours KAFKA_BOOTSTRAP t
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -39,13 +40,14 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def _run(self, *args: str, timeout: float = 120) -> None:
+    def _run(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> None:
         proc = subprocess.run(
             ["bash", str(BROKER_SH), *args],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,
+            env=None if env is None else {**os.environ, **env},
         )
         if proc.returncode != 0:
             raise RuntimeError(
@@ -55,6 +57,22 @@ class KafkaBroker:
 
     def fetch(self) -> None:
         self._run("fetch", timeout=600)
+
+    def format(self, cluster_id: str | None = None) -> None:
+        """Write the config and format datadir (if new) without starting; a random id if None."""
+        self.fetch()
+        env = {"KAFKA_CLUSTER_ID": cluster_id} if cluster_id is not None else None
+        self._run("format", str(self.port), str(self.datadir), env=env)
+
+    def cluster_id(self) -> str | None:
+        """The cluster id datadir was formatted with (None if it is not formatted)."""
+        meta = self.datadir / "logs" / "meta.properties"
+        if not meta.exists():
+            return None
+        for line in meta.read_text().splitlines():
+            if line.startswith("cluster.id="):
+                return line.split("=", 1)[1]
+        return None
 
     def start(self) -> None:
         """Fetch jars if needed, format datadir if new, start, and wait until the port accepts."""

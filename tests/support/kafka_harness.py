@@ -9,8 +9,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from ingestd.app.settings import Settings
 
@@ -98,3 +100,53 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, every: float 
             return
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def assigned_partitions(bootstrap: str, group: str, topic: str) -> list[set[int]]:
+    """Per member of a stable consumer group, the partitions of `topic` assigned to it."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        described = admin.describe_groups([group]).get(group) or {}
+    except KafkaError as exc:
+        if exc.retriable:  # e.g. the group's coordinator is still being elected
+            return []
+        raise
+    finally:
+        admin.close()
+    if described.get("error") or described.get("group_state") != "Stable":
+        return []  # still (re)balancing: assignments are not settled
+    members = described.get("members") or []
+    return [_partitions_of(m.get("member_assignment"), topic) for m in members]
+
+
+def _partitions_of(assignment: Any, topic: str) -> set[int]:
+    if hasattr(assignment, "to_dict"):
+        assignment = assignment.to_dict()
+    if not isinstance(assignment, dict):
+        return set()  # not decodable: nothing known to be assigned
+    return {
+        p
+        for entry in assignment.get("assigned_partitions") or []
+        if entry.get("topic") == topic
+        for p in entry.get("partitions") or []
+    }
+
+
+def wait_progressing(
+    progress: Callable[[], int], target: int, stall: float, what: str, every: float = 1.0
+) -> None:
+    """Wait until progress() reaches target; fail only when it stood still for `stall` s.
+
+    A loaded machine makes the work slower, not stuck: the deadline moves on with progress.
+    """
+    best = progress()
+    deadline = time.monotonic() + stall
+    while best < target:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"no progress for {stall:.0f}s waiting for {what} ({best}/{target})"
+            )
+        time.sleep(every)
+        now = progress()
+        if now > best:
+            best, deadline = now, time.monotonic() + stall
