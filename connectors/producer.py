@@ -26,7 +26,7 @@ from pipeline.limits import Limits, batches
 from pipeline.models import ConflictResolution, Input, Media, Text
 from pipeline.ports import BlobStore
 from pipeline.sniff import sniff
-from streams.topics import key_for, topic_for
+from pipeline.topics import key_for, topic_for
 
 log = logging.getLogger("ingestd.producer")
 

@@ -21,8 +21,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from pipeline.events import DeadLetter
-from streams.delivery import Delivered, Origin, RetryPolicy, deliver
-from streams.topics import EVENT_OF_TOPIC, STAGE_OF_TOPIC, key_for, topic_for
+from pipeline.stage import Stage
+from streams.delivery import (
+    Delivered,
+    Origin,
+    RetryPolicy,
+    deliver,
+    route_follow_ups,
+    store_dead_letter,
+)
 
 log = logging.getLogger("ingestd.bus")
 
@@ -32,7 +39,7 @@ _STOP = object()
 @dataclass
 class _Subscription:
     topic: str
-    handler: Callable[[Any], Any]
+    stage: Stage[Any]
     partitions: list[queue.Queue[Any]]
     threads: list[threading.Thread]
 
@@ -61,13 +68,11 @@ class EmbeddedBus:
         self._offsets: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def subscribe(
-        self, topic: str, handler: Callable[[Any], Any], workers: int | None = None
-    ) -> None:
-        """Serve `topic` with `handler` (a stage's `handle`) on worker threads."""
+    def subscribe(self, topic: str, stage: Stage[Any], workers: int | None = None) -> None:
+        """Serve `topic` with `stage` on worker threads."""
         if topic in self._subs:
             raise ValueError(f"{topic} already has a stage")
-        sub = _Subscription(topic, handler, [], [])
+        sub = _Subscription(topic, stage, [], [])
         for n in range(max(1, workers or self.workers)):
             q: queue.Queue[Any] = queue.Queue(maxsize=self.queue_size)
             thread = threading.Thread(
@@ -120,8 +125,6 @@ class EmbeddedBus:
         self.close()
 
     def _serve(self, sub: _Subscription, partition: queue.Queue[Any]) -> None:
-        model = EVENT_OF_TOPIC[sub.topic]
-        stage = STAGE_OF_TOPIC.get(sub.topic, sub.topic)
         while True:
             item = partition.get()
             try:
@@ -130,20 +133,19 @@ class EmbeddedBus:
                 raw, origin = item
                 done = deliver(
                     raw,
-                    model,
-                    sub.handler,
-                    stage=stage,
+                    sub.stage,
                     origin=origin,
                     policy=self.policy,
                     dead_letter_sink=self.dead_letter_sink,
                 )
                 # Follow-ups are handed on before this event counts as done (at-least-once).
-                for follow_up in getattr(done.result, "follow_ups", None) or []:
-                    try:
-                        self.publish(topic_for(follow_up), follow_up, key=key_for(follow_up))
-                    except ValueError as exc:  # no stage for it: keep it as a dead letter
-                        log.error("cannot route follow-up of %s: %s", sub.topic, exc)
-                        self.dead_letter_sink(_unroutable(follow_up, sub.topic, str(exc)))
+                routed, unroutable = route_follow_ups(
+                    done.result, origin, served=self._subs.__contains__
+                )
+                for topic, follow_up in routed:
+                    self.publish(topic.name, follow_up, key=topic.key(follow_up))
+                for letter in unroutable:
+                    store_dead_letter(letter, self.dead_letter_sink, self.policy)
                 if self.on_delivered is not None:
                     try:
                         self.on_delivered(sub.topic, done)
@@ -151,15 +153,3 @@ class EmbeddedBus:
                         log.exception("on_delivered listener failed")
             finally:
                 partition.task_done()
-
-
-def _unroutable(event: BaseModel, origin_topic: str, message: str) -> DeadLetter:
-    from pipeline.status import StatusCode
-
-    return DeadLetter(
-        stage="route",
-        code=StatusCode.INTERNAL_SERVER_ISSUE,
-        message=message,
-        origin_topic=origin_topic,
-        event=event.model_dump(mode="json"),
-    )

@@ -19,7 +19,10 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import InputError, TransientError
 from pipeline.events import DeadLetter
+from pipeline.ids import derived_id
+from pipeline.stage import FollowUp, Stage, StageResult
 from pipeline.status import StatusCode
+from pipeline.topics import Topic, UnroutableEvent, topic_of
 
 log = logging.getLogger("ingestd.delivery")
 
@@ -60,17 +63,15 @@ class Interrupted(Exception):
 class Delivered:
     """What became of an event: a stage result, or the dead letter written for it."""
 
-    result: Any = None
+    result: StageResult | None = None
     dead_letter: DeadLetter | None = None
     attempts: int = 1
 
 
 def deliver(
     raw: bytes | BaseModel,
-    model: type[BaseModel],
-    handler: Callable[[Any], Any],
+    stage: Stage[Any],
     *,
-    stage: str,
     origin: Origin,
     policy: RetryPolicy,
     dead_letter_sink: Callable[[DeadLetter], None],
@@ -78,7 +79,7 @@ def deliver(
     stop: threading.Event | None = None,
     dead_letter_id: str | None = None,
 ) -> Delivered:
-    """Run `handler` on the decoded event until it succeeds or fails for good.
+    """Run the stage on the decoded event until it succeeds or fails for good.
 
     `raw` is the message value (Kafka) or, on the embedded bus, the event object itself.
     `stop`, once set, ends any retry wait with `Interrupted` (the one exception `deliver`
@@ -86,7 +87,14 @@ def deliver(
     """
     if stop is not None:
         sleep = _interruptible(stop)
-    dead = _Dead(raw, stage, origin, dead_letter_sink, policy, sleep, dead_letter_id)
+    model: type[BaseModel] = stage.event_type
+    name = stage.name
+
+    def dead(code: StatusCode, message: str, attempts: int) -> Delivered:
+        letter = dead_letter(_as_json(raw), name, code, message, origin, attempts, dead_letter_id)
+        store_dead_letter(letter, dead_letter_sink, policy, sleep)
+        return Delivered(dead_letter=letter, attempts=attempts)
+
     try:
         event = raw if isinstance(raw, model) else model.model_validate_json(raw)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -99,7 +107,7 @@ def deliver(
     while True:
         attempt += 1
         try:
-            return Delivered(result=handler(event), attempts=attempt)
+            return Delivered(result=stage.handle(event), attempts=attempt)
         except InputError as exc:
             return dead(exc.code, exc.message, attempt)
         except TransientError as exc:
@@ -112,7 +120,7 @@ def deliver(
             wait = policy.delay(attempt, exc.retry_after)
             log.warning(
                 "stage=%s transient failure (try %d), retrying in %.1fs: %s",
-                stage,
+                name,
                 attempt,
                 wait,
                 exc.message,
@@ -125,67 +133,108 @@ def deliver(
                     f"{type(exc).__name__}: {exc}",
                     attempt,
                 )
-            log.exception("stage=%s unexpected error (try %d)", stage, attempt)
+            log.exception("stage=%s unexpected error (try %d)", name, attempt)
             sleep(policy.delay(attempt))
 
 
-@dataclass
-class _Dead:
-    """Writes the dead letter of one event, durably, and logs the id it was stored under."""
+def dead_letter(
+    event: dict[str, Any],
+    stage: str,
+    code: StatusCode,
+    message: str,
+    origin: Origin,
+    attempts: int = 1,
+    dead_letter_id: str | None = None,
+) -> DeadLetter:
+    """The dead letter of an event (as JSON) that `stage` could not process, or route."""
+    letter = DeadLetter(
+        # The catalog keeps 64 characters; a longer id is what made the event invalid anyway.
+        event_id=str(event.get("request_id") or event.get("event_id") or "")[:64] or None,
+        stage=stage,
+        code=code,
+        message=message,
+        attempts=attempts,
+        origin_topic=origin.topic,
+        origin_partition=origin.partition,
+        origin_offset=origin.offset,
+        origin_key=origin.key,
+        event=event,
+    )
+    if dead_letter_id is not None:
+        letter.dead_letter_id = dead_letter_id
+    return letter
 
-    raw: bytes | BaseModel
-    stage: str
-    origin: Origin
-    sink: Callable[[DeadLetter], None]
-    policy: RetryPolicy
-    sleep: Callable[[float], None]
-    dead_letter_id: str | None
 
-    def __call__(self, code: StatusCode, message: str, attempts: int) -> Delivered:
-        event = _as_json(self.raw)
-        letter = DeadLetter(
-            # The catalog keeps 64 characters; a longer id is what made the event invalid anyway.
-            event_id=str(event.get("request_id") or event.get("event_id") or "")[:64] or None,
-            stage=self.stage,
-            code=code,
-            message=message,
-            attempts=attempts,
-            origin_topic=self.origin.topic,
-            origin_partition=self.origin.partition,
-            origin_offset=self.origin.offset,
-            origin_key=self.origin.key,
-            event=event,
-        )
-        if self.dead_letter_id is not None:
-            letter.dead_letter_id = self.dead_letter_id
-        # The dead letter must be durable before the event is acknowledged: keep trying while
-        # the store is only briefly away; a store that refuses the letter itself gets a few
-        # tries, then the letter goes to the log in full so a bad event never stops the stage.
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                self.sink(letter)
+def store_dead_letter(
+    letter: DeadLetter,
+    sink: Callable[[DeadLetter], None],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Write a dead letter durably, and log the id it was stored under.
+
+    The dead letter must be durable before the event is acknowledged: keep trying while the
+    store is only briefly away; a store that refuses the letter itself gets a few tries, then
+    the letter goes to the log in full so a bad event never stops the stage.
+    """
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            sink(letter)
+            break
+        except TransientError:
+            log.warning("dead letter store unavailable (try %d); retrying", tries)
+        except Exception:
+            log.exception("could not write dead letter (try %d)", tries)
+            if tries >= policy.error_attempts:
+                log.critical("dead letter not stored, here in full: %s", letter.model_dump_json())
                 break
-            except TransientError:
-                log.warning("dead letter store unavailable (try %d); retrying", tries)
-            except Exception:
-                log.exception("could not write dead letter (try %d)", tries)
-                if tries >= self.policy.error_attempts:
-                    log.critical(
-                        "dead letter not stored, here in full: %s", letter.model_dump_json()
-                    )
-                    break
-            self.sleep(self.policy.delay(min(tries, 6)))
-        log.error(
-            "stage=%s dead letter %s: %d %s: %s",
-            self.stage,
-            letter.dead_letter_id,
-            int(code),
-            code.name,
-            message,
-        )
-        return Delivered(dead_letter=letter, attempts=attempts)
+        sleep(policy.delay(min(tries, 6)))
+    log.error(
+        "stage=%s dead letter %s: %d %s: %s",
+        letter.stage,
+        letter.dead_letter_id,
+        int(letter.code),
+        letter.code.name,
+        letter.message,
+    )
+
+
+def route_follow_ups(
+    result: StageResult | None,
+    origin: Origin,
+    dead_letter_id: str | None = None,
+    served: Callable[[str], bool] = lambda _topic: True,
+) -> tuple[list[tuple[Topic, FollowUp]], list[DeadLetter]]:
+    """A stage's follow-ups with the topic of each; those no (`served`) topic carries as
+    dead letters.
+
+    An unroutable follow-up is a bug in a stage; it becomes a dead letter (stage `route`)
+    rather than a partition stuck on it. Its id derives from `dead_letter_id` (Kafka: from the
+    origin offset), so a redelivered event writes the same letters.
+    """
+    routed: list[tuple[Topic, FollowUp]] = []
+    letters: list[DeadLetter] = []
+    for n, follow_up in enumerate(result.follow_ups if result is not None else ()):
+        try:
+            topic = topic_of(follow_up)
+            if not served(topic.name):
+                raise UnroutableEvent(f"no stage serves {topic.name} here")
+            routed.append((topic, follow_up))
+        except UnroutableEvent as exc:
+            letter_id = derived_id(dead_letter_id, "follow-up", str(n)) if dead_letter_id else None
+            letters.append(
+                dead_letter(
+                    follow_up.model_dump(mode="json"),
+                    "route",
+                    StatusCode.INTERNAL_SERVER_ISSUE,
+                    str(exc),
+                    origin,
+                    dead_letter_id=letter_id,
+                )
+            )
+    return routed, letters
 
 
 def _interruptible(stop: threading.Event) -> Callable[[float], None]:

@@ -24,10 +24,10 @@ from pydantic import BaseModel
 
 from pipeline.events import DeadLetter
 from pipeline.ids import derived_id
-from pipeline.status import StatusCode
+from pipeline.stage import Stage
+from pipeline.topics import DEADLETTER, TOPICS, key_for, topic_for
 from streams import metrics
-from streams.delivery import Delivered, Origin, RetryPolicy, deliver
-from streams.topics import DEADLETTER, EVENT_OF_TOPIC, STAGE_OF_TOPIC, key_for, topic_for
+from streams.delivery import Delivered, Origin, RetryPolicy, deliver, route_follow_ups
 
 log = logging.getLogger("ingestd.kafka")
 
@@ -58,12 +58,12 @@ def faust_broker_url(broker: str) -> str:
 
 
 class KafkaTransport:
-    """Builds the Faust app for a set of stage handlers and a dead-letter recorder."""
+    """Builds the Faust app for a set of stages (by topic) and a dead-letter recorder."""
 
     def __init__(
         self,
         broker: str,
-        handlers: dict[str, Callable[[Any], Any]],
+        stages: dict[str, Stage[Any]],
         record_dead_letter: Callable[[DeadLetter], None],
         *,
         partitions: int = 4,
@@ -73,12 +73,10 @@ class KafkaTransport:
         max_message_bytes: int = 1_000_000,
         session_timeout: float = 10.0,
     ) -> None:
-        self.handlers = handlers
+        self.stages = stages
         self.record_dead_letter = record_dead_letter
         self.policy = policy or RetryPolicy(max_attempts=0)
-        self.pool = ThreadPoolExecutor(
-            max_workers=max(2, len(handlers)), thread_name_prefix="stage"
-        )
+        self.pool = ThreadPoolExecutor(max_workers=max(2, len(stages)), thread_name_prefix="stage")
         self.app = faust.App(
             topic_prefix + group,
             broker=faust_broker_url(broker),
@@ -102,14 +100,12 @@ class KafkaTransport:
             name: self.app.topic(
                 topic_prefix + name, partitions=partitions, value_type=bytes, key_type=bytes
             )
-            for name in [*EVENT_OF_TOPIC]
+            for name in (t.name for t in TOPICS)
         }
-        for name, handler in handlers.items():
-            self._add_agent(name, handler)
+        for name, stage in stages.items():
+            self._add_agent(name, stage)
 
-    def _add_agent(self, topic_name: str, handler: Callable[[Any], Any]) -> None:
-        model = EVENT_OF_TOPIC[topic_name]
-        stage = STAGE_OF_TOPIC.get(topic_name, topic_name)
+    def _add_agent(self, topic_name: str, stage: Stage[Any]) -> None:
         transport = self
 
         async def agent(stream: faust.StreamT) -> None:
@@ -119,35 +115,31 @@ class KafkaTransport:
             manual = cast(faust.Stream, stream).noack()  # StreamT does not declare noack
             async for event in manual.events():
                 try:
-                    await transport._process(event, topic_name, stage, model, handler)
+                    await transport._process(event, topic_name, stage)
                 except asyncio.CancelledError:
                     raise  # shutting down: the event stays unacknowledged and is redelivered
                 except BaseException:  # never let Faust ack-and-drop: log, wait, try again
-                    log.exception("stage=%s unexpected failure outside delivery", stage)
-                    await transport._process_until_done(event, topic_name, stage, model, handler)
+                    log.exception("stage=%s unexpected failure outside delivery", stage.name)
+                    await transport._process_until_done(event, topic_name, stage)
                 await manual.ack(event)
 
-        agent.__name__ = f"{stage}_agent"
-        self.app.agent(self.topics[topic_name], name=f"ingestd.{stage}")(agent)
+        agent.__name__ = f"{stage.name}_agent"
+        self.app.agent(self.topics[topic_name], name=f"ingestd.{stage.name}")(agent)
 
-    async def _process_until_done(
-        self, event: Any, topic: str, stage: str, model: type[BaseModel], handler: Any
-    ) -> None:
+    async def _process_until_done(self, event: Any, topic: str, stage: Stage[Any]) -> None:
         attempt = 0
         while True:
             attempt += 1
             await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
             try:
-                await self._process(event, topic, stage, model, handler)
+                await self._process(event, topic, stage)
                 return
             except asyncio.CancelledError:
                 raise
             except BaseException:
-                log.exception("stage=%s still failing (try %d)", stage, attempt)
+                log.exception("stage=%s still failing (try %d)", stage.name, attempt)
 
-    async def _process(
-        self, event: Any, topic: str, stage: str, model: type[BaseModel], handler: Any
-    ) -> None:
+    async def _process(self, event: Any, topic: str, stage: Stage[Any]) -> None:
         message = event.message
         key = message.key.decode("utf-8", "replace")[:256] if message.key else None
         # The real (prefixed) topic: the one a person looks for, and offsets are only unique in it.
@@ -158,7 +150,7 @@ class KafkaTransport:
         )
         letters: list[DeadLetter] = []
         started = time.perf_counter()
-        metrics.EVENTS_IN.labels(stage).inc()
+        metrics.EVENTS_IN.labels(stage.name).inc()
         loop = asyncio.get_running_loop()
         stop = threading.Event()
         try:
@@ -166,9 +158,7 @@ class KafkaTransport:
                 self.pool,
                 lambda: deliver(
                     message.value,
-                    model,
-                    handler,
-                    stage=stage,
+                    stage,
                     origin=origin,
                     policy=self.policy,
                     dead_letter_sink=letters.append,
@@ -181,30 +171,17 @@ class KafkaTransport:
             # process could not exit until it ended. The event stays unacknowledged.
             stop.set()
             raise
-        metrics.count_failures(stage, done.result)
-        for n, follow_up in enumerate(getattr(done.result, "follow_ups", None) or []):
-            try:
-                topic_for(follow_up)
-            except ValueError as exc:  # no topic carries it: a dead letter, never a stuck partition
-                letter = DeadLetter(
-                    dead_letter_id=derived_id(letter_id, "follow-up", str(n)),
-                    stage="route",
-                    code=StatusCode.INTERNAL_SERVER_ISSUE,
-                    message=str(exc),
-                    origin_topic=origin.topic,
-                    origin_partition=origin.partition,
-                    origin_offset=origin.offset,
-                    origin_key=key,
-                    event=follow_up.model_dump(mode="json"),
-                )
-                log.error("stage=route dead letter %s: %s", letter.dead_letter_id, exc)
-                letters.append(letter)
-                continue
+        metrics.count_failures(stage.name, done.result)
+        routed, unroutable = route_follow_ups(done.result, origin, letter_id)
+        for _topic, follow_up in routed:
             await self.send(follow_up)
+        for letter in unroutable:
+            log.error("stage=route dead letter %s: %s", letter.dead_letter_id, letter.message)
+            letters.append(letter)
         for letter in letters:
             await self._dead_letter(letter, key)
-        metrics.STAGE_SECONDS.labels(stage).observe(time.perf_counter() - started)
-        metrics.EVENTS_OUT.labels(stage, "dead_letter" if letters else "ok").inc()
+        metrics.STAGE_SECONDS.labels(stage.name).observe(time.perf_counter() - started)
+        metrics.EVENTS_OUT.labels(stage.name, "dead_letter" if letters else "ok").inc()
         highwater = self.app.consumer.highwater(message.tp)
         if highwater is not None:
             metrics.CONSUMER_LAG.labels(topic, str(message.partition)).set(

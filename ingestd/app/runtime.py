@@ -1,12 +1,11 @@
 """Assemble one running ingestd from settings: stores, catalog, stages and a transport.
 
-`stage_handlers()` is the one list of which stage serves which topic; the embedded bus and
-the Kafka worker both subscribe exactly these.
+`stages()` gives the stage of each topic of the topic table (pipeline/topics.py); the embedded
+bus and the Kafka worker both subscribe exactly these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -21,9 +20,10 @@ from pipeline.ingest.stage import IngestStage
 from pipeline.media.stage import MediaStage
 from pipeline.ports import BlobStore, Fetcher
 from pipeline.snapshot.stage import SnapshotStage
+from pipeline.stage import Stage
+from pipeline.topics import PREDICTIONS, TOPICS, key_for, topic_for
 from streams.bus import EmbeddedBus
 from streams.delivery import RetryPolicy
-from streams.topics import MEDIA, PREDICTIONS, SNAPSHOTS, UPLOADS, key_for, topic_for
 
 if TYPE_CHECKING:
     from connectors.producer import IngestClient
@@ -57,14 +57,15 @@ class Runtime:
         )
         return cls(settings, blobs, catalog, fetcher, ingest)
 
-    def stage_handlers(self) -> dict[str, Callable[[Any], Any]]:
-        """Topic → the stage function that serves it (both transports use this)."""
-        return {
-            UPLOADS: self.ingest.handle,
-            SNAPSHOTS: self.snapshot.handle,
-            PREDICTIONS: self.collect.handle,
-            MEDIA: self.media.handle,
+    def stages(self) -> dict[str, Stage[Any]]:
+        """Topic → the stage that serves it, as the topic table says (both transports)."""
+        stages: dict[str, Stage[Any]] = {
+            "ingest": self.ingest,
+            "media": self.media,
+            "collect": self.collect,
+            "snapshot": self.snapshot,
         }
+        return {t.name: stages[t.stage] for t in TOPICS if t.stage is not None}
 
     @cached_property
     def media(self) -> MediaStage:
@@ -100,8 +101,8 @@ class Runtime:
                 workers=self.settings.workers,
                 policy=RetryPolicy(max_attempts=self.settings.max_attempts),
             )
-            for topic, handler in self.stage_handlers().items():
-                bus.subscribe(topic, handler)
+            for topic, stage in self.stages().items():
+                bus.subscribe(topic, stage)
             self._bus = bus
         return self._bus
 

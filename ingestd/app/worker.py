@@ -50,8 +50,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Start the worker; returns when it is stopped (SIGTERM/SIGINT)."""
     import faust
 
+    from pipeline.topics import TOPICS
     from streams.kafka_app import KafkaTransport, ensure_topics
-    from streams.topics import EVENT_OF_TOPIC
 
     if not settings.broker.startswith("kafka://"):
         raise ValueError(
@@ -60,14 +60,14 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         )
     ensure_topics(
         settings.broker,
-        [settings.topic_prefix + name for name in EVENT_OF_TOPIC],
+        [settings.topic_prefix + t.name for t in TOPICS],
         settings.partitions,
         settings.kafka_replication,
     )
     runtime = Runtime.open(settings)
     transport = KafkaTransport(
         settings.broker,
-        runtime.stage_handlers(),
+        runtime.stages(),
         runtime.catalog.record_dead_letter,
         partitions=settings.partitions,
         topic_prefix=settings.topic_prefix,

@@ -11,10 +11,11 @@ from pipeline.errors import TransientError
 from pipeline.events import DeadLetter, UploadRequest
 from pipeline.models import Data, Input, Media, Text
 from pipeline.status import StatusCode
+from pipeline.topics import UPLOADS
 from streams.bus import EmbeddedBus
 from streams.delivery import Interrupted, Origin, RetryPolicy, deliver
-from streams.topics import UPLOADS
 from tests.support.s3_server import MotoS3Server
+from tests.support.stages import FunctionStage
 from tests.support.storage import image_bytes, make_settings
 
 
@@ -34,7 +35,7 @@ def test_publish_blocks_when_the_topic_is_full() -> None:
         seen.append(req.request_id)
 
     bus = EmbeddedBus(dead_letter_sink=lambda d: None, queue_size=2, workers=1)
-    bus.subscribe(UPLOADS, slow)
+    bus.subscribe(UPLOADS, FunctionStage("ingest", UploadRequest, slow))
     # One in the worker's hands, two queued: the fourth publish must wait.
     for n in range(3):
         bus.publish(UPLOADS, text_request(n))
@@ -61,7 +62,7 @@ def test_transient_failures_are_retried_then_dead_lettered() -> None:
 
     policy = RetryPolicy(max_attempts=4, min_backoff=0.001, max_backoff=0.01)
     with EmbeddedBus(dead_letter_sink=letters.append, policy=policy, workers=1) as bus:
-        bus.subscribe(UPLOADS, flaky)
+        bus.subscribe(UPLOADS, FunctionStage("ingest", UploadRequest, flaky))
         bus.publish(UPLOADS, text_request(1, "recovers"))
         bus.publish(UPLOADS, text_request(2, "never"), key="main")
         bus.join()
@@ -146,9 +147,7 @@ def test_a_stop_ends_the_retry_wait_without_a_dead_letter() -> None:
         try:
             deliver(
                 text_request(1),
-                UploadRequest,
-                outage,
-                stage="ingest",
+                FunctionStage("ingest", UploadRequest, outage),
                 origin=Origin(UPLOADS),
                 policy=RetryPolicy(max_attempts=0, min_backoff=3600, max_backoff=3600),
                 dead_letter_sink=letters.append,

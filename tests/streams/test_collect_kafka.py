@@ -13,7 +13,7 @@ from connectors.catalog import SqlCatalog
 from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
 from pipeline.collect.capture import capture_ids
-from streams.topics import EVENT_OF_TOPIC
+from pipeline.topics import TOPICS
 from tests.support.collectors import APP, USER, make_collector, make_key, prediction, save_workflow
 from tests.support.kafka_harness import WorkerProcess, consumer_lag, wait_for
 from tests.support.storage import make_settings
@@ -35,7 +35,10 @@ def test_predictions_on_kafka_are_captured_once(tmp_path: Path, request, kafka) 
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
     try:
         admin.create_topics(
-            [NewTopic(settings.topic_prefix + t, settings.partitions, 1) for t in EVENT_OF_TOPIC]
+            [
+                NewTopic(settings.topic_prefix + t, settings.partitions, 1)
+                for t in (t.name for t in TOPICS)
+            ]
         )
     finally:
         admin.close()
