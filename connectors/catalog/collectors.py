@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, update
 
 from connectors.catalog.collectors_tables import api_keys, collectors, workflows
 from connectors.catalog.keys import api_key_from_row
-from connectors.catalog.rows import utc_now
+from connectors.catalog.rows import page_query, utc_now
 from pipeline.collect.collectors import Collector, CollectorStatus
 from pipeline.collect.ports import CollectorSnapshot
 from pipeline.keys import ApiKey
@@ -82,13 +82,7 @@ class CollectorCatalog:
         self, user_id: str, app_id: str, *, after_id: str = "", limit: int = 50
     ) -> list[Collector]:
         """Collectors of the app in id order, after `after_id` (keyset pagination)."""
-        c = collectors.c
-        query = (
-            select(collectors)
-            .where(c.user_id == user_id, c.app_id == app_id, c.id > after_id)
-            .order_by(c.id)
-            .limit(limit)
-        )
+        query = page_query(collectors, user_id, app_id, after_id, limit)
         with self.catalog.begin() as conn:
             return [_collector(r) for r in conn.execute(query).mappings()]
 

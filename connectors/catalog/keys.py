@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 
 from connectors.catalog.collectors_tables import api_keys, collectors
-from connectors.catalog.rows import utc_now
+from connectors.catalog.rows import from_row, utc_now
 from pipeline.keys import ApiKey
 
 if TYPE_CHECKING:
@@ -69,13 +69,4 @@ class KeyCatalog:
 
 
 def api_key_from_row(row: Any) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        user_id=row["user_id"],
-        app_id=row["app_id"],
-        scopes=list(row["scopes"]),
-        description=row["description"],
-        secret_hash=row["secret_hash"],
-        salt=row["salt"],
-        created_at=row["created_at"],
-    )
+    return from_row(ApiKey, row, scopes=list(row["scopes"]))

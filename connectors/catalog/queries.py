@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
 from connectors.catalog.request_tables import refused_inputs
-from connectors.catalog.rows import utc_now
+from connectors.catalog.rows import by_id, first_row, from_row, of_tenant, rows_among, utc_now
 from pipeline.events import DeadLetter
 from pipeline.records import InputOutcome
 from pipeline.status import StatusCode
@@ -116,16 +116,9 @@ class CatalogQueries:
             after = rows[-1]["id"]
 
     def get_input(self, user_id: str, app_id: str, input_id: str) -> dict[str, Any] | None:
-        c = t.inputs.c
         with self.begin() as conn:
-            row = (
-                conn.execute(
-                    select(t.inputs).where(
-                        c.user_id == user_id, c.app_id == app_id, c.id == input_id
-                    )
-                )
-                .mappings()
-                .first()
+            row = first_row(
+                conn, select(t.inputs).where(by_id(t.inputs, user_id, app_id, input_id))
             )
             if row is None:
                 return None
@@ -149,10 +142,9 @@ class CatalogQueries:
                 .scalars()
                 .all()
             )
-        out = dict(row)
-        out["annotations"] = [dict(x) for x in anns]
-        out["dataset_ids"] = list(sets)
-        return out
+        row["annotations"] = [dict(x) for x in anns]
+        row["dataset_ids"] = list(sets)
+        return row
 
     def input_counts(self, user_id: str, app_id: str) -> dict[str, int]:
         """InputCount of the reference: processed, to_process, errors, processing."""
@@ -181,19 +173,12 @@ class CatalogQueries:
     ) -> dict[str, tuple[int, str]]:
         """Status code and message of each id that is in the catalog."""
         c = t.inputs.c
-        wanted = list(ids)
-        out: dict[str, tuple[int, str]] = {}
+        query = select(c.id, c.status_code, c.status_message).where(
+            of_tenant(t.inputs, user_id, app_id)
+        )
         with self.begin() as conn:
-            for batch in in_batches(wanted):
-                rows = conn.execute(
-                    select(c.id, c.status_code, c.status_message).where(
-                        c.user_id == user_id,
-                        c.app_id == app_id,
-                        c.id.in_(batch),
-                    )
-                )
-                out.update({r[0]: (r[1], r[2]) for r in rows})
-        return out
+            rows = rows_among(conn, query, c.id, ids)
+            return {r["id"]: (r["status_code"], r["status_message"]) for r in rows}
 
     def settled(
         self, user_id: str, app_id: str, event_ids: Collection[str]
@@ -222,17 +207,11 @@ class CatalogQueries:
     def processed_request(self, user_id: str, app_id: str, event_id: str) -> dict[str, Any] | None:
         """One processed request of the app: stage, time and every input's outcome."""
         p = t.processed_events.c
+        query = select(p.event_id, p.stage, p.outcomes, p.processed_at).where(
+            of_tenant(t.processed_events, user_id, app_id), p.event_id == event_id
+        )
         with self.begin() as conn:
-            row = (
-                conn.execute(
-                    select(p.event_id, p.stage, p.outcomes, p.processed_at).where(
-                        p.user_id == user_id, p.app_id == app_id, p.event_id == event_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return None if row is None else dict(row)
+            return first_row(conn, query)
 
     # -- datasets -----------------------------------------------------------------------
 
@@ -286,18 +265,9 @@ class CatalogQueries:
         ]
 
     def get_dataset(self, user_id: str, app_id: str, dataset_id: str) -> dict[str, Any] | None:
-        d = t.datasets.c
+        query = select(t.datasets).where(by_id(t.datasets, user_id, app_id, dataset_id))
         with self.begin() as conn:
-            row = (
-                conn.execute(
-                    select(t.datasets).where(
-                        d.user_id == user_id, d.app_id == app_id, d.id == dataset_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return dict(row) if row else None
+            return first_row(conn, query)
 
     # -- dead letters -------------------------------------------------------------------
 
@@ -341,20 +311,7 @@ class CatalogQueries:
 
 
 def _dead_letter(r: Any) -> DeadLetter:
-    return DeadLetter(
-        dead_letter_id=r["id"],
-        event_id=r["event_id"],
-        stage=r["stage"],
-        code=StatusCode(r["code"]),
-        message=r["message"],
-        attempts=r["attempts"],
-        origin_topic=r["origin_topic"],
-        origin_partition=r["origin_partition"],
-        origin_offset=r["origin_offset"],
-        origin_key=r["origin_key"],
-        event=r["event"],
-        failed_at=r["failed_at"],
-    )
+    return from_row(DeadLetter, r, dead_letter_id=r["id"], code=StatusCode(r["code"]))
 
 
 def _of_tenant(event: Any, user_id: str, app_id: str) -> bool:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, or_, select
 
 from connectors.catalog.collectors_tables import collectors, workflows
-from connectors.catalog.rows import utc_now
+from connectors.catalog.rows import page_query, utc_now
 from pipeline.collect.workflows.graph import WorkflowSpec
 
 if TYPE_CHECKING:
@@ -59,13 +59,7 @@ class WorkflowCatalog:
     def for_app(
         self, user_id: str, app_id: str, *, after_id: str = "", limit: int = 100
     ) -> list[dict[str, Any]]:
-        c = workflows.c
-        query = (
-            select(workflows)
-            .where(c.user_id == user_id, c.app_id == app_id, c.id > after_id)
-            .order_by(c.id)
-            .limit(limit)
-        )
+        query = page_query(workflows, user_id, app_id, after_id, limit)
         with self.catalog.begin() as conn:
             return [_doc(r) for r in conn.execute(query).mappings()]
 
