@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, literal, literal_column, select, union_all
@@ -122,28 +123,19 @@ class CatalogQueries:
             )
             if row is None:
                 return None
-            a = t.annotations.c
-            anns = (
-                conn.execute(
-                    select(t.annotations)
-                    .where(a.user_id == user_id, a.app_id == app_id, a.input_id == input_id)
-                    .order_by(a.id)
-                )
-                .mappings()
-                .all()
-            )
-            m = t.dataset_inputs.c
-            sets = (
-                conn.execute(
-                    select(m.dataset_id)
-                    .where(m.user_id == user_id, m.app_id == app_id, m.input_id == input_id)
-                    .order_by(m.dataset_id)
-                )
-                .scalars()
-                .all()
-            )
-        row["annotations"] = [dict(x) for x in anns]
-        row["dataset_ids"] = list(sets)
+            a, m = t.annotations, t.dataset_inputs
+            anns = conn.execute(
+                select(a)
+                .where(of_tenant(a, user_id, app_id), a.c.input_id == input_id)
+                .order_by(a.c.id)
+            ).mappings()
+            row["annotations"] = [dict(x) for x in anns]
+            sets = conn.execute(
+                select(m.c.dataset_id)
+                .where(of_tenant(m, user_id, app_id), m.c.input_id == input_id)
+                .order_by(m.c.dataset_id)
+            ).scalars()
+            row["dataset_ids"] = list(sets)
         return row
 
     def input_counts(self, user_id: str, app_id: str) -> dict[str, int]:
@@ -224,23 +216,23 @@ class CatalogQueries:
         metadata: dict[str, Any] | None = None,
     ) -> bool:
         """Create a dataset; False when it already exists (nothing is changed then)."""
-        now = utc_now()
+        new = self._new_dataset(
+            user_id, app_id, dataset_id, utc_now(), description=description, metadata=metadata or {}
+        )
         with self.begin() as conn:
-            result = conn.execute(
-                self.insert(t.datasets)
-                .values(
-                    user_id=user_id,
-                    app_id=app_id,
-                    id=dataset_id,
-                    description=description,
-                    metadata=metadata or {},
-                    created_at=now,
-                    modified_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
-                .returning(t.datasets.c.id)  # not rowcount: psycopg reports -1 here
-            )
-            return result.first() is not None
+            # RETURNING, not rowcount: psycopg reports -1 here.
+            return conn.execute(new.returning(t.datasets.c.id)).first() is not None
+
+    def _new_dataset(
+        self, user_id: str, app_id: str, dataset_id: str, now: datetime, **fields: Any
+    ) -> Any:
+        """The insert of a dataset (fields: description, metadata) that keeps an existing one."""
+        row = {"description": "", "metadata": {}, **fields, "created_at": now, "modified_at": now}
+        return (
+            self.insert(t.datasets)
+            .values(user_id=user_id, app_id=app_id, id=dataset_id, **row)
+            .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
+        )
 
     def list_datasets(self, user_id: str, app_id: str) -> list[dict[str, Any]]:
         d = t.datasets.c
@@ -277,17 +269,8 @@ class CatalogQueries:
                 self.insert(t.dead_letters)
                 .values(
                     id=letter.dead_letter_id,
-                    event_id=letter.event_id,
-                    stage=letter.stage,
                     code=int(letter.code),
-                    message=letter.message,
-                    attempts=letter.attempts,
-                    origin_topic=letter.origin_topic,
-                    origin_partition=letter.origin_partition,
-                    origin_offset=letter.origin_offset,
-                    origin_key=letter.origin_key,
-                    event=letter.event,
-                    failed_at=letter.failed_at,
+                    **letter.model_dump(exclude={"dead_letter_id", "code"}),
                 )
                 .on_conflict_do_nothing(index_elements=["id"])
             )

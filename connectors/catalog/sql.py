@@ -279,19 +279,7 @@ class SqlCatalog(CatalogQueries):
     def _ensure_dataset(
         self, conn: Connection, user_id: str, app_id: str, dataset_id: str, now: datetime
     ) -> None:
-        conn.execute(
-            self.insert(t.datasets)
-            .values(
-                user_id=user_id,
-                app_id=app_id,
-                id=dataset_id,
-                description="",
-                metadata={},
-                created_at=now,
-                modified_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
-        )
+        conn.execute(self._new_dataset(user_id, app_id, dataset_id, now))
 
 
 def _engine(url: str, echo: bool) -> Engine:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -101,11 +102,7 @@ class VersionCatalog:
             version_id,
             status_code=_READY,
             status_message="",
-            metrics=ready.metrics,
-            manifest_key=ready.manifest_key,
-            manifest_size=ready.manifest_size,
-            content_hash=ready.content_hash,
-            export_info=ready.export_info,
+            **asdict(ready),
         )
 
     def mark_failed(
