@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,36 +124,17 @@ def _looks_like_text(head: bytes) -> bool:
     return True
 
 
-def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
-    """Decode an image fully and check it; returns (format, width, height)."""
-    if len(data) >= limits.image_bytes:
-        raise InputError(
-            StatusCode.INPUT_OVER_LIMIT,
-            f"image is {len(data) / 2**20:.1f} MB; images must be under "
-            f"{limits.image_bytes / 2**20:.0f} MB",
-        )
+@contextmanager
+def _pillow_refusals(unreadable: str, *more: type[Exception]) -> Iterator[None]:
+    """Pillow's errors as input errors: bombs over the limit, unknown bytes unsupported, the
+    rest unreadable (`unreadable` says what failed; `more`: other errors that mean it)."""
+    failed: tuple[type[Exception], ...] = (OSError, SyntaxError, ValueError, EOFError, *more)
     try:
         with warnings.catch_warnings():
-            # Our own pixel check below gives the clearer message; past twice the limit
-            # Pillow still refuses at open with DecompressionBombError.
+            # Our own pixel checks give the clearer message; past twice the limit Pillow
+            # still refuses at open with DecompressionBombError.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                fmt = img.format or "unknown"
-                width, height = img.size
-                if fmt == "MPO":  # multi-picture JPEG (phone cameras): a JPEG to the user
-                    fmt = "JPEG"
-                if fmt not in IMAGE_FORMATS:
-                    raise InputError(
-                        StatusCode.INPUT_UNSUPPORTED_FORMAT,
-                        f"image format {fmt} is not supported; use one of "
-                        f"{', '.join(sorted(IMAGE_FORMATS))}",
-                    )
-                _check_pixels(width, height, limits)
-                if fmt == "JPEG":
-                    # Decode at 1/8 scale: every entropy-coded block is still read (so
-                    # truncation and corruption still fail), at a fraction of the cost.
-                    img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
-                img.load()  # decode the image data: truncated or corrupt data fails here
+            yield
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -163,8 +146,35 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
             StatusCode.INPUT_UNSUPPORTED_FORMAT,
             "the bytes are not an image Pillow can identify (corrupt or unsupported format)",
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(StatusCode.INPUT_FAILED, f"image could not be decoded: {exc}") from None
+    except failed as exc:
+        raise InputError(StatusCode.INPUT_FAILED, f"{unreadable}: {exc}") from None
+
+
+def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
+    """Decode an image fully and check it; returns (format, width, height)."""
+    if len(data) >= limits.image_bytes:
+        raise InputError(
+            StatusCode.INPUT_OVER_LIMIT,
+            f"image is {len(data) / 2**20:.1f} MB; images must be under "
+            f"{limits.image_bytes / 2**20:.0f} MB",
+        )
+    with _pillow_refusals("image could not be decoded"), Image.open(io.BytesIO(data)) as img:
+        fmt = img.format or "unknown"
+        width, height = img.size
+        if fmt == "MPO":  # multi-picture JPEG (phone cameras): a JPEG to the user
+            fmt = "JPEG"
+        if fmt not in IMAGE_FORMATS:
+            raise InputError(
+                StatusCode.INPUT_UNSUPPORTED_FORMAT,
+                f"image format {fmt} is not supported; use one of "
+                f"{', '.join(sorted(IMAGE_FORMATS))}",
+            )
+        _check_pixels(width, height, limits)
+        if fmt == "JPEG":
+            # Decode at 1/8 scale: every entropy-coded block is still read (so
+            # truncation and corruption still fail), at a fraction of the cost.
+            img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
+        img.load()  # decode the image data: truncated or corrupt data fails here
     return fmt, width, height
 
 
@@ -191,28 +201,15 @@ class ImageHeader:
 
 def image_header(source: bytes | Path, limits: Limits) -> ImageHeader:
     """Format, size and orientation from the header; refuses unsupported formats and bombs."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            fp = io.BytesIO(source) if isinstance(source, bytes) else source
-            with Image.open(fp) as img:
-                fmt = "JPEG" if img.format == "MPO" else img.format or "unknown"
-                width, height = img.size
-                # PNG keeps EXIF anywhere, so getexif() would decode the whole image to
-                # find it: use only what the header already gave.
-                has_exif = fmt != "PNG" or "exif" in img.info
-                orientation = int(img.getexif().get(0x0112, 1) or 1) if has_exif else 1
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(
-            StatusCode.INPUT_OVER_LIMIT, f"image refused as a decompression bomb: {exc}"
-        ) from None
-    except UnidentifiedImageError:
-        raise InputError(
-            StatusCode.INPUT_UNSUPPORTED_FORMAT,
-            "the bytes are not an image Pillow can identify (corrupt or unsupported format)",
-        ) from None
-    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
-        raise InputError(StatusCode.INPUT_FAILED, f"image header is unreadable: {exc}") from None
+    with _pillow_refusals("image header is unreadable", TypeError):
+        fp = io.BytesIO(source) if isinstance(source, bytes) else source
+        with Image.open(fp) as img:
+            fmt = "JPEG" if img.format == "MPO" else img.format or "unknown"
+            width, height = img.size
+            # PNG keeps EXIF anywhere, so getexif() would decode the whole image to
+            # find it: use only what the header already gave.
+            has_exif = fmt != "PNG" or "exif" in img.info
+            orientation = int(img.getexif().get(0x0112, 1) or 1) if has_exif else 1
     if fmt not in IMAGE_FORMATS:
         raise InputError(
             StatusCode.INPUT_UNSUPPORTED_FORMAT,

@@ -17,7 +17,7 @@ from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
 from tests.support.pg_cluster import PostgresCluster
 from tests.support.s3_server import MotoS3Server
-from tests.support.storage import make_settings
+from tests.support.storage import local_settings, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -68,13 +68,7 @@ def runtime(storage: Settings) -> Iterator[Runtime]:
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[Runtime]:
     """The embedded default on a temp directory: SQLite and local blobs."""
-    rt = Runtime.open(
-        Settings(
-            catalog=f"sqlite:///{tmp_path}/catalog.db",
-            blobs=f"file://{tmp_path}/blobs",
-            fetch_allow=["127.0.0.1"],
-        )
-    )
+    rt = Runtime.open(local_settings(tmp_path, fetch_allow=["127.0.0.1"]))
     try:
         yield rt
     finally:

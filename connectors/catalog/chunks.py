@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
-from connectors.catalog.rows import input_row, utc_now
+from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
 from pipeline.ids import fingerprint
 from pipeline.media.chunking.records import ChunkLink, MediaParent
 from pipeline.records import Action, AnnotationRecord, InputOutcome, InputRecord
@@ -36,21 +36,11 @@ class ChunkCatalog:
         self, user_id: str, app_id: str, ids: Collection[str]
     ) -> dict[str, MediaParent]:
         c = t.inputs.c
-        wanted = list(ids)
-        out: dict[str, MediaParent] = {}
+        query = select(t.inputs).where(
+            of_tenant(t.inputs, user_id, app_id), c.blob_key.is_not(None)
+        )
         with self.catalog.begin() as conn:
-            for batch in in_batches(wanted):
-                rows = conn.execute(
-                    select(t.inputs).where(
-                        c.user_id == user_id,
-                        c.app_id == app_id,
-                        c.id.in_(batch),
-                        c.blob_key.is_not(None),
-                    )
-                ).mappings()
-                for row in rows:
-                    out[row["id"]] = _parent(row)
-        return out
+            return {row["id"]: _parent(row) for row in rows_among(conn, query, c.id, ids)}
 
     def chunks_of(self, user_id: str, app_id: str, parent_id: str) -> list[dict[str, Any]]:
         """The chunk rows of a parent, in order."""

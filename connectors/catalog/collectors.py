@@ -9,22 +9,13 @@ from sqlalchemy import delete, select, update
 
 from connectors.catalog.collectors_tables import api_keys, collectors, workflows
 from connectors.catalog.keys import api_key_from_row
-from connectors.catalog.rows import utc_now
-from pipeline.collect.collectors import Collector, CollectorStatus
+from connectors.catalog.rows import by_id, first_row, page_query, utc_now
+from pipeline.collect.collectors import SOURCE_FIELDS, Collector, CollectorStatus
 from pipeline.collect.ports import CollectorSnapshot
 from pipeline.keys import ApiKey
 
 if TYPE_CHECKING:
     from connectors.catalog.sql import SqlCatalog
-
-_SOURCE = (
-    "model_user_id",
-    "model_app_id",
-    "model_id",
-    "model_version_id",
-    "post_inputs_key_id",
-    "caller_user_id",
-)
 
 
 class CollectorCatalog:
@@ -70,25 +61,16 @@ class CollectorCatalog:
         return found
 
     def get(self, user_id: str, app_id: str, collector_id: str) -> Collector | None:
-        c = collectors.c
-        query = select(collectors).where(
-            c.user_id == user_id, c.app_id == app_id, c.id == collector_id
-        )
+        query = select(collectors).where(by_id(collectors, user_id, app_id, collector_id))
         with self.catalog.begin() as conn:
-            row = conn.execute(query).mappings().first()
+            row = first_row(conn, query)
         return None if row is None else _collector(row)
 
     def page(
         self, user_id: str, app_id: str, *, after_id: str = "", limit: int = 50
     ) -> list[Collector]:
         """Collectors of the app in id order, after `after_id` (keyset pagination)."""
-        c = collectors.c
-        query = (
-            select(collectors)
-            .where(c.user_id == user_id, c.app_id == app_id, c.id > after_id)
-            .order_by(c.id)
-            .limit(limit)
-        )
+        query = page_query(collectors, user_id, app_id, after_id, limit)
         with self.catalog.begin() as conn:
             return [_collector(r) for r in conn.execute(query).mappings()]
 
@@ -138,7 +120,7 @@ def _row(collector: Collector) -> dict[str, Any]:
         "pre_queue_workflow_id": collector.pre_queue_workflow_id,
         "pre_queue_random_sample": collector.pre_queue_random_sample,
         "post_queue_workflow_id": collector.post_queue_workflow_id,
-        **{name: getattr(source, name) for name in _SOURCE},
+        **{name: getattr(source, name) for name in SOURCE_FIELDS},
         "collect_outputs": collector.collect_outputs,
         "dataset_id": collector.dataset_id,
         "status": collector.status.value,
@@ -155,7 +137,7 @@ def _collector(row: Any) -> Collector:
             "pre_queue_random_sample": row["pre_queue_random_sample"],
             "post_queue_workflow_id": row["post_queue_workflow_id"],
             "collector_source": {
-                "api_post_model_outputs_collector_source": {n: row[n] for n in _SOURCE}
+                "api_post_model_outputs_collector_source": {n: row[n] for n in SOURCE_FIELDS}
             },
             "status": row["status"],
             "collect_outputs": row["collect_outputs"],

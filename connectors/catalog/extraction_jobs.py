@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import column, func, select, table
+from sqlalchemy.engine import Connection
 
 from connectors.catalog import extraction_tables as x
 from connectors.catalog.batching import in_batches
-from connectors.catalog.rows import utc_now
+from connectors.catalog.rows import by_id, first_row, from_row, of_tenant, rows_among, utc_now
 from pipeline.status import StatusCode
 
 if TYPE_CHECKING:
@@ -97,18 +98,9 @@ class ExtractionJobCatalog:
         return row
 
     def get(self, user_id: str, app_id: str, job_id: str) -> dict[str, Any] | None:
-        j = x.extraction_jobs.c
+        jobs = x.extraction_jobs
         with self.catalog.begin() as conn:
-            row = (
-                conn.execute(
-                    select(x.extraction_jobs).where(
-                        j.user_id == user_id, j.app_id == app_id, j.id == job_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return dict(row) if row else None
+            return first_row(conn, select(jobs).where(by_id(jobs, user_id, app_id, job_id)))
 
     def list_jobs(self, user_id: str, app_id: str, limit: int = 100) -> list[dict[str, Any]]:
         j = x.extraction_jobs.c
@@ -186,21 +178,11 @@ class ExtractionJobCatalog:
     def lookup(
         self, user_id: str, app_id: str, origin_ids: Collection[str]
     ) -> dict[str, LedgerRow]:
-        o = x.extraction_objects.c
-        wanted = list(origin_ids)
-        found: dict[str, LedgerRow] = {}
+        objects = x.extraction_objects
+        query = select(objects).where(of_tenant(objects, user_id, app_id))
         with self.catalog.begin() as conn:
-            for batch in in_batches(wanted):
-                rows = conn.execute(
-                    select(x.extraction_objects).where(
-                        o.user_id == user_id,
-                        o.app_id == app_id,
-                        o.origin_id.in_(batch),
-                    )
-                ).mappings()
-                for r in rows:
-                    found[r["origin_id"]] = _ledger_row(r)
-        return found
+            rows = rows_among(conn, query, objects.c.origin_id, origin_ids)
+            return {r["origin_id"]: _ledger_row(r) for r in rows}
 
     def record(self, user_id: str, app_id: str, rows: list[LedgerRow]) -> None:
         if not rows:
@@ -219,18 +201,12 @@ class ExtractionJobCatalog:
             )
 
     def mark_seen(self, user_id: str, app_id: str, origin_ids: list[str], now: datetime) -> None:
-        o = x.extraction_objects.c
+        objects = x.extraction_objects
+        scope = of_tenant(objects, user_id, app_id)
         with self.catalog.begin() as conn:
             for batch in in_batches(origin_ids):
-                conn.execute(
-                    x.extraction_objects.update()
-                    .where(
-                        o.user_id == user_id,
-                        o.app_id == app_id,
-                        o.origin_id.in_(batch),
-                    )
-                    .values(seen_at=now)
-                )
+                hit = scope & objects.c.origin_id.in_(batch)
+                conn.execute(objects.update().where(hit).values(seen_at=now))
 
     def unseen(
         self, user_id: str, app_id: str, bucket: str, prefix: str, since: datetime
@@ -260,72 +236,42 @@ class ExtractionJobCatalog:
         input_ids: list[str] = []
         with self.catalog.begin() as conn:
             for part in in_batches(ids):
-                scope = (o.user_id == user_id) & (o.app_id == app_id)
+                scope = of_tenant(x.extraction_objects, user_id, app_id)
                 hit = scope & (o.origin_id.in_(part) | o.parent_id.in_(part))
                 input_ids += [i for i in conn.execute(select(o.input_id).where(hit)).scalars() if i]
                 conn.execute(x.extraction_objects.update().where(hit).values(deleted_at=now))
             if delete_inputs:
-                for batch in in_batches(input_ids):
-                    conn.execute(
-                        _inputs.update()
-                        .where(
-                            _inputs.c.user_id == user_id,
-                            _inputs.c.app_id == app_id,
-                            _inputs.c.id.in_(batch),
-                        )
-                        .values(deleted_at=now)
-                    )
+                _set_deleted_at(conn, user_id, app_id, input_ids, now)
         return input_ids
 
     def live_inputs(self, user_id: str, app_id: str, ids: Collection[str]) -> set[str]:
         """Of these input ids, those stored successfully and not marked deleted."""
         c = _inputs.c
-        wanted = list(ids)
-        found: set[str] = set()
+        query = select(c.id).where(
+            of_tenant(_inputs, user_id, app_id),
+            c.status_code == int(StatusCode.INPUT_SUCCESS),
+            c.deleted_at.is_(None),
+        )
         with self.catalog.begin() as conn:
-            for batch in in_batches(wanted):
-                found.update(
-                    conn.execute(
-                        select(c.id).where(
-                            c.user_id == user_id,
-                            c.app_id == app_id,
-                            c.id.in_(batch),
-                            c.status_code == int(StatusCode.INPUT_SUCCESS),
-                            c.deleted_at.is_(None),
-                        )
-                    ).scalars()
-                )
-        return found
+            return {r["id"] for r in rows_among(conn, query, c.id, ids)}
 
     def undelete_inputs(self, user_id: str, app_id: str, ids: Collection[str]) -> None:
         """Inputs of objects that came back: no longer marked deleted."""
-        wanted = list(ids)
         with self.catalog.begin() as conn:
-            for batch in in_batches(wanted):
-                conn.execute(
-                    _inputs.update()
-                    .where(
-                        _inputs.c.user_id == user_id,
-                        _inputs.c.app_id == app_id,
-                        _inputs.c.id.in_(batch),
-                        _inputs.c.deleted_at.is_not(None),
-                    )
-                    .values(deleted_at=None)
-                )
+            _set_deleted_at(conn, user_id, app_id, ids, None)
+
+
+def _set_deleted_at(
+    conn: Connection, user_id: str, app_id: str, ids: Collection[str], when: datetime | None
+) -> None:
+    """Mark inputs deleted at `when`, or (None) no longer deleted."""
+    c = _inputs.c
+    for batch in in_batches(list(ids)):
+        where = [of_tenant(_inputs, user_id, app_id), c.id.in_(batch)]
+        if when is None:
+            where.append(c.deleted_at.is_not(None))
+        conn.execute(_inputs.update().where(*where).values(deleted_at=when))
 
 
 def _ledger_row(r: Any) -> LedgerRow:
-    return LedgerRow(
-        origin_id=r["origin_id"],
-        origin=r["origin"],
-        bucket=r["bucket"],
-        key=r["key"],
-        parent_id=r["parent_id"],
-        kind=r["kind"],
-        etag=r["etag"],
-        template_fp=r["template_fp"],
-        input_id=r["input_id"],
-        status_code=r["status_code"],
-        job_id=r["job_id"],
-        deleted_at=r["deleted_at"],
-    )
+    return from_row(LedgerRow, r)

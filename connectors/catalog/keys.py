@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
 from connectors.catalog.collectors_tables import api_keys, collectors
-from connectors.catalog.rows import utc_now
+from connectors.catalog.rows import by_id, from_row, utc_now
 from pipeline.keys import ApiKey
 
 if TYPE_CHECKING:
@@ -24,17 +25,7 @@ class KeyCatalog:
         now = utc_now()
         with self.catalog.begin() as conn:
             conn.execute(
-                api_keys.insert().values(
-                    id=key.id,
-                    user_id=key.user_id,
-                    app_id=key.app_id,
-                    scopes=list(key.scopes),
-                    description=key.description,
-                    secret_hash=key.secret_hash,
-                    salt=key.salt,
-                    created_at=now,
-                    modified_at=now,
-                )
+                api_keys.insert().values(**asdict(key) | {"created_at": now}, modified_at=now)
             )
         key.created_at = now
 
@@ -60,22 +51,10 @@ class KeyCatalog:
             return list(conn.execute(query.order_by(c.id)).scalars())
 
     def delete(self, user_id: str, app_id: str, key_id: str) -> bool:
-        c = api_keys.c
         with self.catalog.begin() as conn:
-            result = conn.execute(
-                delete(api_keys).where(c.id == key_id, c.user_id == user_id, c.app_id == app_id)
-            )
+            result = conn.execute(delete(api_keys).where(by_id(api_keys, user_id, app_id, key_id)))
         return bool(result.rowcount)
 
 
 def api_key_from_row(row: Any) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        user_id=row["user_id"],
-        app_id=row["app_id"],
-        scopes=list(row["scopes"]),
-        description=row["description"],
-        secret_hash=row["secret_hash"],
-        salt=row["salt"],
-        created_at=row["created_at"],
-    )
+    return from_row(ApiKey, row, scopes=list(row["scopes"]))

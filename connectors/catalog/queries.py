@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, literal, literal_column, select, union_all
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Connection
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
 from connectors.catalog.request_tables import refused_inputs
-from connectors.catalog.rows import utc_now
+from connectors.catalog.rows import by_id, first_row, from_row, of_tenant, rows_among, utc_now
 from pipeline.events import DeadLetter
 from pipeline.records import InputOutcome
 from pipeline.status import StatusCode
@@ -116,43 +117,26 @@ class CatalogQueries:
             after = rows[-1]["id"]
 
     def get_input(self, user_id: str, app_id: str, input_id: str) -> dict[str, Any] | None:
-        c = t.inputs.c
         with self.begin() as conn:
-            row = (
-                conn.execute(
-                    select(t.inputs).where(
-                        c.user_id == user_id, c.app_id == app_id, c.id == input_id
-                    )
-                )
-                .mappings()
-                .first()
+            row = first_row(
+                conn, select(t.inputs).where(by_id(t.inputs, user_id, app_id, input_id))
             )
             if row is None:
                 return None
-            a = t.annotations.c
-            anns = (
-                conn.execute(
-                    select(t.annotations)
-                    .where(a.user_id == user_id, a.app_id == app_id, a.input_id == input_id)
-                    .order_by(a.id)
-                )
-                .mappings()
-                .all()
-            )
-            m = t.dataset_inputs.c
-            sets = (
-                conn.execute(
-                    select(m.dataset_id)
-                    .where(m.user_id == user_id, m.app_id == app_id, m.input_id == input_id)
-                    .order_by(m.dataset_id)
-                )
-                .scalars()
-                .all()
-            )
-        out = dict(row)
-        out["annotations"] = [dict(x) for x in anns]
-        out["dataset_ids"] = list(sets)
-        return out
+            a, m = t.annotations, t.dataset_inputs
+            anns = conn.execute(
+                select(a)
+                .where(of_tenant(a, user_id, app_id), a.c.input_id == input_id)
+                .order_by(a.c.id)
+            ).mappings()
+            row["annotations"] = [dict(x) for x in anns]
+            sets = conn.execute(
+                select(m.c.dataset_id)
+                .where(of_tenant(m, user_id, app_id), m.c.input_id == input_id)
+                .order_by(m.c.dataset_id)
+            ).scalars()
+            row["dataset_ids"] = list(sets)
+        return row
 
     def input_counts(self, user_id: str, app_id: str) -> dict[str, int]:
         """InputCount of the reference: processed, to_process, errors, processing."""
@@ -181,19 +165,12 @@ class CatalogQueries:
     ) -> dict[str, tuple[int, str]]:
         """Status code and message of each id that is in the catalog."""
         c = t.inputs.c
-        wanted = list(ids)
-        out: dict[str, tuple[int, str]] = {}
+        query = select(c.id, c.status_code, c.status_message).where(
+            of_tenant(t.inputs, user_id, app_id)
+        )
         with self.begin() as conn:
-            for batch in in_batches(wanted):
-                rows = conn.execute(
-                    select(c.id, c.status_code, c.status_message).where(
-                        c.user_id == user_id,
-                        c.app_id == app_id,
-                        c.id.in_(batch),
-                    )
-                )
-                out.update({r[0]: (r[1], r[2]) for r in rows})
-        return out
+            rows = rows_among(conn, query, c.id, ids)
+            return {r["id"]: (r["status_code"], r["status_message"]) for r in rows}
 
     def settled(
         self, user_id: str, app_id: str, event_ids: Collection[str]
@@ -222,17 +199,11 @@ class CatalogQueries:
     def processed_request(self, user_id: str, app_id: str, event_id: str) -> dict[str, Any] | None:
         """One processed request of the app: stage, time and every input's outcome."""
         p = t.processed_events.c
+        query = select(p.event_id, p.stage, p.outcomes, p.processed_at).where(
+            of_tenant(t.processed_events, user_id, app_id), p.event_id == event_id
+        )
         with self.begin() as conn:
-            row = (
-                conn.execute(
-                    select(p.event_id, p.stage, p.outcomes, p.processed_at).where(
-                        p.user_id == user_id, p.app_id == app_id, p.event_id == event_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return None if row is None else dict(row)
+            return first_row(conn, query)
 
     # -- datasets -----------------------------------------------------------------------
 
@@ -245,23 +216,23 @@ class CatalogQueries:
         metadata: dict[str, Any] | None = None,
     ) -> bool:
         """Create a dataset; False when it already exists (nothing is changed then)."""
-        now = utc_now()
+        new = self._new_dataset(
+            user_id, app_id, dataset_id, utc_now(), description=description, metadata=metadata or {}
+        )
         with self.begin() as conn:
-            result = conn.execute(
-                self.insert(t.datasets)
-                .values(
-                    user_id=user_id,
-                    app_id=app_id,
-                    id=dataset_id,
-                    description=description,
-                    metadata=metadata or {},
-                    created_at=now,
-                    modified_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
-                .returning(t.datasets.c.id)  # not rowcount: psycopg reports -1 here
-            )
-            return result.first() is not None
+            # RETURNING, not rowcount: psycopg reports -1 here.
+            return conn.execute(new.returning(t.datasets.c.id)).first() is not None
+
+    def _new_dataset(
+        self, user_id: str, app_id: str, dataset_id: str, now: datetime, **fields: Any
+    ) -> Any:
+        """The insert of a dataset (fields: description, metadata) that keeps an existing one."""
+        row = {"description": "", "metadata": {}, **fields, "created_at": now, "modified_at": now}
+        return (
+            self.insert(t.datasets)
+            .values(user_id=user_id, app_id=app_id, id=dataset_id, **row)
+            .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
+        )
 
     def list_datasets(self, user_id: str, app_id: str) -> list[dict[str, Any]]:
         d = t.datasets.c
@@ -286,18 +257,9 @@ class CatalogQueries:
         ]
 
     def get_dataset(self, user_id: str, app_id: str, dataset_id: str) -> dict[str, Any] | None:
-        d = t.datasets.c
+        query = select(t.datasets).where(by_id(t.datasets, user_id, app_id, dataset_id))
         with self.begin() as conn:
-            row = (
-                conn.execute(
-                    select(t.datasets).where(
-                        d.user_id == user_id, d.app_id == app_id, d.id == dataset_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return dict(row) if row else None
+            return first_row(conn, query)
 
     # -- dead letters -------------------------------------------------------------------
 
@@ -307,17 +269,8 @@ class CatalogQueries:
                 self.insert(t.dead_letters)
                 .values(
                     id=letter.dead_letter_id,
-                    event_id=letter.event_id,
-                    stage=letter.stage,
                     code=int(letter.code),
-                    message=letter.message,
-                    attempts=letter.attempts,
-                    origin_topic=letter.origin_topic,
-                    origin_partition=letter.origin_partition,
-                    origin_offset=letter.origin_offset,
-                    origin_key=letter.origin_key,
-                    event=letter.event,
-                    failed_at=letter.failed_at,
+                    **letter.model_dump(exclude={"dead_letter_id", "code"}),
                 )
                 .on_conflict_do_nothing(index_elements=["id"])
             )
@@ -341,20 +294,7 @@ class CatalogQueries:
 
 
 def _dead_letter(r: Any) -> DeadLetter:
-    return DeadLetter(
-        dead_letter_id=r["id"],
-        event_id=r["event_id"],
-        stage=r["stage"],
-        code=StatusCode(r["code"]),
-        message=r["message"],
-        attempts=r["attempts"],
-        origin_topic=r["origin_topic"],
-        origin_partition=r["origin_partition"],
-        origin_offset=r["origin_offset"],
-        origin_key=r["origin_key"],
-        event=r["event"],
-        failed_at=r["failed_at"],
-    )
+    return from_row(DeadLetter, r, dead_letter_id=r["id"], code=StatusCode(r["code"]))
 
 
 def _of_tenant(event: Any, user_id: str, app_id: str) -> bool:

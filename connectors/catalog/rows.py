@@ -1,11 +1,63 @@
-"""Rows shared by the catalog's facets: an input record as a table row, and the clock."""
+"""Rows shared by the catalog's facets: tenant scoping, rows to records and back, the clock."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import ColumnElement, Select, TableClause, and_, select
+from sqlalchemy.engine import Connection, RowMapping
+
+from connectors.catalog.batching import in_batches
 from pipeline.records import InputRecord
+
+R = TypeVar("R")
+
+
+def of_tenant(table: TableClause, user_id: str, app_id: str) -> ColumnElement[bool]:
+    """The rows of one app: every tenant table is keyed by user_id and app_id."""
+    return and_(table.c.user_id == user_id, table.c.app_id == app_id)
+
+
+def by_id(table: TableClause, user_id: str, app_id: str, row_id: str) -> ColumnElement[bool]:
+    """One row of one app by its id."""
+    return and_(of_tenant(table, user_id, app_id), table.c.id == row_id)
+
+
+def page_query(
+    table: TableClause, user_id: str, app_id: str, after_id: str, limit: int
+) -> Select[Any]:
+    """The app's rows in id order after `after_id` (keyset pagination)."""
+    c = table.c
+    return (
+        select(table)
+        .where(of_tenant(table, user_id, app_id), c.id > after_id)
+        .order_by(c.id)
+        .limit(limit)
+    )
+
+
+def rows_among(
+    conn: Connection, query: Select[Any], key: ColumnElement[Any], values: Collection[Any]
+) -> Iterator[RowMapping]:
+    """The query's rows whose `key` is among `values`, asked an IN-batch at a time."""
+    for batch in in_batches(list(values)):
+        yield from conn.execute(query.where(key.in_(batch))).mappings()
+
+
+def first_row(conn: Connection, query: Select[Any]) -> dict[str, Any] | None:
+    """The query's first row as a dict, or None."""
+    row = conn.execute(query).mappings().first()
+    return None if row is None else dict(row)
+
+
+def from_row(cls: type[R], row: Mapping[str, Any], **overrides: Any) -> R:
+    """A dataclass or pydantic record of the row's columns of the same names (overrides win)."""
+    fields = getattr(cls, "model_fields", None)
+    names = list(fields) if fields is not None else [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**{n: row[n] for n in names if n not in overrides}, **overrides)
 
 
 def utc_now() -> datetime:

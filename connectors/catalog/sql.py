@@ -20,7 +20,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.catalog import schema as t
-from connectors.catalog.batching import in_batches
 from connectors.catalog.chunks import ChunkCatalog
 from connectors.catalog.collectors import CollectorCatalog
 from connectors.catalog.extraction_jobs import ExtractionJobCatalog
@@ -30,7 +29,7 @@ from connectors.catalog.migrations import migrate
 from connectors.catalog.queries import CatalogQueries
 from connectors.catalog.quotas import QuotaCatalog
 from connectors.catalog.request_tables import refused_inputs, shown_id
-from connectors.catalog.rows import input_row, utc_now
+from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
 from connectors.catalog.versions import VersionCatalog
 from connectors.catalog.workflows import WorkflowCatalog
 from pipeline.errors import TransientError
@@ -122,20 +121,14 @@ class SqlCatalog(CatalogQueries):
         self, user_id: str, app_id: str, ids: Collection[str]
     ) -> dict[str, ExistingInput]:
         c = t.inputs.c
-        found: dict[str, ExistingInput] = {}
-        wanted = list(ids)
+        query = select(c.id, c.fingerprint, c.status_code).where(
+            of_tenant(t.inputs, user_id, app_id)
+        )
         with self.begin() as conn:
-            for batch in in_batches(wanted):
-                rows = conn.execute(
-                    select(c.id, c.fingerprint, c.status_code).where(
-                        c.user_id == user_id,
-                        c.app_id == app_id,
-                        c.id.in_(batch),
-                    )
-                )
-                for input_id, fp, code in rows:
-                    found[input_id] = ExistingInput(input_id, fp, code)
-        return found
+            return {
+                r["id"]: ExistingInput(r["id"], r["fingerprint"], r["status_code"])
+                for r in rows_among(conn, query, c.id, ids)
+            }
 
     def commit_upload(
         self,
@@ -286,19 +279,7 @@ class SqlCatalog(CatalogQueries):
     def _ensure_dataset(
         self, conn: Connection, user_id: str, app_id: str, dataset_id: str, now: datetime
     ) -> None:
-        conn.execute(
-            self.insert(t.datasets)
-            .values(
-                user_id=user_id,
-                app_id=app_id,
-                id=dataset_id,
-                description="",
-                metadata={},
-                created_at=now,
-                modified_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["user_id", "app_id", "id"])
-        )
+        conn.execute(self._new_dataset(user_id, app_id, dataset_id, now))
 
 
 def _engine(url: str, echo: bool) -> Engine:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
-from connectors.catalog.rows import utc_now
+from connectors.catalog.rows import from_row, utc_now
 from connectors.catalog.versions_reader import DatasetReader
 from connectors.catalog.versions_tables import dataset_versions as v
 from pipeline.snapshot.ports import ReadyVersion, VersionRow
@@ -101,11 +102,7 @@ class VersionCatalog:
             version_id,
             status_code=_READY,
             status_message="",
-            metrics=ready.metrics,
-            manifest_key=ready.manifest_key,
-            manifest_size=ready.manifest_size,
-            content_hash=ready.content_hash,
-            export_info=ready.export_info,
+            **asdict(ready),
         )
 
     def mark_failed(
@@ -219,27 +216,10 @@ def _pk(user_id: str, app_id: str, version_id: str) -> tuple[Any, ...]:
 
 
 def _row(r: Any) -> VersionRow:
-    return VersionRow(
-        user_id=r["user_id"],
-        app_id=r["app_id"],
-        id=r["id"],
-        dataset_id=r["dataset_id"],
-        status_code=r["status_code"],
-        status_message=r["status_message"],
-        description=r["description"],
+    return from_row(
+        VersionRow,
+        r,
         metadata=r["metadata"] or {},
-        request_origin=r["request_origin"],
-        request_id=r["request_id"],
-        request_fingerprint=r["request_fingerprint"],
-        annotation_filter_config=r["annotation_filter_config"],
         export_formats=r["export_formats"] or [],
-        metrics=r["metrics"],
-        manifest_key=r["manifest_key"],
-        manifest_size=r["manifest_size"],
-        content_hash=r["content_hash"],
         export_info=r["export_info"] or {},
-        progress=r["progress"],
-        total=r["total"],
-        created_at=r["created_at"],
-        modified_at=r["modified_at"],
     )

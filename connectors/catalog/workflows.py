@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, or_, select
 
 from connectors.catalog.collectors_tables import collectors, workflows
-from connectors.catalog.rows import utc_now
+from connectors.catalog.rows import by_id, first_row, page_query, utc_now
 from pipeline.collect.workflows.graph import WorkflowSpec
 
 if TYPE_CHECKING:
@@ -45,12 +45,9 @@ class WorkflowCatalog:
         return stored is not None
 
     def get(self, user_id: str, app_id: str, workflow_id: str) -> dict[str, Any] | None:
-        c = workflows.c
-        query = select(workflows).where(
-            c.user_id == user_id, c.app_id == app_id, c.id == workflow_id
-        )
+        query = select(workflows).where(by_id(workflows, user_id, app_id, workflow_id))
         with self.catalog.begin() as conn:
-            row = conn.execute(query).mappings().first()
+            row = first_row(conn, query)
         return None if row is None else _doc(row)
 
     def exists(self, user_id: str, app_id: str, workflow_id: str) -> bool:
@@ -59,13 +56,7 @@ class WorkflowCatalog:
     def for_app(
         self, user_id: str, app_id: str, *, after_id: str = "", limit: int = 100
     ) -> list[dict[str, Any]]:
-        c = workflows.c
-        query = (
-            select(workflows)
-            .where(c.user_id == user_id, c.app_id == app_id, c.id > after_id)
-            .order_by(c.id)
-            .limit(limit)
-        )
+        query = page_query(workflows, user_id, app_id, after_id, limit)
         with self.catalog.begin() as conn:
             return [_doc(r) for r in conn.execute(query).mappings()]
 
@@ -81,12 +72,9 @@ class WorkflowCatalog:
             return list(conn.execute(query.order_by(c.id)).scalars())
 
     def delete(self, user_id: str, app_id: str, workflow_id: str) -> bool:
-        c = workflows.c
         with self.catalog.begin() as conn:
             result = conn.execute(
-                delete(workflows).where(
-                    c.user_id == user_id, c.app_id == app_id, c.id == workflow_id
-                )
+                delete(workflows).where(by_id(workflows, user_id, app_id, workflow_id))
             )
         return bool(result.rowcount)
 

@@ -74,18 +74,21 @@ app.command()(schema)
 app.command("settings")(show_settings)
 app.command()(demo)
 app.command()(worker)
-app.add_typer(imports.app, name="import")
-app.add_typer(jobs.app, name="jobs")
-app.add_typer(inputs.app, name="inputs")
-app.add_typer(datasets.app, name="datasets")
-app.add_typer(versions.app, name="versions")
-app.add_typer(keys.app, name="keys")
-app.add_typer(workflows.app, name="workflows")
-app.add_typer(collectors.app, name="collectors")
-app.add_typer(concepts.app, name="concepts")
-app.add_typer(produce.app, name="produce")
-app.add_typer(deadletters.app, name="deadletters")
-app.add_typer(requests.app, name="requests")
+for name, group in {
+    "import": imports,
+    "jobs": jobs,
+    "inputs": inputs,
+    "datasets": datasets,
+    "versions": versions,
+    "keys": keys,
+    "workflows": workflows,
+    "collectors": collectors,
+    "concepts": concepts,
+    "produce": produce,
+    "deadletters": deadletters,
+    "requests": requests,
+}.items():
+    app.add_typer(group.app, name=name)
 
 
 def main() -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, status_text, table
+from ingestd.cli.options import (
+    JsonOpt,
+    coded,
+    console,
+    emit_json,
+    fail,
+    page_table,
+    status_text,
+    table,
+)
 from ingestd.cli.state import open_runtime
 from pipeline.status import StatusCode
 
@@ -30,7 +39,7 @@ def inputs_list(
     if as_json:
         emit_json(rows)
         return
-    table(
+    page_table(
         f"inputs of {s.user_id}/{s.app_id}",
         ["id", "type", "format", "status", "size", "message"],
         [
@@ -44,9 +53,8 @@ def inputs_list(
             )
             for r in rows
         ],
+        limit,
     )
-    if len(rows) == limit:
-        console.print(f"more: --after {rows[-1]['id']}")
 
 
 @app.command("get")

@@ -58,6 +58,16 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     console.print(t)
 
 
+def page_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: int
+) -> None:
+    """A page of a listing in id order (the id first in each row); a full page says how to
+    ask for the next."""
+    table(title, columns, rows)
+    if len(rows) == limit:
+        console.print(f"more: --after {rows[-1][0]}")
+
+
 def failures_table(
     failures: list[dict[str, Any]], title: str = "failed items", column: str = "item"
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from ingestd.cli.documents import DocumentError, load_document
-from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, table
+from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, page_table, table
 from ingestd.cli.state import open_runtime
 from pipeline.collect.operators import OPERATORS
 from pipeline.collect.workflows.graph import parse_workflow
@@ -86,7 +86,7 @@ def list_workflows(
     if as_json:
         emit_json([masked(d) for d in docs])
         return
-    table(
+    page_table(
         f"workflows of {s.user_id}/{s.app_id}",
         ["id", "nodes", "description", "modified"],
         [
@@ -98,9 +98,8 @@ def list_workflows(
             )
             for d in docs
         ],
+        limit,
     )
-    if len(docs) == limit:
-        console.print(f"more: --after {docs[-1]['id']}")
 
 
 @app.command("get")

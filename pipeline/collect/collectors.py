@@ -39,6 +39,10 @@ class ApiPostModelOutputsCollectorSource(Strict):
     caller_user_id: str = Field(default="", description="Blank: collect from every caller.")
 
 
+# The source's fields, flat in catalog rows and CLI options.
+SOURCE_FIELDS = tuple(ApiPostModelOutputsCollectorSource.model_fields)
+
+
 class CollectorSource(Strict):
     api_post_model_outputs_collector_source: ApiPostModelOutputsCollectorSource
 

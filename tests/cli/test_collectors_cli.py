@@ -245,30 +245,12 @@ def test_collector_update_list_delete_and_status(cli_env: str, tmp_path: Path) -
         and c0["collect_outputs"]
     )
     # remove: drop fields, keep the rest
-    ok(
-        "collectors",
-        "update",
-        "c0",
-        "--action",
-        "remove",
-        "--field",
-        "caller_user_id",
-        "--field",
-        "pre_queue_workflow_id",
-    )
+    remove = ["collectors", "update", "c0", "--action", "remove"]
+    ok(*remove, "--field", "caller_user_id", "--field", "pre_queue_workflow_id")
     c0 = get("c0")
     assert c0["collector_source"]["api_post_model_outputs_collector_source"]["caller_user_id"] == ""
     assert c0["pre_queue_workflow_id"] == "" and c0["pre_queue_random_sample"] == 0.5
-    refused(
-        "collectors",
-        "update",
-        "c0",
-        "--action",
-        "remove",
-        "--field",
-        "pre_queue_random_sample",
-        code=11102,
-    )
+    refused(*remove, "--field", "pre_queue_random_sample", code=11102)
     assert get("c0")["pre_queue_random_sample"] == 0.5, "a refused update changes nothing"
     # overwrite: the given object replaces the stored one (missing fields take defaults)
     whole = {

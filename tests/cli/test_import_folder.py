@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from connectors.importers.folder import input_id_for
 from ingestd.app.runtime import Runtime
@@ -59,22 +59,12 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
     make_folder(folder)
     report = tmp_path / "report.jsonl"
 
-    first = runner.invoke(
-        app,
-        [
-            "import",
-            "folder",
-            str(folder),
-            "--labels",
-            "--dataset",
-            "pets",
-            "--metadata",
-            '{"batch": 1}',
-            "--report",
-            str(report),
-            "--json",
-        ],
-    )
+    def import_pets(*more: str) -> Result:
+        """The folder with labels, into dataset pets with metadata batch 1, as JSON."""
+        args = ["--labels", "--dataset", "pets", "--metadata", '{"batch": 1}', *more, "--json"]
+        return runner.invoke(app, ["import", "folder", str(folder), *args])
+
+    first = import_pets("--report", str(report))
     assert first.exit_code == 1, first.output  # some items failed
     summary = json.loads(first.stdout)
     assert summary["actions"] == {"created": 5, "failed": 3}
@@ -107,20 +97,7 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
         blob_count = len(list(rt.blobs.keys("media/")))
     assert blob_count == 5
 
-    second = runner.invoke(
-        app,
-        [
-            "import",
-            "folder",
-            str(folder),
-            "--labels",
-            "--dataset",
-            "pets",
-            "--metadata",
-            '{"batch": 1}',
-            "--json",
-        ],
-    )
+    second = import_pets()
     again = json.loads(second.stdout)
     assert again["actions"] == {"unchanged": 5, "failed": 3}
     with Runtime.open(settings) as rt:
@@ -131,22 +108,7 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
 
     # Fix one file and redo only the failures.
     (folder / "cats" / "broken.jpg").write_bytes(image_bytes(color="yellow"))
-    retry = runner.invoke(
-        app,
-        [
-            "import",
-            "folder",
-            str(folder),
-            "--labels",
-            "--dataset",
-            "pets",
-            "--metadata",
-            '{"batch": 1}',
-            "--retry-failed",
-            str(report),
-            "--json",
-        ],
-    )
+    retry = import_pets("--retry-failed", str(report))
     redone = json.loads(retry.stdout)
     assert redone["total"] == 3
     assert redone["actions"] == {"updated": 1, "failed": 2}

@@ -15,18 +15,22 @@ from connectors.importers.dropzone_items import input_id_for
 from connectors.importers.s3_notifications import Notice, fold, parse_message
 from connectors.importers.s3_source import S3Location
 from ingestd.app.runtime import Runtime
-from ingestd.app.settings import Settings
 from pipeline.status import StatusCode
-from tests.support.dropzone import count_gets, job_inputs, new_bucket, put_many, runner_for
+from tests.support.dropzone import (
+    count_gets,
+    job_inputs,
+    new_bucket,
+    put_many,
+    record_lists,
+    runner_for,
+)
 from tests.support.s3_server import MotoS3Server
-from tests.support.storage import image_bytes
+from tests.support.storage import image_bytes, local_settings
 
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = Runtime.open(
-        Settings(catalog=f"sqlite:///{tmp_path}/catalog.db", blobs=f"file://{tmp_path}/blobs")
-    )
+    runtime = Runtime.open(local_settings(tmp_path))
     try:
         yield runtime
     finally:
@@ -74,10 +78,7 @@ def test_watch_lists_only_new_keys_then_rescans_for_changes_and_deletions(
         delete_inputs=True,
         on_progress=once(drop_more, 5),
     )
-    lists: list[dict[str, Any]] = []
-    runner.client.meta.events.register(
-        "provide-client-params.s3.ListObjectsV2", lambda params, **_: lists.append(dict(params))
-    )
+    lists = record_lists(runner)
     gets = count_gets(runner)
     out = runner.run(watch=True, cycles=2)
     # pass 0: everything; cycle 1: only keys after the highest seen; cycle 2: a full rescan.
@@ -154,10 +155,7 @@ def test_notifications_from_sqs_are_deduplicated_decoded_and_deletions_marked(
         delete_inputs=True,
         on_progress=once(drop, 2),
     )
-    lists: list[dict[str, Any]] = []
-    runner.client.meta.events.register(
-        "provide-client-params.s3.ListObjectsV2", lambda params, **_: lists.append(dict(params))
-    )
+    lists = record_lists(runner)
     gets = count_gets(runner)
     out = runner.run(watch=True, cycles=2)
     assert len(lists) == 1  # only the first pass lists; the cycles follow the queue

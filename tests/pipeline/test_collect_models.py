@@ -26,6 +26,7 @@ from tests.support.collectors import (
     settle,
 )
 from tests.support.model_server import ModelServer
+from tests.support.storage import local_settings
 
 SAMPLE_ALL = {
     "id": "sample-all",
@@ -48,13 +49,7 @@ def server() -> Iterator[ModelServer]:
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime.open(
-        Settings(
-            catalog=f"sqlite:///{tmp_path}/c.db",
-            blobs=f"file://{tmp_path}/b",
-            model_allow=["127.0.0.1"],
-        )
-    )
+    rt = Runtime.open(local_settings(tmp_path, model_allow=["127.0.0.1"]))
     rt.collect.backoff_s = 0.05
     try:
         yield rt
@@ -197,13 +192,7 @@ def test_failing_model_dead_letters_that_capture_only(
 
 
 def test_model_endpoint_on_loopback_needs_model_allow(tmp_path: Path, server: ModelServer) -> None:
-    with Runtime.open(
-        Settings(
-            catalog=f"sqlite:///{tmp_path}/c.db",
-            blobs=f"file://{tmp_path}/b",
-            fetch_allow=["127.0.0.1"],
-        )
-    ) as rt:
+    with Runtime.open(local_settings(tmp_path, fetch_allow=["127.0.0.1"])) as rt:
         key = make_key(rt)
         save_workflow(rt, model_workflow("local", f"{server.url}/caption"))
         make_collector(rt, "c", key, post_queue_workflow_id="local")

@@ -15,7 +15,6 @@ from pipeline.events import UploadRequest
 from pipeline.models import (
     Annotation,
     AnnotationData,
-    BoundingBox,
     Concept,
     ConflictResolution,
     Data,
@@ -31,6 +30,7 @@ from pipeline.models import (
 )
 from pipeline.records import Action
 from pipeline.status import StatusCode
+from tests.support.annotations import box_annotation
 from tests.support.media import video_bytes
 from tests.support.storage import image_bytes
 
@@ -201,19 +201,8 @@ def test_failed_retry_never_overwrites_a_good_input_but_a_fix_replaces_a_failure
 
 def test_annotations_and_datasets_are_stored(runtime: Runtime) -> None:
     s = runtime.settings
-    box = Annotation(
-        data=AnnotationData(
-            regions=[
-                Region(
-                    region_info=RegionInfo(
-                        bounding_box=BoundingBox(
-                            top_row=0.1, left_col=0.2, bottom_row=0.5, right_col=0.6
-                        )
-                    ),
-                    data={"concepts": [Concept(id="cat")]},  # type: ignore[arg-type]
-                )
-            ]
-        ),
+    box = box_annotation(
+        (0.1, 0.2, 0.5, 0.6),
         user_id="labeler-7",
         status="ANNOTATION_AWAITING_REVIEW",  # type: ignore[arg-type]
         task_id="task-1",

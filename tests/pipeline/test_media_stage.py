@@ -15,19 +15,17 @@ from pipeline.media.stage import MediaStage
 from pipeline.models import (
     Annotation,
     AnnotationData,
-    BoundingBox,
     Concept,
     Data,
     Frame,
     FrameInfo,
     Input,
     Media,
-    Region,
-    RegionInfo,
     Text,
 )
 from pipeline.records import Action
 from pipeline.status import StatusCode
+from tests.support.annotations import box_annotation
 from tests.support.media import gradient_image, mp3_bytes, probe_duration, video_bytes, wav_bytes
 
 SMALL_VIDEO_LIMITS = {"video_bytes": 60_000, "video_url_seconds": 600.0}
@@ -223,21 +221,7 @@ def test_audio_text_and_tiled_image_on_the_embedded_bus(embedded: Runtime) -> No
         image_tile_overlap=0,
     )
     s = rt.settings
-    boxed = Annotation(
-        id="cat-box",
-        data=AnnotationData(
-            regions=[
-                Region(
-                    region_info=RegionInfo(
-                        bounding_box=BoundingBox(
-                            top_row=0.1, left_col=0.1, bottom_row=0.3, right_col=0.3
-                        )
-                    ),
-                    data={"concepts": [Concept(id="cat")]},  # type: ignore[arg-type]
-                )
-            ]
-        ),
-    )
+    boxed = box_annotation((0.1, 0.1, 0.3, 0.3), id="cat-box")
     text = "A sentence of text. " * 60
     requests = [
         UploadRequest(inputs=[Input(id="sound", data=Data(audio=Media(base64=wav_bytes(3.0))))]),

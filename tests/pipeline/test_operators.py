@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from pipeline.collect.operators import OPERATORS
@@ -16,12 +14,12 @@ from pipeline.models import (
     AnnotationStatus,
     BoundingBox,
     Concept,
-    Media,
     Region,
     RegionData,
     RegionInfo,
 )
 from pipeline.status import StatusCode
+from tests.support.collectors import run_context
 
 
 class Relations:
@@ -35,19 +33,7 @@ class Relations:
 
 
 def ctx(event_id: str = "e1", ports: Ports | None = None, **kw: object) -> RunContext:
-    base: dict = dict(
-        event_id=event_id,
-        user_id="u",
-        app_id="a",
-        collector_id="c",
-        workflow_id="w",
-        input_type="image",
-        input=Media(url="https://example.com/x.jpg"),
-        ports=ports or Ports(),
-        now=time.time,
-    )
-    base.update(kw)
-    return RunContext(**base)
+    return run_context(event_id, "https://example.com/x.jpg", ports, **kw)
 
 
 def op(name: str, node_id: str = "n", **params: object):

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from pipeline.collect.operators.datum import Datum, Ports, RunContext
+from pipeline.collect.operators.datum import Datum, RunContext
 from pipeline.collect.workflows.graph import compile_workflow, parse_workflow
 from pipeline.errors import InputError
-from pipeline.models import Concept, Media
+from pipeline.models import Concept
 from pipeline.status import StatusCode
+from tests.support.collectors import run_context
 
 
 def ctx(event_id: str = "e") -> RunContext:
-    return RunContext(
-        event_id=event_id,
-        user_id="u",
-        app_id="a",
-        collector_id="c",
-        workflow_id="w",
-        input_type="image",
-        input=Media(url="https://example.com/a.jpg"),
-        ports=Ports(),
-        now=time.time,
-    )
+    return run_context(event_id, "https://example.com/a.jpg")
 
 
 def refused(doc: object, code: StatusCode, *words: str) -> str:

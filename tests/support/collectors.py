@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 from ingestd.app.runtime import Runtime
 from pipeline.collect.collectors import Collector, check_references, parse_collector
+from pipeline.collect.operators.datum import Ports, RunContext
 from pipeline.collect.workflows.graph import parse_workflow
 from pipeline.events import ModelOutput, ModelRef, PredictionEvent
 from pipeline.keys import Scope, new_key
@@ -20,6 +22,23 @@ MODEL = ModelRef(
     model_id="general-image-recognition",
     version_id="aa7f35c01e0642fda5cf400f543e7c40",
 )
+
+
+def run_context(event_id: str, url: str, ports: Ports | None = None, **kw: object) -> RunContext:
+    """What an operator sees of one event of collector c, workflow w, app u/a (an image)."""
+    base: dict = dict(
+        event_id=event_id,
+        user_id="u",
+        app_id="a",
+        collector_id="c",
+        workflow_id="w",
+        input_type="image",
+        input=Media(url=url),
+        ports=ports or Ports(),
+        now=time.time,
+    )
+    base.update(kw)
+    return RunContext(**base)
 
 
 def make_key(rt: Runtime, scopes: list[Scope] | None = None, app_id: str = APP) -> str:

@@ -101,6 +101,15 @@ def count_gets(runner: ExtractionJobRunner) -> list[str]:
     return seen
 
 
+def record_lists(runner: ExtractionJobRunner) -> list[dict[str, Any]]:
+    """The parameters of each ListObjectsV2 call the runner makes (botocore's event hooks)."""
+    calls: list[dict[str, Any]] = []
+    runner.client.meta.events.register(
+        "provide-client-params.s3.ListObjectsV2", lambda params, **_: calls.append(dict(params))
+    )
+    return calls
+
+
 def job_inputs(rt: Runtime, job_id: str | None = None) -> dict[str, dict[str, Any]]:
     rows = rt.catalog.iter_inputs(rt.settings.user_id, rt.settings.app_id)
     return {r["id"]: r for r in rows if job_id is None or r["job_id"] == job_id}

@@ -18,6 +18,11 @@ _CACHE = Path(tempfile.mkdtemp(prefix="ingestd-test-media-"))
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 
+def _lavfi(source: str) -> list[str]:
+    """ffmpeg, quiet and overwriting, reading a generated lavfi source."""
+    return ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", source]
+
+
 @functools.cache
 def video_file(
     seconds: float = 6.0,
@@ -30,17 +35,7 @@ def video_file(
     """testsrc (+ a sine tone), H.264 with a keyframe every `gop` frames; cached per session."""
     name = f"v-{seconds}-{size}-{rate}-{gop}-{audio}.{container}"
     out = _CACHE / name
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc=size={size}:rate={rate}:duration={seconds}",
-    ]
+    cmd = _lavfi(f"testsrc=size={size}:rate={rate}:duration={seconds}")
     if audio:
         cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
     codec = ["-c:v", "libx264", "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
@@ -86,25 +81,8 @@ def wav_bytes(seconds: float = 1.0, rate: int = 8000, channels: int = 1, width: 
 def mp3_bytes(seconds: float = 2.0) -> bytes:
     out = _CACHE / f"a-{seconds}.mp3"
     if not out.exists():
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"sine=frequency=440:sample_rate=22050:duration={seconds}",
-                "-c:a",
-                "libmp3lame",
-                "-b:a",
-                "64k",
-                str(out),
-            ],
-            check=True,
-        )
+        tone = _lavfi(f"sine=frequency=440:sample_rate=22050:duration={seconds}")
+        subprocess.run([*tone, "-c:a", "libmp3lame", "-b:a", "64k", str(out)], check=True)
     return out.read_bytes()
 
 

@@ -20,6 +20,15 @@ def fresh_pg_url(pg: PostgresCluster | str) -> str:
     return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
+def local_settings(tmp_path: Path, **extra: object) -> Settings:
+    """The embedded default under tmp_path: a SQLite catalog and local blobs."""
+    return Settings(
+        catalog=f"sqlite:///{tmp_path}/catalog.db",
+        blobs=f"file://{tmp_path}/blobs",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
 def make_settings(
     tmp_path: Path, catalog: str, blobs: str, request: pytest.FixtureRequest, **extra: object
 ) -> Settings:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
 import typer
 
 from ingestd.cli.collectors.documents import (
@@ -13,7 +16,8 @@ from ingestd.cli.collectors.documents import (
     show,
     view,
 )
-from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, table
+from ingestd.cli.option_groups import grouped
+from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, page_table
 from ingestd.cli.state import open_runtime
 from pipeline.collect.collectors import CollectorStatus, check_references, parse_collector, patched
 from pipeline.errors import InputError
@@ -28,58 +32,64 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-# Options shared by create and update (None: not given).
-Description = typer.Option(None, "--description", help="What the collector is for.")
-PreQueue = typer.Option(None, "--pre-queue-workflow", help="Workflow run on the model's output.")
-PostQueue = typer.Option(None, "--post-queue-workflow", help="Workflow run on the input.")
-Sample = typer.Option(None, "--random-sample", help="pre_queue_random_sample: fraction in (0, 1].")
-ModelUser = typer.Option(None, "--model-user", help="Source model's user (default: --user).")
-ModelApp = typer.Option(None, "--model-app", help="Source model's app (default: --app).")
-Model = typer.Option(None, "--model", help="Source model id.")
-Version = typer.Option(None, "--model-version", help="Source model version (blank: any).")
-Key = typer.Option(None, "--key", help="post_inputs_key_id: key with the PostInputs scope.")
-Caller = typer.Option(None, "--caller", help="caller_user_id (blank: every caller).")
-Outputs = typer.Option(
-    None, "--collect-outputs/--no-collect-outputs", help="Store the model's outputs as annotations."
-)
-Dataset = typer.Option(None, "--dataset", help="Dataset the captured inputs are added to.")
 File = typer.Option(None, "--file", "-f", help="Collector or patch document (JSON/YAML; - stdin).")
 
 
+@dataclass
+class Fields:
+    """The collector fields create and update take as options (None: not given)."""
+
+    description: str | None = typer.Option(None, "--description", help="What the collector is for.")
+    pre_queue: str | None = typer.Option(
+        None, "--pre-queue-workflow", help="Workflow run on the model's output."
+    )
+    post_queue: str | None = typer.Option(
+        None, "--post-queue-workflow", help="Workflow run on the input."
+    )
+    sample: float | None = typer.Option(
+        None, "--random-sample", help="pre_queue_random_sample: fraction in (0, 1]."
+    )
+    model_user: str | None = typer.Option(
+        None, "--model-user", help="Source model's user (default: --user)."
+    )
+    model_app: str | None = typer.Option(
+        None, "--model-app", help="Source model's app (default: --app)."
+    )
+    model: str | None = typer.Option(None, "--model", help="Source model id.")
+    version: str | None = typer.Option(
+        None, "--model-version", help="Source model version (blank: any)."
+    )
+    key: str | None = typer.Option(
+        None, "--key", help="post_inputs_key_id: key with the PostInputs scope."
+    )
+    caller: str | None = typer.Option(
+        None, "--caller", help="caller_user_id (blank: every caller)."
+    )
+    outputs: bool | None = typer.Option(
+        None,
+        "--collect-outputs/--no-collect-outputs",
+        help="Store the model's outputs as annotations.",
+    )
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="Dataset the captured inputs are added to."
+    )
+
+    def doc(self) -> dict[str, Any]:
+        return flags_doc(**asdict(self))
+
+
 @app.command("create")
+@grouped(fields=Fields)
 def create(
     collector_id: str = typer.Argument(..., help="Id of the new collector."),
     file: str | None = File,
-    description: str | None = Description,
-    pre_queue: str | None = PreQueue,
-    post_queue: str | None = PostQueue,
-    sample: float | None = Sample,
-    model_user: str | None = ModelUser,
-    model_app: str | None = ModelApp,
-    model: str | None = Model,
-    version: str | None = Version,
-    key: str | None = Key,
-    caller: str | None = Caller,
-    outputs: bool | None = Outputs,
-    dataset: str | None = Dataset,
+    *,  # the group has no default: @grouped fills it
+    fields: Fields,
     inactive: bool = typer.Option(False, "--inactive", help="Create it switched off."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a collector (fields from --file and/or the options; options win)."""
-    flags = flags_doc(
-        description=description,
-        pre_queue=pre_queue,
-        post_queue=post_queue,
-        sample=sample,
-        model_user=model_user,
-        model_app=model_app,
-        model=model,
-        version=version,
-        key=key,
-        caller=caller,
-        outputs=outputs,
-        dataset=dataset,
-    )
+    flags = fields.doc()
     with open_runtime() as rt:
         s = rt.settings
         defaults = nest({"model_user_id": s.user_id, "model_app_id": s.app_id})
@@ -117,7 +127,7 @@ def list_collectors(
     if as_json:
         emit_json([view(c, s.user_id, s.app_id) for c in page])
         return
-    table(
+    page_table(
         f"collectors of {s.user_id}/{s.app_id}",
         ["id", "status", "source model", "caller", "pre-queue", "post-queue", "sample"],
         [
@@ -133,9 +143,8 @@ def list_collectors(
             )
             for c in page
         ],
+        limit,
     )
-    if len(page) == limit:
-        console.print(f"more: --after {page[-1].id}")
 
 
 @app.command("get")
@@ -154,6 +163,7 @@ def get(collector_id: str, as_json: bool = JsonOpt) -> None:
 
 
 @app.command("update")
+@grouped(given=Fields)
 def update(
     collector_id: str = typer.Argument(..., help="Id of the collector to change."),
     action: PatchAction = typer.Option(
@@ -166,38 +176,12 @@ def update(
         [], "--field", help="With --action remove: a field to remove (e.g. post_queue_workflow_id)."
     ),
     file: str | None = File,
-    description: str | None = Description,
-    pre_queue: str | None = PreQueue,
-    post_queue: str | None = PostQueue,
-    sample: float | None = Sample,
-    model_user: str | None = ModelUser,
-    model_app: str | None = ModelApp,
-    model: str | None = Model,
-    version: str | None = Version,
-    key: str | None = Key,
-    caller: str | None = Caller,
-    outputs: bool | None = Outputs,
-    dataset: str | None = Dataset,
+    *,  # the group has no default: @grouped fills it
+    given: Fields,
     as_json: bool = JsonOpt,
 ) -> None:
     """Patch a collector with merge, remove or overwrite (../shared/reference/patching.md)."""
-    changes = merge(
-        flags_doc(
-            description=description,
-            pre_queue=pre_queue,
-            post_queue=post_queue,
-            sample=sample,
-            model_user=model_user,
-            model_app=model_app,
-            model=model,
-            version=version,
-            key=key,
-            caller=caller,
-            outputs=outputs,
-            dataset=dataset,
-        ),
-        file_doc(file),
-    )
+    changes = merge(given.doc(), file_doc(file))
     if fields and action is not PatchAction.REMOVE:
         fail("--field names fields to remove: use it with --action remove")
     changes = merge(nest(dict.fromkeys(fields, True)), changes)

@@ -7,18 +7,10 @@ from typing import Any
 from connectors.catalog.sql import SqlCatalog
 from ingestd.cli.documents import DocumentError, load_document
 from ingestd.cli.options import coded, console, fail
-from pipeline.collect.collectors import Collector
+from pipeline.collect.collectors import SOURCE_FIELDS, Collector
 from pipeline.keys import ApiKey
 from pipeline.status import StatusCode
 
-SOURCE_FIELDS = (
-    "model_user_id",
-    "model_app_id",
-    "model_id",
-    "model_version_id",
-    "post_inputs_key_id",
-    "caller_user_id",
-)
 _SOURCE_PATH = ("collector_source", "api_post_model_outputs_collector_source")
 
 

@@ -6,17 +6,8 @@ from typing import Any
 
 import typer
 
-from ingestd.cli.datasets.filter_options import (
-    FilterArgs,
-    FilterJsonOpt,
-    GroundTruthOpt,
-    IgnoreEmptyOpt,
-    LabelerOpt,
-    ModelOpt,
-    PredictionsOpt,
-    StatusOpt,
-    describe_filter,
-)
+from ingestd.cli.datasets.filter_options import FilterArgs, describe_filter
+from ingestd.cli.option_groups import grouped
 from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail
 from ingestd.cli.state import open_runtime
 from pipeline.events import AnnotationFilter
@@ -44,29 +35,11 @@ def filter_get(dataset_id: str, as_json: bool = JsonOpt) -> None:
 
 
 @app.command("set")
-def filter_set(
-    dataset_id: str,
-    statuses: list[str] | None = StatusOpt,
-    labelers: list[str] | None = LabelerOpt,
-    model_versions: list[str] | None = ModelOpt,
-    ground_truth_only: bool = GroundTruthOpt,
-    predictions_only: bool = PredictionsOpt,
-    filter_json: str | None = FilterJsonOpt,
-    ignore_empty: bool | None = IgnoreEmptyOpt,
-    as_json: bool = JsonOpt,
-) -> None:
+@grouped(filters=FilterArgs)
+def filter_set(dataset_id: str, filters: FilterArgs, as_json: bool = JsonOpt) -> None:
     """Set the dataset's default filter (replaces the previous one)."""
-    args = FilterArgs(
-        statuses,
-        labelers,
-        model_versions,
-        ground_truth_only,
-        predictions_only,
-        filter_json,
-        ignore_empty,
-    )
     try:
-        chosen, ignore = args.build()
+        chosen, ignore = filters.build()
         config = FilterConfig(
             annotation_filter=chosen or AnnotationFilter(),
             ignore_empty_inputs=bool(ignore),

@@ -43,13 +43,15 @@ IgnoreEmptyOpt = typer.Option(
 
 @dataclass
 class FilterArgs:
-    statuses: list[str] | None
-    labelers: list[str] | None
-    model_versions: list[str] | None
-    ground_truth_only: bool
-    predictions_only: bool
-    filter_json: str | None
-    ignore_empty: bool | None
+    """The filter options as given (a command takes them with `@grouped(filters=FilterArgs)`)."""
+
+    statuses: list[str] | None = StatusOpt
+    labelers: list[str] | None = LabelerOpt
+    model_versions: list[str] | None = ModelOpt
+    ground_truth_only: bool = GroundTruthOpt
+    predictions_only: bool = PredictionsOpt
+    filter_json: str | None = FilterJsonOpt
+    ignore_empty: bool | None = IgnoreEmptyOpt
 
     @property
     def given(self) -> bool:

@@ -15,17 +15,9 @@ import typer
 
 from connectors.catalog.versions import VersionCatalog
 from ingestd.app.runtime import Runtime
-from ingestd.cli.datasets.filter_options import (
-    FilterArgs,
-    FilterJsonOpt,
-    GroundTruthOpt,
-    IgnoreEmptyOpt,
-    LabelerOpt,
-    ModelOpt,
-    PredictionsOpt,
-    StatusOpt,
-)
+from ingestd.cli.datasets.filter_options import FilterArgs
 from ingestd.cli.datasets.version_view import load_version, show_version
+from ingestd.cli.option_groups import grouped
 from ingestd.cli.options import (
     JsonOpt,
     coded,
@@ -56,6 +48,7 @@ _BUSY = (PENDING, IN_PROGRESS)
 
 
 @app.command("create")
+@grouped(filters=FilterArgs)
 def create(
     dataset_id: str = typer.Argument(..., help="Dataset to freeze."),
     version_id: str | None = typer.Option(
@@ -71,13 +64,8 @@ def create(
     export: list[str] | None = typer.Option(
         None, "--export", help="Also build this export: coco or json (repeatable)."
     ),
-    statuses: list[str] | None = StatusOpt,
-    labelers: list[str] | None = LabelerOpt,
-    model_versions: list[str] | None = ModelOpt,
-    ground_truth_only: bool = GroundTruthOpt,
-    predictions_only: bool = PredictionsOpt,
-    filter_json: str | None = FilterJsonOpt,
-    ignore_empty: bool | None = IgnoreEmptyOpt,
+    *,  # the group has no default: @grouped fills it
+    filters: FilterArgs,
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until it is ready or failed."),
     timeout: float = typer.Option(
         3600, "--timeout", min=1, help="On Kafka: seconds to wait for the workers before giving up."
@@ -85,19 +73,10 @@ def create(
     as_json: bool = JsonOpt,
 ) -> None:
     """Snapshot DATASET into a new version; filter options override the dataset's default."""
-    args = FilterArgs(
-        statuses,
-        labelers,
-        model_versions,
-        ground_truth_only,
-        predictions_only,
-        filter_json,
-        ignore_empty,
-    )
     try:
         check_id(dataset_id, "dataset id")
         version_id = check_id(version_id or uuid.uuid4().hex, "dataset version id")
-        annotation_filter, ignore = args.build()
+        annotation_filter, ignore = filters.build()
         formats = normalize_formats(export or [])
         request_origin: RequestOrigin = _origin(origin)
     except (FilterConfigError, ValueError) as exc:

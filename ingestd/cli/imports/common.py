@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,6 +54,29 @@ TimeoutOpt = typer.Option(
     help="Give up waiting for the stages after this many seconds (Kafka mode: "
     "are workers running?).",
 )
+
+
+@dataclass
+class ImportArgs:
+    """The options of every local import (a command takes them with `@grouped(...)`)."""
+
+    dataset: list[str] | None = DatasetOpt
+    metadata: str | None = MetadataOpt
+    conflict: ConflictResolution = ConflictOpt
+    report: Path | None = ReportOpt
+    retry_failed: Path | None = RetryOpt
+    as_json: bool = JsonOpt
+    timeout: float | None = TimeoutOpt
+
+    def parsed(self) -> tuple[dict, set[str] | None]:
+        """(metadata, keys to retry or None); a bad option fails the command."""
+        return common_args(self.metadata, self.retry_failed, self.dataset)
+
+    def run(self, items: Iterator[ImportItem], total: int, source: str) -> None:
+        datasets = self.dataset or []
+        run_import(
+            items, total, source, datasets, self.conflict, self.report, self.as_json, self.timeout
+        )
 
 
 def common_args(

@@ -8,21 +8,12 @@ from pathlib import Path
 import typer
 
 from connectors.importers.items import ImportItem
-from ingestd.cli.imports.common import (
-    ConflictOpt,
-    DatasetOpt,
-    JsonOpt,
-    MetadataOpt,
-    ReportOpt,
-    RetryOpt,
-    TimeoutOpt,
-    common_args,
-    run_import,
-)
+from ingestd.cli.imports.common import ImportArgs
+from ingestd.cli.option_groups import grouped
 from ingestd.cli.options import fail
-from pipeline.models import ConflictResolution
 
 
+@grouped(common=ImportArgs)
 def import_csv(
     path: Path = typer.Argument(
         ...,
@@ -41,20 +32,15 @@ def import_csv(
         exists=True,
         file_okay=False,
     ),
-    dataset: list[str] | None = DatasetOpt,
-    metadata: str | None = MetadataOpt,
-    conflict: ConflictResolution = ConflictOpt,
-    report: Path | None = ReportOpt,
-    retry_failed: Path | None = RetryOpt,
-    as_json: bool = JsonOpt,
-    timeout: float | None = TimeoutOpt,
+    *,  # the group has no default: @grouped fills it
+    common: ImportArgs,
 ) -> None:
     """Import the rows of a CSV file: URLs, raw text or local file paths, with concepts."""
     from connectors.importers.csv_rows import iter_csv_items
 
     if input_type not in {"auto", "image", "video", "audio", "text"}:
         fail(f"--type must be auto, image, video, audio or text, not {input_type!r}")
-    meta, keys = common_args(metadata, retry_failed, dataset)
+    meta, keys = common.parsed()
     with path.open("rb") as fh:
         rows = max(0, sum(1 for _ in fh) - 1)
     total = len(keys) if keys is not None else rows
@@ -66,8 +52,7 @@ def import_csv(
     except ValueError as exc:
         fail(str(exc))
         return
-    items = _chain(first, items)
-    run_import(items, total, "csv", dataset or [], conflict, report, as_json, timeout)
+    common.run(_chain(first, items), total, "csv")
 
 
 def _chain(first: ImportItem | None, rest: Iterator[ImportItem]) -> Iterator[ImportItem]:

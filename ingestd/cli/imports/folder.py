@@ -7,20 +7,11 @@ from pathlib import Path
 import typer
 
 from connectors.importers.folder import count_files, iter_folder_items
-from ingestd.cli.imports.common import (
-    ConflictOpt,
-    DatasetOpt,
-    JsonOpt,
-    MetadataOpt,
-    ReportOpt,
-    RetryOpt,
-    TimeoutOpt,
-    common_args,
-    run_import,
-)
-from pipeline.models import ConflictResolution
+from ingestd.cli.imports.common import ImportArgs
+from ingestd.cli.option_groups import grouped
 
 
+@grouped(common=ImportArgs)
 def import_folder(
     path: Path = typer.Argument(
         ..., help="Folder to import, recursively.", exists=True, file_okay=False
@@ -28,16 +19,10 @@ def import_folder(
     labels: bool = typer.Option(
         False, "--labels", help="Use each file's folder name as a concept."
     ),
-    dataset: list[str] | None = DatasetOpt,
-    metadata: str | None = MetadataOpt,
-    conflict: ConflictResolution = ConflictOpt,
-    report: Path | None = ReportOpt,
-    retry_failed: Path | None = RetryOpt,
-    as_json: bool = JsonOpt,
-    timeout: float | None = TimeoutOpt,
+    *,  # the group has no default: @grouped fills it
+    common: ImportArgs,
 ) -> None:
     """Import every file under PATH; the type of each comes from its content and extension."""
-    meta, keys = common_args(metadata, retry_failed, dataset)
+    meta, keys = common.parsed()
     total = len(keys) if keys is not None else count_files(path)
-    items = iter_folder_items(path, labels=labels, metadata=meta, keys=keys)
-    run_import(items, total, "folder", dataset or [], conflict, report, as_json, timeout)
+    common.run(iter_folder_items(path, labels=labels, metadata=meta, keys=keys), total, "folder")

@@ -112,15 +112,20 @@ def _keeper(p: ThresholderParams) -> Callable[[list[Concept]], list[Concept]]:
     return keep_all
 
 
-class ConceptThresholder(Operator):
-    name = "concept-thresholder"
-    summary = "keep concepts passing their threshold; drop the data point if none is left"
+class _Thresholder(Operator):
+    """What both thresholders share: the params and the concept filter built from them."""
+
     Params = ThresholderParams
     p: ThresholderParams
 
     def __init__(self, node_id: str, params: ThresholderParams) -> None:
         super().__init__(node_id, params)
         self._keep = _keeper(params)
+
+
+class ConceptThresholder(_Thresholder):
+    name = "concept-thresholder"
+    summary = "keep concepts passing their threshold; drop the data point if none is left"
 
     def run(self, datum: Datum, ctx: RunContext) -> Datum | None:
         kept = self._keep(datum.concepts)
@@ -129,15 +134,9 @@ class ConceptThresholder(Operator):
         return datum if len(kept) == len(datum.concepts) else datum.with_concepts(kept)
 
 
-class RegionThresholder(Operator):
+class RegionThresholder(_Thresholder):
     name = "region-thresholder"
     summary = "keep region concepts passing their threshold; drop empty regions, then the point"
-    Params = ThresholderParams
-    p: ThresholderParams
-
-    def __init__(self, node_id: str, params: ThresholderParams) -> None:
-        super().__init__(node_id, params)
-        self._keep = _keeper(params)
 
     def run(self, datum: Datum, ctx: RunContext) -> Datum | None:
         regions: list[Region] = []

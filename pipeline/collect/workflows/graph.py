@@ -111,29 +111,27 @@ class CompiledWorkflow:
             for step in self._blind_steps:
                 if step.operator.run(_PROBE, ctx) is None:
                     return []
-            current = make(source)
-            for step in self._seeing_steps:
-                passed = step.operator.run(current, ctx)
-                if passed is None:
-                    return []
-                current = passed
-            return [current]
+            return _run_line(self._seeing_steps, make(source), ctx)
         return self.run(make(source), ctx)
 
     def run(self, datum: Datum, ctx: RunContext) -> list[Datum]:
         if self._chain:  # the common shape: a straight line, stopped by the first drop
-            current = datum
-            for step in self.steps:
-                passed = step.operator.run(current, ctx)
-                if passed is None:
-                    return []
-                current = passed
-            return [current]
+            return _run_line(self.steps, datum, ctx)
         values: dict[str, Datum | None] = {IN: datum}
         for step in self.steps:
             present = [v for i in step.inputs if (v := values[i]) is not None]
             values[step.node_id] = step.operator.run(merge(present), ctx) if present else None
         return [v for s in self.sinks if (v := values[s]) is not None]
+
+
+def _run_line(steps: list[Step], datum: Datum, ctx: RunContext) -> list[Datum]:
+    """Steps one after another; the first that drops the data point ends the run."""
+    for step in steps:
+        passed = step.operator.run(datum, ctx)
+        if passed is None:
+            return []
+        datum = passed
+    return [datum]
 
 
 def compile_workflow(spec: WorkflowSpec) -> CompiledWorkflow:
