@@ -33,6 +33,7 @@ from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
 from connectors.catalog.versions import VersionCatalog
 from connectors.catalog.workflows import WorkflowCatalog
 from pipeline.errors import TransientError
+from pipeline.ingest.ports import UploadCommit
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
 from pipeline.status import StatusCode
 
@@ -130,22 +131,14 @@ class SqlCatalog(CatalogQueries):
                 for r in rows_among(conn, query, c.id, ids)
             }
 
-    def commit_upload(
-        self,
-        user_id: str,
-        app_id: str,
-        event_id: str,
-        inputs: list[InputRecord],
-        annotations: list[AnnotationRecord],
-        outcomes: list[InputOutcome],
-        refused: Sequence[InputOutcome] = (),
-    ) -> None:
+    def commit_upload(self, upload: UploadCommit) -> None:
         now = utc_now()
+        user_id, app_id, event_id = upload.user_id, upload.app_id, upload.event_id
         with self.begin() as conn:
-            self._upsert_inputs(conn, inputs, now)
-            self.upsert_annotations(conn, annotations, now)
-            self.add_memberships(conn, inputs, now)
-            self._record_refused(conn, user_id, app_id, event_id, refused, now)
+            self._upsert_inputs(conn, upload.inputs, now)
+            self.upsert_annotations(conn, upload.annotations, now)
+            self.add_memberships(conn, upload.inputs, now)
+            self._record_refused(conn, user_id, app_id, event_id, upload.refused, now)
             conn.execute(
                 self.insert(t.processed_events)
                 .values(
@@ -153,7 +146,7 @@ class SqlCatalog(CatalogQueries):
                     app_id=app_id,
                     event_id=event_id,
                     stage="ingest",
-                    outcomes=[o.to_dict() for o in outcomes],
+                    outcomes=[o.to_dict() for o in upload.outcomes],
                     processed_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])

@@ -23,7 +23,7 @@ from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
 from pipeline.ingest.conflicts import candidate_ids, resolve_id
 from pipeline.ingest.inputs import PreparedInput, prepare_input
 from pipeline.ingest.media_tasks import media_task, reemit
-from pipeline.ingest.ports import IngestCatalog
+from pipeline.ingest.ports import IngestCatalog, UploadCommit
 from pipeline.limits import Limits
 from pipeline.media.ports import MediaCatalog
 from pipeline.models import Input, MediaType
@@ -134,13 +134,15 @@ class IngestStage:
             self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
         refused = [p.outcome for p in plans if p.refused]
         self.catalog.commit_upload(
-            request.user_id,
-            request.app_id,
-            request.request_id,
-            records,
-            annotations,
-            outcomes,
-            refused,
+            UploadCommit(
+                request.user_id,
+                request.app_id,
+                request.request_id,
+                records,
+                annotations,
+                outcomes,
+                refused,
+            )
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
         return IngestResult(

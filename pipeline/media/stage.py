@@ -29,7 +29,7 @@ from pipeline.media.chunking.images import downscale_image, tile_image
 from pipeline.media.chunking.records import ChunkLink, MediaParent
 from pipeline.media.chunking.text import split_text
 from pipeline.media.chunking.video import split_video
-from pipeline.media.ports import MediaCatalog
+from pipeline.media.ports import ChunkCommit, MediaCatalog
 from pipeline.models import MediaType
 from pipeline.ports import BlobStore
 from pipeline.records import AnnotationRecord, InputRecord, input_level_annotation
@@ -171,7 +171,9 @@ class MediaStage:
         summary: dict[str, Any] = {"count": count, "ids": ids, "mode": split.mode, **split.notes}
         if dropped:
             summary["dropped_regions"] = dropped
-        taken = self.catalog.commit_chunks(task.task_id, parent, chunks, annotations, summary)
+        taken = self.catalog.commit_chunks(
+            ChunkCommit(task.task_id, parent, chunks, annotations, summary)
+        )
         if taken:
             message = (
                 f"chunk ids {', '.join(taken[:3])} belong to other inputs; rename the input "
