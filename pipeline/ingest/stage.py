@@ -69,27 +69,19 @@ class _Plan:
     refused: bool = False  # failed for an id the catalog cannot hold: listed apart
 
 
+@dataclass(eq=False)
 class IngestStage:
     """Turns UploadRequests into stored inputs. Both transports call `handle`."""
 
     name = "ingest"
     event_type = UploadRequest
 
-    def __init__(
-        self,
-        blobs: BlobStore,
-        catalog: IngestCatalog,
-        fetcher: Fetcher,
-        limits: Limits | None = None,
-        blob_concurrency: int = 8,
-        media_catalog: MediaCatalog | None = None,
-    ) -> None:
-        self.blobs = blobs
-        self.catalog = catalog
-        self.fetcher = fetcher
-        self.limits = limits or Limits()
-        self.blob_concurrency = blob_concurrency
-        self.media_catalog = media_catalog  # to re-emit MediaTasks of replayed requests
+    blobs: BlobStore
+    catalog: IngestCatalog
+    fetcher: Fetcher
+    limits: Limits = field(default_factory=Limits)
+    blob_concurrency: int = 8
+    media_catalog: MediaCatalog | None = None  # to re-emit MediaTasks of replayed requests
 
     def handle(self, request: UploadRequest) -> IngestResult:
         limits = self.limits

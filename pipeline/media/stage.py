@@ -78,25 +78,18 @@ def chunk_id(parent_id: str, index: int) -> str:
     return f"{parent_id[:96]}-{derived_id(parent_id)[:10]}-chunk-{index:04d}"
 
 
+@dataclass(eq=False)
 class MediaStage:
     """Turns MediaTasks into chunk inputs. Both transports call `handle`."""
 
     name = "media"
     event_type = MediaTask
 
-    def __init__(
-        self,
-        blobs: BlobStore,
-        catalog: MediaCatalog,
-        limits: Limits | None = None,
-        blob_concurrency: int = 4,
-        workdir: Path | None = None,
-    ) -> None:
-        self.blobs = blobs
-        self.catalog = catalog
-        self.limits = limits or Limits()
-        self.blob_concurrency = blob_concurrency
-        self.workdir = workdir
+    blobs: BlobStore
+    catalog: MediaCatalog
+    limits: Limits = field(default_factory=Limits)
+    blob_concurrency: int = 4
+    workdir: Path | None = None
 
     def handle(self, task: MediaTask) -> MediaResult:
         parents = self.catalog.media_parents(task.user_id, task.app_id, [task.input_id])
