@@ -35,6 +35,7 @@ from pipeline.records import (
     InputOutcome,
     InputRecord,
     input_level_annotation,
+    sent_annotation,
 )
 from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
@@ -362,18 +363,5 @@ def _annotations(
         data = ann.data.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
         ann_id = ann.id or derived_id(record.app_id, record.id, str(n), fingerprint(data))
         check_id(ann_id, "annotation id")
-        out.append(
-            AnnotationRecord(
-                id=ann_id,
-                user_id=request.user_id,
-                app_id=record.app_id,
-                input_id=record.id,
-                annotation_user_id=ann.user_id or request.user_id,
-                status=ann.status.value,
-                data=data,
-                task_id=ann.task_id,
-                model_version_id=ann.model_version_id,
-                annotation_info=ann.annotation_info,
-            )
-        )
+        out.append(sent_annotation(ann, ann_id, record, request.user_id, data, ann.annotation_info))
     return out

@@ -32,7 +32,12 @@ from pipeline.media.chunking.video import split_video
 from pipeline.media.ports import ChunkCommit, MediaCatalog
 from pipeline.models import MediaType
 from pipeline.ports import BlobStore
-from pipeline.records import AnnotationRecord, InputRecord, input_level_annotation
+from pipeline.records import (
+    AnnotationRecord,
+    InputRecord,
+    input_level_annotation,
+    sent_annotation,
+)
 from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
 
@@ -256,20 +261,8 @@ class MediaStage:
                 info = dict(ann.annotation_info)
                 if ann.id:
                     info["source_annotation_id"] = ann.id
-                out.append(
-                    AnnotationRecord(
-                        id=derived_id(record.app_id, record.id, key),
-                        user_id=record.user_id,
-                        app_id=record.app_id,
-                        input_id=record.id,
-                        annotation_user_id=ann.user_id or parent.user_id,
-                        status=ann.status.value,
-                        data=data,
-                        task_id=ann.task_id,
-                        model_version_id=ann.model_version_id,
-                        annotation_info=info,
-                    )
-                )
+                ann_id = derived_id(record.app_id, record.id, key)
+                out.append(sent_annotation(ann, ann_id, record, parent.user_id, data, info))
         return out, dropped
 
 
