@@ -47,39 +47,15 @@ class SqlCatalog(CatalogQueries):
         self.dialect = self.engine.dialect.name
         migrate(self.engine)
 
-    # Facets: one per kind of record, each sharing this catalog's engine (built once).
-
-    @cached_property
-    def versions(self) -> VersionCatalog:
-        return VersionCatalog(self)
-
-    @cached_property
-    def keys(self) -> KeyCatalog:
-        return KeyCatalog(self)
-
-    @cached_property
-    def workflows(self) -> WorkflowCatalog:
-        return WorkflowCatalog(self)
-
-    @cached_property
-    def collectors(self) -> CollectorCatalog:
-        return CollectorCatalog(self)
-
-    @cached_property
-    def jobs(self) -> ExtractionJobCatalog:
-        return ExtractionJobCatalog(self)
-
-    @cached_property
-    def quotas(self) -> QuotaCatalog:
-        return QuotaCatalog(self)
-
-    @cached_property
-    def knowledge(self) -> KnowledgeCatalog:
-        return KnowledgeCatalog(self)
-
-    @cached_property
-    def chunks(self) -> ChunkCatalog:
-        return ChunkCatalog(self)
+    # Facets: one per kind of record, each sharing this catalog's engine (built on first use).
+    versions = cached_property(VersionCatalog)
+    keys = cached_property(KeyCatalog)
+    workflows = cached_property(WorkflowCatalog)
+    collectors = cached_property(CollectorCatalog)
+    jobs = cached_property(ExtractionJobCatalog)
+    quotas = cached_property(QuotaCatalog)
+    knowledge = cached_property(KnowledgeCatalog)
+    chunks = cached_property(ChunkCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
