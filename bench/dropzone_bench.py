@@ -13,7 +13,6 @@ Prints objects/s of both and the ratio (goal: job >= 0.7 of the plain loop).
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from import_bench import s3_client, start_moto  # noqa: E402
+from report import options, rate_line  # noqa: E402
 
 from connectors.importers.extraction_job import ExtractionJobRunner  # noqa: E402
 from connectors.importers.s3_source import S3Credentials  # noqa: E402
@@ -124,11 +124,7 @@ def job(endpoint: str, bucket: str, concurrency: int, workdir: Path) -> tuple[fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--objects", type=int, default=4000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
+    args = options(__doc__, objects=4000, concurrency=16, rounds=2)
 
     proc, endpoint = start_moto()
     try:
@@ -151,21 +147,13 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-    plain_rate = args.objects / min(plain)
-    our_rate = args.objects / min(ours)
-    print(
-        f"plain list + get  : {plain_rate:8.1f} objects/s  (rounds: "
-        f"{', '.join(f'{t:.2f}s' for t in plain)})"
-    )
-    print(
-        f"extraction job    : {our_rate:8.1f} objects/s  (rounds: "
-        f"{', '.join(f'{t:.2f}s' for t in ours)})"
-    )
+    print(rate_line("plain list + get  ", args.objects, "objects", plain))
+    print(rate_line("extraction job    ", args.objects, "objects", ours))
     print(
         f"client CPU/object : plain {min(plain_cpu) / args.objects * 1000:.2f} ms, "
         f"job {min(our_cpu) / args.objects * 1000:.2f} ms"
     )
-    print(f"ratio job/plain   : {our_rate / plain_rate:.2f}  (goal >= 0.7)")
+    print(f"ratio job/plain   : {min(plain) / min(ours):.2f}  (goal >= 0.7)")
 
 
 if __name__ == "__main__":

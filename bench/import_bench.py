@@ -11,7 +11,6 @@ each is compared. Prints files/s of both and the ratio (goal: ingestd >= 0.8).
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import subprocess
@@ -26,6 +25,8 @@ import boto3
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from report import options, rate_line  # noqa: E402
 
 from connectors.importers.folder import iter_files, iter_folder_items  # noqa: E402
 from connectors.importers.runner import ImportOptions, ImportRun  # noqa: E402
@@ -121,11 +122,7 @@ def ingestd_import(folder: Path, endpoint: str, concurrency: int, workdir: Path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
+    args = options(__doc__, files=2000, concurrency=8, rounds=2)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -144,17 +141,9 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-    plain_rate = args.files / min(plain)
-    our_rate = args.files / min(ours)
-    print(
-        f"plain boto3 upload : {plain_rate:8.1f} files/s  (rounds: "
-        f"{', '.join(f'{t:.2f}s' for t in plain)})"
-    )
-    print(
-        f"ingestd import     : {our_rate:8.1f} files/s  (rounds: "
-        f"{', '.join(f'{t:.2f}s' for t in ours)})"
-    )
-    print(f"ratio ingestd/plain: {our_rate / plain_rate:.2f}  (goal >= 0.8)")
+    print(rate_line("plain boto3 upload ", args.files, "files", plain))
+    print(rate_line("ingestd import     ", args.files, "files", ours))
+    print(f"ratio ingestd/plain: {min(plain) / min(ours):.2f}  (goal >= 0.8)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ ingestd at a fixed moderate rate (goal: p99 < 500 ms at 100 events/s).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from report import options  # noqa: E402
 
 from connectors.catalog import SqlCatalog  # noqa: E402
 from connectors.producer import IngestClient  # noqa: E402
@@ -137,11 +137,7 @@ def _stored(catalog: SqlCatalog) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=3000)
-    parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--latency-events", type=int, default=1000)
-    args = parser.parse_args()
+    args = options(__doc__, events=3000, rate=100.0, latency_events=1000)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP")

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.ids import derived_id
 from pipeline.status import StatusCode
+
+if TYPE_CHECKING:
+    from pipeline.models import Annotation
 
 
 class Action(StrEnum):
@@ -112,4 +115,27 @@ def input_level_annotation(record: InputRecord, user_id: str) -> AnnotationRecor
         annotation_user_id=user_id,
         status="ANNOTATION_SUCCESS",
         data={"concepts": record.concepts},
+    )
+
+
+def sent_annotation(
+    ann: Annotation,
+    ann_id: str,
+    record: InputRecord,
+    user_id: str,
+    data: dict[str, Any],
+    info: dict[str, Any],
+) -> AnnotationRecord:
+    """An annotation sent with an input, stored on `record`; by `user_id` unless it names one."""
+    return AnnotationRecord(
+        id=ann_id,
+        user_id=user_id,
+        app_id=record.app_id,
+        input_id=record.id,
+        annotation_user_id=ann.user_id or user_id,
+        status=ann.status.value,
+        data=data,
+        task_id=ann.task_id,
+        model_version_id=ann.model_version_id,
+        annotation_info=info,
     )

@@ -19,7 +19,8 @@ from connectors.catalog.batching import in_batches
 from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
 from pipeline.ids import fingerprint
 from pipeline.media.chunking.records import ChunkLink, MediaParent
-from pipeline.records import Action, AnnotationRecord, InputOutcome, InputRecord
+from pipeline.media.ports import ChunkCommit
+from pipeline.records import Action, InputOutcome, InputRecord
 from pipeline.status import StatusCode
 
 if TYPE_CHECKING:
@@ -53,14 +54,9 @@ class ChunkCatalog:
             ).mappings()
             return [dict(r) for r in rows]
 
-    def commit_chunks(
-        self,
-        task_id: str,
-        parent: MediaParent,
-        chunks: list[tuple[InputRecord, ChunkLink]],
-        annotations: list[AnnotationRecord],
-        summary: dict[str, object],
-    ) -> list[str]:
+    def commit_chunks(self, split: ChunkCommit) -> list[str]:
+        parent, chunks, annotations = split.parent, split.chunks, split.annotations
+        summary = split.summary
         c = t.inputs.c
         now = utc_now()
         ids = [record.id for record, _ in chunks]
@@ -93,7 +89,7 @@ class ChunkCatalog:
                     modified_at=now,
                 )
             )
-            self._processed(conn, task_id, parent, StatusCode.INPUT_SUCCESS, "", now)
+            self._processed(conn, split.task_id, parent, StatusCode.INPUT_SUCCESS, "", now)
         return []
 
     def fail_media(self, task_id: str, parent: MediaParent, code: int, message: str) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from connectors.catalog.schema import Json, metadata, tenant_columns, timestamp_columns
+from connectors.catalog.schema import Json, metadata, tenant_table, timestamp_columns
 
 api_keys = Table(
     "api_keys",
@@ -29,20 +29,15 @@ api_keys = Table(
     Index("ix_api_keys_app", "user_id", "app_id"),
 )
 
-workflows = Table(
+workflows = tenant_table(
     "workflows",
-    metadata,
-    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("description", Text, nullable=False, default=""),
     Column("nodes", Json, nullable=False),
-    *timestamp_columns(),
 )
 
-collectors = Table(
+collectors = tenant_table(
     "collectors",
-    metadata,
-    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("description", Text, nullable=False, default=""),
     Column("pre_queue_workflow_id", String(160), nullable=False, default=""),
@@ -57,18 +52,14 @@ collectors = Table(
     Column("collect_outputs", Boolean, nullable=False, default=False),
     Column("dataset_id", String(160)),
     Column("status", String(16), nullable=False),
-    *timestamp_columns(),
     Index("ix_collectors_source", "model_user_id", "model_app_id", "model_id"),
 )
 
-concept_relations = Table(
+concept_relations = tenant_table(
     "concept_relations",
-    metadata,
-    *tenant_columns(),
     Column("subject", String(256), primary_key=True),
     Column("predicate", String(16), primary_key=True),
     Column("object", String(256), primary_key=True),
-    *timestamp_columns(),
 )
 
 # Quota counters shared by every worker: one row per scope and time window, incremented

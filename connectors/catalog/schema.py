@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import SchemaItem
 
 metadata = MetaData()
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -39,10 +40,16 @@ def tenant_columns() -> list[Column]:
     ]
 
 
-inputs = Table(
+def tenant_table(name: str, *items: SchemaItem) -> Table:
+    """A table of one app's records: keyed by user and app first, its timestamps after the
+    given columns, then the indexes (which may name the timestamps)."""
+    columns = [i for i in items if isinstance(i, Column)]
+    rest = [i for i in items if not isinstance(i, Column)]
+    return Table(name, metadata, *tenant_columns(), *columns, *timestamp_columns(), *rest)
+
+
+inputs = tenant_table(
     "inputs",
-    metadata,
-    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("media_type", String(16)),
     Column("format", String(16)),
@@ -61,15 +68,12 @@ inputs = Table(
     Column("request_id", String(64), nullable=False),
     Column("job_id", String(64)),
     Column("source", String(32), nullable=False),
-    *timestamp_columns(),
     Index("ix_inputs_status", "user_id", "app_id", "status_code"),
     Index("ix_inputs_job", "job_id"),
 )
 
-annotations = Table(
+annotations = tenant_table(
     "annotations",
-    metadata,
-    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("input_id", String(160), nullable=False),
     Column("annotation_user_id", String(128), nullable=False),
@@ -78,19 +82,15 @@ annotations = Table(
     Column("task_id", String(128)),
     Column("model_version_id", String(128)),
     Column("annotation_info", Json, nullable=False),
-    *timestamp_columns(),
     Index("ix_annotations_input", "user_id", "app_id", "input_id"),
 )
 
-datasets = Table(
+datasets = tenant_table(
     "datasets",
-    metadata,
-    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("description", Text, nullable=False, default=""),
     Column("metadata", Json, nullable=False),
     Column("default_filter", Json),
-    *timestamp_columns(),
 )
 
 dataset_inputs = Table(

@@ -33,6 +33,7 @@ from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
 from connectors.catalog.versions import VersionCatalog
 from connectors.catalog.workflows import WorkflowCatalog
 from pipeline.errors import TransientError
+from pipeline.ingest.ports import UploadCommit
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
 from pipeline.status import StatusCode
 
@@ -46,39 +47,15 @@ class SqlCatalog(CatalogQueries):
         self.dialect = self.engine.dialect.name
         migrate(self.engine)
 
-    # Facets: one per kind of record, each sharing this catalog's engine (built once).
-
-    @cached_property
-    def versions(self) -> VersionCatalog:
-        return VersionCatalog(self)
-
-    @cached_property
-    def keys(self) -> KeyCatalog:
-        return KeyCatalog(self)
-
-    @cached_property
-    def workflows(self) -> WorkflowCatalog:
-        return WorkflowCatalog(self)
-
-    @cached_property
-    def collectors(self) -> CollectorCatalog:
-        return CollectorCatalog(self)
-
-    @cached_property
-    def jobs(self) -> ExtractionJobCatalog:
-        return ExtractionJobCatalog(self)
-
-    @cached_property
-    def quotas(self) -> QuotaCatalog:
-        return QuotaCatalog(self)
-
-    @cached_property
-    def knowledge(self) -> KnowledgeCatalog:
-        return KnowledgeCatalog(self)
-
-    @cached_property
-    def chunks(self) -> ChunkCatalog:
-        return ChunkCatalog(self)
+    # Facets: one per kind of record, each sharing this catalog's engine (built on first use).
+    versions = cached_property(VersionCatalog)
+    keys = cached_property(KeyCatalog)
+    workflows = cached_property(WorkflowCatalog)
+    collectors = cached_property(CollectorCatalog)
+    jobs = cached_property(ExtractionJobCatalog)
+    quotas = cached_property(QuotaCatalog)
+    knowledge = cached_property(KnowledgeCatalog)
+    chunks = cached_property(ChunkCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -130,22 +107,14 @@ class SqlCatalog(CatalogQueries):
                 for r in rows_among(conn, query, c.id, ids)
             }
 
-    def commit_upload(
-        self,
-        user_id: str,
-        app_id: str,
-        event_id: str,
-        inputs: list[InputRecord],
-        annotations: list[AnnotationRecord],
-        outcomes: list[InputOutcome],
-        refused: Sequence[InputOutcome] = (),
-    ) -> None:
+    def commit_upload(self, upload: UploadCommit) -> None:
         now = utc_now()
+        user_id, app_id, event_id = upload.user_id, upload.app_id, upload.event_id
         with self.begin() as conn:
-            self._upsert_inputs(conn, inputs, now)
-            self.upsert_annotations(conn, annotations, now)
-            self.add_memberships(conn, inputs, now)
-            self._record_refused(conn, user_id, app_id, event_id, refused, now)
+            self._upsert_inputs(conn, upload.inputs, now)
+            self.upsert_annotations(conn, upload.annotations, now)
+            self.add_memberships(conn, upload.inputs, now)
+            self._record_refused(conn, user_id, app_id, event_id, upload.refused, now)
             conn.execute(
                 self.insert(t.processed_events)
                 .values(
@@ -153,7 +122,7 @@ class SqlCatalog(CatalogQueries):
                     app_id=app_id,
                     event_id=event_id,
                     stage="ingest",
-                    outcomes=[o.to_dict() for o in outcomes],
+                    outcomes=[o.to_dict() for o in upload.outcomes],
                     processed_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])

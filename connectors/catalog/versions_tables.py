@@ -1,14 +1,12 @@
 """Catalog table of dataset versions (migration 0003_dataset_versions)."""
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, text
 from sqlalchemy.engine import Connection
 
-from connectors.catalog.schema import Json, metadata, tenant_columns, timestamp_columns
+from connectors.catalog.schema import Json, metadata, tenant_table
 
-dataset_versions = Table(
+dataset_versions = tenant_table(
     "dataset_versions",
-    metadata,
-    *tenant_columns(),
     Column("id", String(160), primary_key=True),
     Column("dataset_id", String(160), nullable=False),
     Column("status_code", Integer, nullable=False),
@@ -27,7 +25,6 @@ dataset_versions = Table(
     Column("export_info", Json, nullable=False),
     Column("progress", BigInteger, nullable=False, default=0),
     Column("total", BigInteger),
-    *timestamp_columns(),
     Index("ix_dataset_versions_dataset", "user_id", "app_id", "dataset_id", "created_at"),
 )
 

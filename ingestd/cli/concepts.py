@@ -23,15 +23,22 @@ TypeOpt = typer.Option(
 )
 
 
-@app.command("relate")
-def relate(
-    subject: str,
-    obj: str = typer.Argument(..., metavar="OBJECT"),
-    predicate: str = TypeOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Add a relation SUBJECT --type--> OBJECT."""
-    _change(subject, predicate, obj, add=True, as_json=as_json)
+def _relation_command(name: str, add: bool, doc: str) -> None:
+    """`relate` and `unrelate`: the same arguments, adding or removing the relation."""
+
+    def command(
+        subject: str,
+        obj: str = typer.Argument(..., metavar="OBJECT"),
+        predicate: str = TypeOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        _change(subject, predicate, obj, add=add, as_json=as_json)
+
+    command.__doc__ = doc
+    app.command(name)(command)
+
+
+_relation_command("relate", True, "Add a relation SUBJECT --type--> OBJECT.")
 
 
 @app.command("relations")
@@ -45,15 +52,7 @@ def relations(as_json: bool = JsonOpt) -> None:
     table("concept relations", ["subject", "relation", "object"], rows)
 
 
-@app.command("unrelate")
-def unrelate(
-    subject: str,
-    obj: str = typer.Argument(..., metavar="OBJECT"),
-    predicate: str = TypeOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Remove a relation."""
-    _change(subject, predicate, obj, add=False, as_json=as_json)
+_relation_command("unrelate", False, "Remove a relation.")
 
 
 def _change(subject: str, predicate: str, obj: str, add: bool, as_json: bool) -> None:

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
+
+
+@dataclass(frozen=True)
+class UploadCommit:
+    """All one request writes: committed together, or not at all."""
+
+    user_id: str
+    app_id: str
+    event_id: str
+    inputs: list[InputRecord]
+    annotations: list[AnnotationRecord]
+    outcomes: list[InputOutcome]
+    refused: Sequence[InputOutcome] = ()
 
 
 class IngestCatalog(Protocol):
@@ -21,15 +35,6 @@ class IngestCatalog(Protocol):
         self, user_id: str, app_id: str, ids: Collection[str]
     ) -> dict[str, ExistingInput]: ...
 
-    def commit_upload(
-        self,
-        user_id: str,
-        app_id: str,
-        event_id: str,
-        inputs: list[InputRecord],
-        annotations: list[AnnotationRecord],
-        outcomes: list[InputOutcome],
-        refused: Sequence[InputOutcome] = (),
-    ) -> None:
+    def commit_upload(self, upload: UploadCommit) -> None:
         """Records, memberships, refused ids and the processed event id, in one transaction."""
         ...

@@ -23,7 +23,7 @@ from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
 from pipeline.ingest.conflicts import candidate_ids, resolve_id
 from pipeline.ingest.inputs import PreparedInput, prepare_input
 from pipeline.ingest.media_tasks import media_task, reemit
-from pipeline.ingest.ports import IngestCatalog
+from pipeline.ingest.ports import IngestCatalog, UploadCommit
 from pipeline.limits import Limits
 from pipeline.media.ports import MediaCatalog
 from pipeline.models import Input, MediaType
@@ -35,6 +35,7 @@ from pipeline.records import (
     InputOutcome,
     InputRecord,
     input_level_annotation,
+    sent_annotation,
 )
 from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
@@ -69,27 +70,19 @@ class _Plan:
     refused: bool = False  # failed for an id the catalog cannot hold: listed apart
 
 
+@dataclass(eq=False)
 class IngestStage:
     """Turns UploadRequests into stored inputs. Both transports call `handle`."""
 
     name = "ingest"
     event_type = UploadRequest
 
-    def __init__(
-        self,
-        blobs: BlobStore,
-        catalog: IngestCatalog,
-        fetcher: Fetcher,
-        limits: Limits | None = None,
-        blob_concurrency: int = 8,
-        media_catalog: MediaCatalog | None = None,
-    ) -> None:
-        self.blobs = blobs
-        self.catalog = catalog
-        self.fetcher = fetcher
-        self.limits = limits or Limits()
-        self.blob_concurrency = blob_concurrency
-        self.media_catalog = media_catalog  # to re-emit MediaTasks of replayed requests
+    blobs: BlobStore
+    catalog: IngestCatalog
+    fetcher: Fetcher
+    limits: Limits = field(default_factory=Limits)
+    blob_concurrency: int = 8
+    media_catalog: MediaCatalog | None = None  # to re-emit MediaTasks of replayed requests
 
     def handle(self, request: UploadRequest) -> IngestResult:
         limits = self.limits
@@ -134,13 +127,15 @@ class IngestStage:
             self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
         refused = [p.outcome for p in plans if p.refused]
         self.catalog.commit_upload(
-            request.user_id,
-            request.app_id,
-            request.request_id,
-            records,
-            annotations,
-            outcomes,
-            refused,
+            UploadCommit(
+                request.user_id,
+                request.app_id,
+                request.request_id,
+                records,
+                annotations,
+                outcomes,
+                refused,
+            )
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
         return IngestResult(
@@ -368,18 +363,5 @@ def _annotations(
         data = ann.data.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
         ann_id = ann.id or derived_id(record.app_id, record.id, str(n), fingerprint(data))
         check_id(ann_id, "annotation id")
-        out.append(
-            AnnotationRecord(
-                id=ann_id,
-                user_id=request.user_id,
-                app_id=record.app_id,
-                input_id=record.id,
-                annotation_user_id=ann.user_id or request.user_id,
-                status=ann.status.value,
-                data=data,
-                task_id=ann.task_id,
-                model_version_id=ann.model_version_id,
-                annotation_info=ann.annotation_info,
-            )
-        )
+        out.append(sent_annotation(ann, ann_id, record, request.user_id, data, ann.annotation_info))
     return out

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Protocol
 
 from pipeline.media.chunking.records import ChunkLink, MediaParent
 from pipeline.records import AnnotationRecord, InputRecord
+
+
+@dataclass(frozen=True)
+class ChunkCommit:
+    """All one split writes: committed together, or not at all."""
+
+    task_id: str
+    parent: MediaParent
+    chunks: list[tuple[InputRecord, ChunkLink]]
+    annotations: list[AnnotationRecord]
+    summary: dict[str, object]
 
 
 class MediaCatalog(Protocol):
@@ -16,14 +28,7 @@ class MediaCatalog(Protocol):
         self, user_id: str, app_id: str, ids: Collection[str]
     ) -> dict[str, MediaParent]: ...
 
-    def commit_chunks(
-        self,
-        task_id: str,
-        parent: MediaParent,
-        chunks: list[tuple[InputRecord, ChunkLink]],
-        annotations: list[AnnotationRecord],
-        summary: dict[str, object],
-    ) -> list[str]:
+    def commit_chunks(self, split: ChunkCommit) -> list[str]:
         """Chunks, their annotations and memberships, the parent's new status, in one transaction.
 
         Returns ids that belong to other inputs (nothing is written then).

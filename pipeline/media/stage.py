@@ -29,10 +29,15 @@ from pipeline.media.chunking.images import downscale_image, tile_image
 from pipeline.media.chunking.records import ChunkLink, MediaParent
 from pipeline.media.chunking.text import split_text
 from pipeline.media.chunking.video import split_video
-from pipeline.media.ports import MediaCatalog
+from pipeline.media.ports import ChunkCommit, MediaCatalog
 from pipeline.models import MediaType
 from pipeline.ports import BlobStore
-from pipeline.records import AnnotationRecord, InputRecord, input_level_annotation
+from pipeline.records import (
+    AnnotationRecord,
+    InputRecord,
+    input_level_annotation,
+    sent_annotation,
+)
 from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
 
@@ -78,25 +83,18 @@ def chunk_id(parent_id: str, index: int) -> str:
     return f"{parent_id[:96]}-{derived_id(parent_id)[:10]}-chunk-{index:04d}"
 
 
+@dataclass(eq=False)
 class MediaStage:
     """Turns MediaTasks into chunk inputs. Both transports call `handle`."""
 
     name = "media"
     event_type = MediaTask
 
-    def __init__(
-        self,
-        blobs: BlobStore,
-        catalog: MediaCatalog,
-        limits: Limits | None = None,
-        blob_concurrency: int = 4,
-        workdir: Path | None = None,
-    ) -> None:
-        self.blobs = blobs
-        self.catalog = catalog
-        self.limits = limits or Limits()
-        self.blob_concurrency = blob_concurrency
-        self.workdir = workdir
+    blobs: BlobStore
+    catalog: MediaCatalog
+    limits: Limits = field(default_factory=Limits)
+    blob_concurrency: int = 4
+    workdir: Path | None = None
 
     def handle(self, task: MediaTask) -> MediaResult:
         parents = self.catalog.media_parents(task.user_id, task.app_id, [task.input_id])
@@ -171,7 +169,9 @@ class MediaStage:
         summary: dict[str, Any] = {"count": count, "ids": ids, "mode": split.mode, **split.notes}
         if dropped:
             summary["dropped_regions"] = dropped
-        taken = self.catalog.commit_chunks(task.task_id, parent, chunks, annotations, summary)
+        taken = self.catalog.commit_chunks(
+            ChunkCommit(task.task_id, parent, chunks, annotations, summary)
+        )
         if taken:
             message = (
                 f"chunk ids {', '.join(taken[:3])} belong to other inputs; rename the input "
@@ -261,20 +261,8 @@ class MediaStage:
                 info = dict(ann.annotation_info)
                 if ann.id:
                     info["source_annotation_id"] = ann.id
-                out.append(
-                    AnnotationRecord(
-                        id=derived_id(record.app_id, record.id, key),
-                        user_id=record.user_id,
-                        app_id=record.app_id,
-                        input_id=record.id,
-                        annotation_user_id=ann.user_id or parent.user_id,
-                        status=ann.status.value,
-                        data=data,
-                        task_id=ann.task_id,
-                        model_version_id=ann.model_version_id,
-                        annotation_info=info,
-                    )
-                )
+                ann_id = derived_id(record.app_id, record.id, key)
+                out.append(sent_annotation(ann, ann_id, record, parent.user_id, data, info))
         return out, dropped
 
 

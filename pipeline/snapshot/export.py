@@ -12,6 +12,7 @@ import shutil
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,10 +66,8 @@ def export_version(
     out = workdir / f"export-{fmt.lower()}.zip"
     try:
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-            if fmt == COCO:
-                stats = _coco(zf, manifest, version, blobs, workdir, include_media)
-            else:
-                stats = _json(zf, manifest, version, blobs, workdir, include_media)
+            source = _Source(manifest, version, blobs, workdir, include_media)
+            stats = _coco(zf, source) if fmt == COCO else _json(zf, source)
         blobs.put_file(key, out)
         size = out.stat().st_size
     except TransientError:
@@ -102,16 +101,21 @@ def media_name(line: dict[str, Any], folder: str) -> str:
     return f"{folder}/{name}"
 
 
-def _coco(
-    zf: zipfile.ZipFile,
-    manifest: Path,
-    version: dict[str, Any],
-    blobs: BlobStore,
-    workdir: Path,
-    include_media: bool,
-) -> dict[str, Any]:
-    coco = CocoWriter(workdir, blobs.get)
-    coco.build(manifest, lambda line: media_name(line, "images"))
+@dataclass(frozen=True)
+class _Source:
+    """What an export is built from, and whether the media go into the zip."""
+
+    manifest: Path
+    version: dict[str, Any]
+    blobs: BlobStore
+    workdir: Path
+    include_media: bool
+
+
+def _coco(zf: zipfile.ZipFile, source: _Source) -> dict[str, Any]:
+    version = source.version
+    coco = CocoWriter(source.workdir, source.blobs.get)
+    coco.build(source.manifest, lambda line: media_name(line, "images"))
     info = {
         "description": version.get("description") or f"dataset {version['dataset_id']}",
         "version": version["id"],
@@ -120,7 +124,7 @@ def _coco(
     }
     with _entry(zf, "annotations/instances_default.json") as fh:
         coco.write_document(fh, info)
-    media = _media(zf, manifest, blobs, workdir, "images", images_only=True) if include_media else 0
+    media = _media(zf, source, "images", images_only=True)
     return {
         "images_count": coco.images,
         "annotations_count": coco.annotations,
@@ -130,44 +134,32 @@ def _coco(
     }
 
 
-def _json(
-    zf: zipfile.ZipFile,
-    manifest: Path,
-    version: dict[str, Any],
-    blobs: BlobStore,
-    workdir: Path,
-    include_media: bool,
-) -> dict[str, Any]:
+def _json(zf: zipfile.ZipFile, source: _Source) -> dict[str, Any]:
     count = 0
     with _entry(zf, "dataset.json") as fh:
-        head = {"format": JSON, "dataset_version": version}
+        head = {"format": JSON, "dataset_version": source.version}
         fh.write(json.dumps(head, sort_keys=True).encode()[:-1] + b',"inputs":[')
-        for line in read_manifest(manifest):
-            if include_media and line["data"].get("blob_key"):
+        for line in read_manifest(source.manifest):
+            if source.include_media and line["data"].get("blob_key"):
                 line["file"] = media_name(line, "media")
             fh.write((b"," if count else b"") + json.dumps(line, sort_keys=True).encode())
             count += 1
         fh.write(b"]}")
-    media = _media(zf, manifest, blobs, workdir, "media", images_only=False) if include_media else 0
+    media = _media(zf, source, "media", images_only=False)
     return {"inputs_count": count, "media_files": media}
 
 
-def _media(
-    zf: zipfile.ZipFile,
-    manifest: Path,
-    blobs: BlobStore,
-    workdir: Path,
-    folder: str,
-    images_only: bool,
-) -> int:
-    """Copy each input's medium into the zip, one temp file at a time."""
+def _media(zf: zipfile.ZipFile, source: _Source, folder: str, images_only: bool) -> int:
+    """Copy each input's medium into the zip, one temp file at a time (none without media)."""
+    if not source.include_media:
+        return 0
     n = 0
-    tmp = workdir / "media.part"
-    for line in read_manifest(manifest):
+    tmp = source.workdir / "media.part"
+    for line in read_manifest(source.manifest):
         key = line["data"].get("blob_key")
         if not key or (images_only and line.get("type") != "image"):
             continue
-        blobs.download(key, tmp)
+        source.blobs.download(key, tmp)
         info = zipfile.ZipInfo(media_name(line, folder), date_time=_EPOCH)
         info.compress_type = zipfile.ZIP_STORED  # media are compressed already
         with tmp.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:

@@ -15,6 +15,7 @@ from pycocotools.coco import COCO
 from ingestd.app.runtime import Runtime
 from ingestd.cli.versions.chart import plot_versions
 from pipeline.events import AnnotationFilter, UploadRequest
+from pipeline.ingest.ports import UploadCommit
 from pipeline.models import Annotation, AnnotationData, Concept, Data, Input, Media
 from pipeline.records import AnnotationRecord
 from pipeline.snapshot.diff import diff_manifests
@@ -123,32 +124,34 @@ def test_diff_reports_inputs_added_removed_and_annotations_changed(
     assert not runtime.ingest.handle(UploadRequest(inputs=[good], dataset_ids=[DATASET])).failed
     first_a = _line(runtime, old, "img-a")["annotations"][0]
     runtime.catalog.commit_upload(
-        s.user_id,
-        s.app_id,
-        "patch-1",
-        [],
-        [
-            AnnotationRecord(
-                id="carol-1",
-                user_id=s.user_id,
-                app_id=s.app_id,
-                input_id="img-d",
-                annotation_user_id="carol",
-                status="ANNOTATION_SUCCESS",
-                data=new_ann.data.model_dump(mode="json", exclude_defaults=True),
-            ),
-            AnnotationRecord(
-                id=first_a["id"],
-                user_id=s.user_id,
-                app_id=s.app_id,
-                input_id="img-a",
-                annotation_user_id=first_a["user_id"],
-                status="ANNOTATION_SUCCESS",
-                data={"concepts": [{"id": "changed"}]},
-                model_version_id=first_a.get("model_version_id"),
-            ),
-        ],
-        [],
+        UploadCommit(
+            s.user_id,
+            s.app_id,
+            "patch-1",
+            [],
+            [
+                AnnotationRecord(
+                    id="carol-1",
+                    user_id=s.user_id,
+                    app_id=s.app_id,
+                    input_id="img-d",
+                    annotation_user_id="carol",
+                    status="ANNOTATION_SUCCESS",
+                    data=new_ann.data.model_dump(mode="json", exclude_defaults=True),
+                ),
+                AnnotationRecord(
+                    id=first_a["id"],
+                    user_id=s.user_id,
+                    app_id=s.app_id,
+                    input_id="img-a",
+                    annotation_user_id=first_a["user_id"],
+                    status="ANNOTATION_SUCCESS",
+                    data={"concepts": [{"id": "changed"}]},
+                    model_version_id=first_a.get("model_version_id"),
+                ),
+            ],
+            [],
+        )
     )
     # Removed: txt-e leaves the dataset.
     from connectors.catalog import schema as t

@@ -96,17 +96,15 @@ def test_platform_spelling_of_inputs_is_accepted() -> None:
     assert spec.nodes[1].inputs == ["a"]
 
 
+def workflow(*nodes: dict):
+    """The compiled graph of a workflow with these nodes."""
+    return compile_workflow(parse_workflow({"id": "w", "nodes": list(nodes)}))
+
+
 def test_chain_stops_at_first_drop_and_branches_union() -> None:
-    chain = compile_workflow(
-        parse_workflow(
-            {
-                "id": "w",
-                "nodes": [
-                    node("t", "concept-thresholder", concepts={"cat": 0.5}),
-                    node("s", "random-sample", inputs=["t"], keep_fraction=1),
-                ],
-            }
-        )
+    chain = workflow(
+        node("t", "concept-thresholder", concepts={"cat": 0.5}),
+        node("s", "random-sample", inputs=["t"], keep_fraction=1),
     )
     assert chain.sinks == ["s"]
     out = chain.run(Datum(concepts=[Concept(id="cat", value=0.9)]), ctx())
@@ -114,17 +112,10 @@ def test_chain_stops_at_first_drop_and_branches_union() -> None:
     assert chain.run(Datum(concepts=[Concept(id="cat", value=0.1)]), ctx()) == []
 
     # Two branches from IN, joined: a data point passes when either branch passes.
-    branches = compile_workflow(
-        parse_workflow(
-            {
-                "id": "w",
-                "nodes": [
-                    node("cats", "concept-thresholder", concepts={"cat": 0.5}),
-                    node("dogs", "concept-thresholder", concepts={"dog": 0.5}),
-                    node("join", "random-sample", inputs=["cats", "dogs"], keep_fraction=1),
-                ],
-            }
-        )
+    branches = workflow(
+        node("cats", "concept-thresholder", concepts={"cat": 0.5}),
+        node("dogs", "concept-thresholder", concepts={"dog": 0.5}),
+        node("join", "random-sample", inputs=["cats", "dogs"], keep_fraction=1),
     )
     both = branches.run(
         Datum(concepts=[Concept(id="cat", value=0.9), Concept(id="dog", value=0.8)]), ctx()
@@ -135,17 +126,10 @@ def test_chain_stops_at_first_drop_and_branches_union() -> None:
     assert branches.run(Datum(concepts=[Concept(id="cow", value=0.8)]), ctx()) == []
 
     # Declared out of order: it still runs in dependency order; two sinks.
-    fork = compile_workflow(
-        parse_workflow(
-            {
-                "id": "w",
-                "nodes": [
-                    node("late", "concept-thresholder", inputs=["early"], concepts={"cat": 0.95}),
-                    node("early", "random-sample", keep_fraction=1),
-                    node("other", "concept-thresholder", inputs=["early"], concepts={"cat": 0.1}),
-                ],
-            }
-        )
+    fork = workflow(
+        node("late", "concept-thresholder", inputs=["early"], concepts={"cat": 0.95}),
+        node("early", "random-sample", keep_fraction=1),
+        node("other", "concept-thresholder", inputs=["early"], concepts={"cat": 0.1}),
     )
     assert [s.node_id for s in fork.steps] == ["early", "late", "other"]
     assert fork.sinks == ["late", "other"]
