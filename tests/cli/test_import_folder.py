@@ -268,3 +268,19 @@ def remove_chain(top: Path, depth: int, files: dict[int, str]) -> None:
         os.close(fd)
         os.rmdir("n", dir_fd=fds[-1])
     os.close(fds[0])
+
+
+@pytest.mark.parametrize("report", ["/dev/zero", "fifo", "one-long-line"])
+def test_a_retry_report_that_never_ends_is_refused_plainly(
+    report: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    if report == "fifo":
+        os.mkfifo(tmp_path / "fifo")  # opening it would wait for a writer forever
+    elif report == "one-long-line":
+        (tmp_path / report).write_text('{"item": "' + "x" * (2 * 1024 * 1024))
+    result = runner.invoke(app, ["import", "folder", "d", "--json", "--retry-failed", report])
+    assert result.exit_code == 1
+    details = json.loads(result.stdout)["status"]["details"]
+    assert "not a regular file" in details or "longer than" in details
