@@ -29,6 +29,12 @@ def open_blob_store(url: str, s3: S3Settings | None = None) -> BlobStore:
 
         s3 = s3 or S3Settings()
         parts = urlsplit(url)
+        if "@" in parts.netloc:  # key:secret@bucket; never echoed
+            raise ValueError(
+                "INGESTD_BLOBS holds credentials (key:secret@ before the bucket): they are not "
+                "read from the URL; give them with INGESTD_S3_ACCESS_KEY_ID and "
+                "INGESTD_S3_SECRET_ACCESS_KEY"
+            )
 
         def secret(value: SecretStr | None) -> str | None:
             return value.get_secret_value() if value is not None else None

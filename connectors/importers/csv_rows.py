@@ -50,6 +50,8 @@ MAX_COLUMNS = len(TEMPLATE_COLUMNS) + 2 * MAX_CONCEPTS
 _CONCEPT = re.compile(r"input\.data\.concepts\[(\d+)\]\.(id|value)")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 BAD_ARG, BAD_REQUEST = StatusCode.INPUT_INVALID_ARGUMENT, StatusCode.INPUT_INVALID_REQUEST
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape could not decode
+_NOT_UTF8 = "is not UTF-8 text: save the file as UTF-8 (in Excel: CSV UTF-8) and retry"
 
 
 class CsvHeaderError(InputError, ValueError):
@@ -84,11 +86,16 @@ def iter_csv_items(
     csv.field_size_limit(FIELD_LIMIT)  # process-wide: set, not raised to a maximum
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
     base_dir = base_dir if base_dir is not None else path.parent
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    # surrogateescape: a byte that is not UTF-8 fails its own row (below), not the whole file
+    # (strict decoding fails the chunk it is in, before the parser even sees the header).
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         lines = _BoundedLines(fh, path.name)
         reader = csv.reader(lines, dialect=dialect)
         try:
-            layout = _layout(path.name, [h.strip() for h in next(reader)])
+            header = next(reader)
+            if _UNDECODED.search("".join(header)):
+                raise CsvHeaderError(f"{path.name}: the header {_NOT_UTF8}")
+            layout = _layout(path.name, [h.strip() for h in header])
         except StopIteration:
             raise CsvHeaderError(f"{path.name} is empty: it needs a header row") from None
         except (csv.Error, UnicodeDecodeError) as exc:
@@ -117,6 +124,10 @@ def iter_csv_items(
                 return
             end = reader.line_num
             if (keys is not None and key not in keys) or not any(c.strip() for c in cells):
+                continue
+            if bad := next((c for c in cells if _UNDECODED.search(c)), None):
+                shown = _show(bad.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+                yield ImportItem.failed(key, BAD_REQUEST, f"the cell {shown} {_NOT_UTF8}")
                 continue
             yield _row_item(path, layout, cells, key, input_type, metadata or {}, base_dir)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from functools import partial
@@ -19,11 +20,52 @@ from pipeline.status import StatusCode
 
 def iter_files(root: Path) -> Iterator[Path]:
     """Files under root in a stable order; hidden entries skipped, directory links not followed."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath, name)
+    for path, error in _walk(root):
+        if error is None:
+            yield path
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, OSError | None]]:
+    """(file, None) per file, depth first; (folder, error) for a folder that cannot be listed.
+
+    Iterative, not os.walk: os.walk recurses, so a few thousand nested folders ended the
+    whole import with RecursionError, and it dropped unlistable folders without a word.
+    """
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(
+                    (e for e in listing if not e.name.startswith(".")), key=lambda e: e.name
+                )
+        except OSError as exc:
+            yield folder, exc
+            continue
+        subdirs = []
+        for entry in entries:
+            if _is_dir(entry):
+                if not entry.is_symlink():
+                    subdirs.append(Path(entry.path))
+            else:
+                yield Path(entry.path), None
+        stack.extend(reversed(subdirs))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _unlisted(key: str, exc: OSError) -> ImportItem:
+    code = StatusCode.INPUT_INVALID_ARGUMENT
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        code = StatusCode.INPUT_PERMISSION_DENIED
+    return ImportItem.failed(
+        key, code, f"cannot list folder {key}: {exc.strerror}; none of its files were imported"
+    )
 
 
 def input_id_for(relpath: str) -> str:
@@ -45,9 +87,23 @@ def iter_folder_items(
     root = root.resolve()
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory")
-    for path in iter_files(root):
-        relpath = path.relative_to(root).as_posix()
+    for path, error in _walk(root):
+        # surrogateescape'd bytes of a non-UTF-8 name cannot be encoded (ids, reports): shown
+        # escaped, and the item refused with how to fix it.
+        name = path.relative_to(root).as_posix()
+        relpath = os.fsencode(name).decode("utf-8", "backslashreplace")
         if keys is not None and relpath not in keys:
+            continue
+        if error is not None:
+            yield _unlisted(relpath, error)
+            continue
+        if relpath != name:
+            yield ImportItem.failed(
+                relpath,
+                StatusCode.INPUT_INVALID_ARGUMENT,
+                f"{relpath}: the file name is not valid UTF-8; rename the file "
+                "(e.g. convmv -f latin1 -t utf8) and retry",
+            )
             continue
         input_id = input_id_for(relpath)
         yield item_or_failure(
@@ -78,4 +134,4 @@ def _file_item(
 
 
 def count_files(root: Path) -> int:
-    return sum(1 for _ in iter_files(root.resolve()))
+    return sum(1 for _ in _walk(root.resolve()))

@@ -7,6 +7,7 @@ sits in memory (STYLE.md #8).
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,11 +81,22 @@ def parse_metadata_option(text: str | None) -> dict[str, Any]:
     return value
 
 
+REPORT_LINE_LIMIT = 1024 * 1024  # a report line is one failure: a key and a message
+
+
 def read_report_keys(report: Path) -> set[str]:
     """The item keys of a failure report written by an earlier run."""
+    # A device or FIFO (/dev/zero, a pipe) would be read forever or block: regular files only.
+    if not stat.S_ISREG(report.stat().st_mode):
+        raise ValueError(f"{report} is not a regular file, so not a failure report")
     keys: set[str] = set()
-    with report.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+    with report.open(encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(iter(lambda: fh.readline(REPORT_LINE_LIMIT + 1), ""), 1):
+            if len(line) > REPORT_LINE_LIMIT:
+                raise ValueError(
+                    f"{report}:{n} is longer than {REPORT_LINE_LIMIT} characters, so not a "
+                    "failure-report line"
+                )
             if not line.strip():
                 continue
             try:

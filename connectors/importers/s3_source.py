@@ -40,6 +40,12 @@ class S3Location:
 def parse_s3_url(url: str) -> S3Location:
     """`s3://bucket/prefix` (the reference's `s3:/bucket/prefix` spelling is accepted too)."""
     match = re.fullmatch(r"s3:/{1,2}([^/]+)/?(.*)", url.strip())
+    if match and "@" in match.group(1):  # key:secret@bucket; never echoed
+        raise ValueError(
+            "the S3 URL holds credentials (key:secret@ before the bucket): they are not read "
+            "from the URL; give them with INGESTD_SOURCE_ACCESS_KEY_ID and "
+            "INGESTD_SOURCE_SECRET_ACCESS_KEY"
+        )
     if not match:
         raise ValueError(f"{url!r} is not an S3 URL; use s3://bucket/prefix")
     bucket, prefix = match.group(1), match.group(2)

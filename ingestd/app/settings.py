@@ -144,7 +144,9 @@ class Settings(BaseSettings):
         for name, value in data.items():
             if isinstance(getattr(self, name), SecretStr) and value:
                 data[name] = "**********"
-        data["catalog"] = _hide_password(self.catalog)
+        for name, value in data.items():  # every URL: catalog, blobs, endpoints, broker
+            if isinstance(value, str) and "://" in value:
+                data[name] = _hide_password(value)
         return data
 
 

@@ -23,6 +23,8 @@ console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 _json_errors = False  # this invocation asked for --json: errors are JSON objects too
 _CODED = re.compile(r"(\d{5}) [A-Z0-9_]+: ")
+# user:password@ of a URL quoted in an error (a library's message echoes the URL it was given)
+_USERINFO = re.compile(r"(?<=://)[^/@\s\"'<>]*@")
 _KNOWN = {int(c) for c in StatusCode}
 
 
@@ -122,6 +124,7 @@ def fail(message: str, status: StatusCode | None = None) -> None:
 
     A message led by its code (`coded`) carries that code; others are CONN_INVALID_REQUEST.
     """
+    message = _USERINFO.sub("", message)
     if _json_errors:
         emit_error(message, status)
     else:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pipeline.errors import InputError
 from pipeline.ids import blob_key, check_id, derived_id, fingerprint, sha256_hex
@@ -28,6 +30,12 @@ from pipeline.status import StatusCode
 _FAILED = {MediaType.VIDEO: StatusCode.INPUT_VIDEO_DOWNLOAD_FAILED}
 _UNSUPPORTED = {MediaType.VIDEO: StatusCode.INPUT_VIDEO_UNSUPPORTED_FORMAT}
 _OVER = {MediaType.VIDEO: StatusCode.INPUT_VIDEO_OVER_LIMIT}
+# Query parameters that carry a credential (pre-signed S3/GCS/Azure URLs, API tokens).
+_SECRET_PARAM = re.compile(
+    r"x-(amz|goog)-(signature|credential|security-token)|signature|sig|"
+    r"(access_|id_|auth_)?token|api[-_]?key|key|secret|password|passwd|auth",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -177,7 +185,7 @@ def prepare_input(
         size=size_of(data),
         width=width,
         height=height,
-        source_url=source.url,
+        source_url=stored_url(source.url),
         concepts=concepts,
         metadata=metadata,
         geo=geo,
@@ -195,6 +203,22 @@ def prepare_input(
     if isinstance(data, Path):
         return PreparedInput(record, None, path=data, oversized=checked.oversized)
     return PreparedInput(record, data, oversized=checked.oversized)
+
+
+def stored_url(url: str | None) -> str | None:
+    """The URL kept in the catalog (and so in exports): where the medium came from, without
+    what let us read it: no user:password@, no credential query parameters."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None  # unreadable, so nothing in it can be told safe to keep
+    query = "&".join(
+        p for p in parts.query.split("&") if not _SECRET_PARAM.fullmatch(unquote(p.split("=")[0]))
+    )
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _digest(data: bytes | Path) -> str:

@@ -115,3 +115,27 @@ def test_without_json_errors_stay_text() -> None:
     result = runner.invoke(app, ["schema", "NoSuchEvent"])
     assert result.exit_code == 1 and result.stdout == ""
     assert "error:" in result.stderr and "NoSuchEvent" in result.stderr
+
+
+def test_credentials_typed_into_urls_are_never_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    monkeypatch.setenv("INGESTD_S3_ACCESS_KEY_ID", "AKIDX")
+    monkeypatch.setenv("INGESTD_S3_SECRET_ACCESS_KEY", "Pw7Zq-A")
+    monkeypatch.setenv("INGESTD_S3_ENDPOINT_URL", "http://u:Pw7Zq-B@127.0.0.1:1")
+    monkeypatch.setenv("INGESTD_BROKER", "kafka://u:Pw7Zq-C@127.0.0.1:1")
+    monkeypatch.setenv("INGESTD_BLOBS", "s3://bkt/p")
+    outputs = [
+        runner.invoke(app, ["settings", "--json"]).stdout,
+        runner.invoke(app, ["settings"]).output,
+        # the endpoint's connection error quotes the URL it was given
+        runner.invoke(app, ["import", "folder", "d", "--json"]).stdout,
+        runner.invoke(app, ["--blobs", "s3://AK:Pw7Zq-D@bkt/p", "inputs", "list"]).output,
+        runner.invoke(app, ["import", "s3", "s3://AK:Pw7Zq-E@bkt/x", "--json"]).stdout,
+    ]
+    for out in outputs:
+        assert out and "Pw7Zq" not in out, out
+    assert "holds credentials" in outputs[3] and "holds credentials" in outputs[4]
+    assert "cannot open ingestd storage" in outputs[2]

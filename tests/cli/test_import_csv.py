@@ -120,3 +120,32 @@ def test_a_header_of_a_million_columns_is_refused_with_its_code(
     result = runner.invoke(app, ["import", "csv", str(path)])
     assert result.exit_code == 1
     assert "39999" in result.output and "header" in result.output
+
+
+def test_credentials_in_a_url_are_never_stored_or_printed(
+    tmp_path, web, monkeypatch, embedded: Runtime
+) -> None:
+    monkeypatch.setenv("INGESTD_CATALOG", embedded.settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", embedded.settings.blobs)
+    monkeypatch.setenv("INGESTD_FETCH_ALLOW", '["127.0.0.1"]')
+    monkeypatch.chdir(tmp_path)
+    host = web.removeprefix("http://")
+    signed = "X-Amz-Credential=AKIDSECRET&X-Amz-Date=20240101&X-Amz-Signature=SIGSECRET"
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "inputid,input\n"
+        f"cred,http://alice:PWSECRET@{host}/cat.jpg?{signed}\n"
+        f"tok,{web}/big.png?token=TOKSECRET&size=2\n"
+        f"gone,http://alice:PWSECRET@{host}/nope.jpg?sig=SIGSECRET\n"
+    )
+    result = runner.invoke(app, ["import", "csv", str(path), "--json"])
+    summary = json.loads(result.stdout)
+    assert summary["actions"] == {"created": 2, "failed": 1}, summary
+    cred = embedded.catalog.get_input("me", "main", "cred")
+    tok = embedded.catalog.get_input("me", "main", "tok")
+    assert cred is not None and tok is not None
+    assert cred["source_url"] == f"{web}/cat.jpg?X-Amz-Date=20240101"
+    assert tok["source_url"] == f"{web}/big.png?size=2"
+    stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != path)
+    for secret in (b"PWSECRET", b"AKIDSECRET", b"SIGSECRET", b"TOKSECRET"):
+        assert secret not in stored and secret.decode() not in result.stdout

@@ -217,3 +217,70 @@ def test_summary_reports_what_the_media_stage_made_of_an_oversized_input(
     assert summary["codes"] == {"30000 INPUT_SUCCESS": 2}
     row = embedded.catalog.get_input("me", "main", input_id_for("long.txt"))
     assert row is not None and row["status_code"] == 30000
+
+
+def test_odd_names_and_deep_folders_fail_alone_and_the_rest_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
+) -> None:
+    cli_env(monkeypatch, embedded, tmp_path)
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("plain")
+    (d / "new\nline.txt").write_text("a newline in the name")
+    bad = os.fsencode(d) + b"/bad\xff\xfe.txt"  # not UTF-8: crashed the whole import
+    with open(bad, "wb") as fh:
+        fh.write(b"latin-1 name")
+    # 2100 levels: past Python's recursion limit (os.walk recursed) and, near the bottom,
+    # past PATH_MAX, where a folder cannot be listed and must be reported, not dropped.
+    fd = os.open(d, os.O_RDONLY)
+    for level in range(2100):  # relative to a descriptor: the full path is too long to name
+        os.mkdir("n", dir_fd=fd)
+        fd, parent = os.open("n", os.O_RDONLY, dir_fd=fd), fd
+        os.close(parent)
+        if level == 1400:
+            with open(os.open("mid.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd), "w") as fh:
+                fh.write("deep but readable")
+    os.close(fd)
+    mid = "n/" * 1401 + "mid.txt"
+    try:
+        code, summary = import_json(d)
+        assert code == 1
+        assert summary["actions"] == {"created": 3, "failed": 2}, summary
+        failures = {f["item"]: f for f in summary["failures"]}
+        assert failures["bad\\xff\\xfe.txt"]["status"] == "INPUT_INVALID_ARGUMENT"
+        assert "not valid UTF-8" in failures["bad\\xff\\xfe.txt"]["message"]
+        (unlisted,) = (f for k, f in failures.items() if k.startswith("n/n/"))
+        assert "cannot list folder" in unlisted["message"]
+        stored = {r["id"] for r in embedded.catalog.list_inputs("me", "main", limit=100)}
+        assert {input_id_for(p) for p in ("a.txt", "new\nline.txt", mid)} <= stored
+    finally:
+        remove_chain(d, 2100, {1400: "mid.txt"})  # pytest's rmtree recurses too
+
+
+def remove_chain(top: Path, depth: int, files: dict[int, str]) -> None:
+    fds = [os.open(top, os.O_RDONLY)]
+    for _ in range(depth):
+        fds.append(os.open("n", os.O_RDONLY, dir_fd=fds[-1]))
+    for level in range(depth - 1, -1, -1):
+        fd = fds.pop()
+        if level in files:
+            os.unlink(files[level], dir_fd=fd)
+        os.close(fd)
+        os.rmdir("n", dir_fd=fds[-1])
+    os.close(fds[0])
+
+
+@pytest.mark.parametrize("report", ["/dev/zero", "fifo", "one-long-line"])
+def test_a_retry_report_that_never_ends_is_refused_plainly(
+    report: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    if report == "fifo":
+        os.mkfifo(tmp_path / "fifo")  # opening it would wait for a writer forever
+    elif report == "one-long-line":
+        (tmp_path / report).write_text('{"item": "' + "x" * (2 * 1024 * 1024))
+    result = runner.invoke(app, ["import", "folder", "d", "--json", "--retry-failed", report])
+    assert result.exit_code == 1
+    details = json.loads(result.stdout)["status"]["details"]
+    assert "not a regular file" in details or "longer than" in details

@@ -301,14 +301,20 @@ def test_unclosed_quote_is_a_wrong_cell_count(tmp_path: Path) -> None:
     assert "1 cells" in failed(items[1], StatusCode.INPUT_INVALID_REQUEST)
 
 
-def test_not_utf8_stops_with_a_failed_item(tmp_path: Path) -> None:
+def test_a_row_that_is_not_utf8_fails_alone(tmp_path: Path) -> None:
+    # The bad row sits in the first read chunk: it was blamed on the header and no row was
+    # read; further down it ended the import there.
     path = tmp_path / "u.csv"
-    path.write_bytes(b"input\n" + b"fine\n" * 5000 + b"\xff\xfe bad bytes\n")
+    path.write_bytes(
+        b"inputid,input\na,fine\nb,caf\xe9 au lait\n" + b"c,fine\n" * 5000 + b"d,\xff\xfe\n"
+    )
     items = list(iter_csv_items(path))
-    assert all(i.error is None for i in items[:-1]) and len(items) > 1000
-    last = items[-1]
-    assert last.error is not None and "UTF-8" in last.error.message
-    assert last.error.code is StatusCode.INPUT_INVALID_REQUEST
+    assert len(items) == 5003
+    failed = {i.key: i.error for i in items if i.error is not None}
+    assert set(failed) == {"u.csv:3", "u.csv:5004"}
+    for error in failed.values():
+        assert error.code is StatusCode.INPUT_INVALID_REQUEST and "UTF-8" in error.message
+    assert "caf\ufffd au lait" in failed["u.csv:3"].message
 
 
 @pytest.mark.parametrize(
