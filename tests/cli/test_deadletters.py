@@ -8,10 +8,11 @@ from typer.testing import CliRunner
 
 from ingestd.app.runtime import Runtime
 from ingestd.cli import app
-from pipeline.events import DeadLetter, UploadRequest
+from pipeline.events import UploadRequest
 from pipeline.models import Data, Input, Media, Text
 from pipeline.status import StatusCode
 from streams.delivery import RetryPolicy
+from tests.support.deadletters import dead_letter, record_dead_letters
 from tests.support.storage import image_bytes, make_settings
 
 runner = CliRunner()
@@ -57,6 +58,11 @@ def test_replay_after_the_outage_stores_the_input(tmp_path, request, monkeypatch
     assert again.exit_code == 1 and "no unreplayed dead letter" in again.output
 
 
+def use_catalog(monkeypatch, settings) -> None:
+    monkeypatch.setenv("INGESTD_CATALOG", settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
+
+
 def test_a_replay_that_fails_again_says_so_and_exits_non_zero(
     tmp_path, request, monkeypatch
 ) -> None:
@@ -67,8 +73,7 @@ def test_a_replay_that_fails_again_says_so_and_exits_non_zero(
         raise TransientError("blob store unreachable (test outage)")
 
     settings = make_settings(tmp_path, "sqlite", "local", request, max_attempts=1)
-    monkeypatch.setenv("INGESTD_CATALOG", settings.catalog)
-    monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
+    use_catalog(monkeypatch, settings)
     monkeypatch.setenv("INGESTD_MAX_ATTEMPTS", "1")
     monkeypatch.setattr(LocalBlobStore, "put", outage)
     monkeypatch.setattr(LocalBlobStore, "put_file", outage)
@@ -92,36 +97,24 @@ def test_a_replay_that_fails_again_says_so_and_exits_non_zero(
     assert f"failed again {second.dead_letter_id}" in human.stdout
 
 
-def use_catalog(monkeypatch, settings) -> None:
-    monkeypatch.setenv("INGESTD_CATALOG", settings.catalog)
-    monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
-
-
 def test_list_shows_where_each_letter_came_from(tmp_path, request, monkeypatch) -> None:
     settings = make_settings(tmp_path, "sqlite", "local", request)
     use_catalog(monkeypatch, settings)
-    with Runtime.open(settings) as rt:
-        # A collect stage records its own letters: there is no partition or offset for them.
-        rt.catalog.record_dead_letter(
-            DeadLetter(
-                stage="collect",
-                code=StatusCode.TRY_AGAIN,
-                message="post-queue workflow failed",
-                origin_topic="ingestd.predictions",
-                event={"event_id": "e-1"},
-            )
-        )
-        rt.catalog.record_dead_letter(
-            DeadLetter(
-                stage="ingest",
-                code=StatusCode.CONN_BAD_REQUEST_FORMAT,
-                message="not json",
-                origin_topic="ingestd.uploads",
-                origin_partition=3,
-                origin_offset=41,
-                event={"raw": "{not json"},
-            )
-        )
+    # A collect stage records its own letters: there is no partition or offset for them.
+    collect = dead_letter(
+        stage="collect",
+        message="post-queue workflow failed",
+        origin_topic="ingestd.predictions",
+        event={"event_id": "e-1"},
+    )
+    not_json = dead_letter(
+        code=StatusCode.CONN_BAD_REQUEST_FORMAT,
+        message="not json",
+        origin_partition=3,
+        origin_offset=41,
+        event={"raw": "{not json"},
+    )
+    record_dead_letters(settings, collect, not_json)
     listed = runner.invoke(app, ["deadletters", "list"], env={"COLUMNS": "200"})
     assert listed.exit_code == 0, listed.output
     assert "ingestd.predictions (no offset)" in listed.output
@@ -137,18 +130,13 @@ def test_replay_finds_the_stage_of_a_prefixed_topic(tmp_path, request, monkeypat
     event = UploadRequest(
         request_id="r-2", inputs=[Input(id="txt", data=Data(text=Text(raw="hello")))]
     )
-    with Runtime.open(settings) as rt:
-        rt.catalog.record_dead_letter(
-            DeadLetter(
-                stage="ingest",
-                code=StatusCode.TRY_AGAIN,
-                message="gave up",
-                origin_topic="staging-ingestd.uploads",
-                origin_partition=0,
-                origin_offset=7,
-                event=event.model_dump(mode="json"),
-            )
-        )
+    letter = dead_letter(
+        origin_topic="staging-ingestd.uploads",
+        origin_partition=0,
+        origin_offset=7,
+        event=event.model_dump(mode="json"),
+    )
+    record_dead_letters(settings, letter)
     replay = runner.invoke(app, ["deadletters", "replay", "--json"])
     assert replay.exit_code == 0, replay.output
     assert len(json.loads(replay.stdout)["replayed"]) == 1
