@@ -16,14 +16,7 @@ from connectors.importers.s3_notifications import Notice, fold, parse_message
 from connectors.importers.s3_source import S3Location
 from ingestd.app.runtime import Runtime
 from pipeline.status import StatusCode
-from tests.support.dropzone import (
-    count_gets,
-    job_inputs,
-    new_bucket,
-    put_many,
-    record_lists,
-    runner_for,
-)
+from tests.support.dropzone import job_inputs, new_bucket, put_many, runner_for, watch_run
 from tests.support.s3_server import MotoS3Server
 from tests.support.storage import image_bytes, local_settings
 
@@ -78,9 +71,7 @@ def test_watch_lists_only_new_keys_then_rescans_for_changes_and_deletions(
         delete_inputs=True,
         on_progress=once(drop_more, 5),
     )
-    lists = record_lists(runner)
-    gets = count_gets(runner)
-    out = runner.run(watch=True, cycles=2)
+    lists, gets, out = watch_run(runner, cycles=2)
     # pass 0: everything; cycle 1: only keys after the highest seen; cycle 2: a full rescan.
     assert [call.get("StartAfter") for call in lists] == [None, "w/e.jpg", None]
     assert sorted(gets) == ["w/a.jpg", "w/a.jpg", "w/b.jpg", "w/c.jpg", "w/d.jpg"] + [
@@ -155,9 +146,7 @@ def test_notifications_from_sqs_are_deduplicated_decoded_and_deletions_marked(
         delete_inputs=True,
         on_progress=once(drop, 2),
     )
-    lists = record_lists(runner)
-    gets = count_gets(runner)
-    out = runner.run(watch=True, cycles=2)
+    lists, gets, out = watch_run(runner, cycles=2)
     assert len(lists) == 1  # only the first pass lists; the cycles follow the queue
     assert sorted(gets) == ["in/big.jpg", "in/keep.txt", spaced, "in/old.jpg"]  # once each
     assert out.actions == {"created": 4}

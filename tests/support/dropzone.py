@@ -110,6 +110,16 @@ def record_lists(runner: ExtractionJobRunner) -> list[dict[str, Any]]:
     return calls
 
 
+def watch_run(
+    runner: ExtractionJobRunner, cycles: int
+) -> tuple[list[dict[str, Any]], list[str], JobOutcome]:
+    """Run `runner` in watch mode for `cycles`: its ListObjectsV2 calls, the keys it got, and
+    the outcome."""
+    lists = record_lists(runner)
+    gets = count_gets(runner)
+    return lists, gets, runner.run(watch=True, cycles=cycles)
+
+
 def job_inputs(rt: Runtime, job_id: str | None = None) -> dict[str, dict[str, Any]]:
     rows = rt.catalog.iter_inputs(rt.settings.user_id, rt.settings.app_id)
     return {r["id"]: r for r in rows if job_id is None or r["job_id"] == job_id}
