@@ -138,6 +138,17 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, rt: Runtime, tmp_path: Path) -> Non
     monkeypatch.chdir(tmp_path)
 
 
+def write_files(folder: Path, files: dict[str, bytes | str]) -> Path:
+    """`folder`, made, with `files` (name: bytes, or text) written in it."""
+    folder.mkdir()
+    for name, content in files.items():
+        if isinstance(content, str):
+            (folder / name).write_text(content)
+        else:
+            (folder / name).write_bytes(content)
+    return folder
+
+
 def import_json(folder: Path, *extra: str) -> tuple[int, dict]:
     result = runner.invoke(app, ["import", "folder", str(folder), "--json", *extra])
     return result.exit_code, json.loads(result.stdout)
@@ -192,11 +203,14 @@ def test_two_videos_in_a_folder_go_in_two_requests_and_are_both_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
 ) -> None:
     cli_env(monkeypatch, embedded, tmp_path)
-    d = tmp_path / "v"
-    d.mkdir()
-    (d / "a.mp4").write_bytes(video_bytes(seconds=1.0, size="64x48"))
-    (d / "b.mp4").write_bytes(video_bytes(seconds=1.0, size="80x60"))
-    (d / "c.jpg").write_bytes(image_bytes())
+    d = write_files(
+        tmp_path / "v",
+        {
+            "a.mp4": video_bytes(seconds=1.0, size="64x48"),
+            "b.mp4": video_bytes(seconds=1.0, size="80x60"),
+            "c.jpg": image_bytes(),
+        },
+    )
     code, summary = import_json(d)
     assert code == 0, summary
     assert summary["actions"] == {"created": 3}
@@ -208,10 +222,8 @@ def test_summary_reports_what_the_media_stage_made_of_an_oversized_input(
 ) -> None:
     cli_env(monkeypatch, embedded, tmp_path)
     monkeypatch.setenv("INGESTD_LIMITS__TEXT_BYTES", "2000")
-    d = tmp_path / "t"
-    d.mkdir()
-    (d / "long.txt").write_text("a sentence of a long text. " * 400)
-    (d / "short.txt").write_text("short")
+    long_text = "a sentence of a long text. " * 400
+    d = write_files(tmp_path / "t", {"long.txt": long_text, "short.txt": "short"})
     code, summary = import_json(d)
     assert code == 0, summary
     assert summary["codes"] == {"30000 INPUT_SUCCESS": 2}
@@ -223,10 +235,7 @@ def test_odd_names_and_deep_folders_fail_alone_and_the_rest_is_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
 ) -> None:
     cli_env(monkeypatch, embedded, tmp_path)
-    d = tmp_path / "d"
-    d.mkdir()
-    (d / "a.txt").write_text("plain")
-    (d / "new\nline.txt").write_text("a newline in the name")
+    d = write_files(tmp_path / "d", {"a.txt": "plain", "new\nline.txt": "a newline in the name"})
     bad = os.fsencode(d) + b"/bad\xff\xfe.txt"  # not UTF-8: crashed the whole import
     with open(bad, "wb") as fh:
         fh.write(b"latin-1 name")
