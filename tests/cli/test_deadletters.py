@@ -13,7 +13,7 @@ from pipeline.models import Data, Input, Media, Text
 from pipeline.status import StatusCode
 from streams.delivery import RetryPolicy
 from tests.support.deadletters import dead_letter, record_dead_letters
-from tests.support.storage import image_bytes, make_settings
+from tests.support.storage import image_bytes, make_settings, use_storage
 
 runner = CliRunner()
 
@@ -58,11 +58,6 @@ def test_replay_after_the_outage_stores_the_input(tmp_path, request, monkeypatch
     assert again.exit_code == 1 and "no unreplayed dead letter" in again.output
 
 
-def use_catalog(monkeypatch, settings) -> None:
-    monkeypatch.setenv("INGESTD_CATALOG", settings.catalog)
-    monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
-
-
 def test_a_replay_that_fails_again_says_so_and_exits_non_zero(
     tmp_path, request, monkeypatch
 ) -> None:
@@ -73,7 +68,7 @@ def test_a_replay_that_fails_again_says_so_and_exits_non_zero(
         raise TransientError("blob store unreachable (test outage)")
 
     settings = make_settings(tmp_path, "sqlite", "local", request, max_attempts=1)
-    use_catalog(monkeypatch, settings)
+    use_storage(monkeypatch, settings)
     monkeypatch.setenv("INGESTD_MAX_ATTEMPTS", "1")
     monkeypatch.setattr(LocalBlobStore, "put", outage)
     monkeypatch.setattr(LocalBlobStore, "put_file", outage)
@@ -99,7 +94,7 @@ def test_a_replay_that_fails_again_says_so_and_exits_non_zero(
 
 def test_list_shows_where_each_letter_came_from(tmp_path, request, monkeypatch) -> None:
     settings = make_settings(tmp_path, "sqlite", "local", request)
-    use_catalog(monkeypatch, settings)
+    use_storage(monkeypatch, settings)
     # A collect stage records its own letters: there is no partition or offset for them.
     collect = dead_letter(
         stage="collect",
@@ -125,7 +120,7 @@ def test_list_shows_where_each_letter_came_from(tmp_path, request, monkeypatch) 
 def test_replay_finds_the_stage_of_a_prefixed_topic(tmp_path, request, monkeypatch) -> None:
     # A Kafka worker with INGESTD_TOPIC_PREFIX names the real topic in its letters.
     settings = make_settings(tmp_path, "sqlite", "local", request)
-    use_catalog(monkeypatch, settings)
+    use_storage(monkeypatch, settings)
     monkeypatch.setenv("INGESTD_TOPIC_PREFIX", "staging-")
     event = UploadRequest(
         request_id="r-2", inputs=[Input(id="txt", data=Data(text=Text(raw="hello")))]

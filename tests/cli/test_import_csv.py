@@ -13,13 +13,15 @@ from typer.testing import CliRunner
 
 from ingestd.app.runtime import Runtime
 from ingestd.cli import app
-from tests.support.storage import image_bytes
+from tests.support.storage import image_bytes, use_storage
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def web(tmp_path: Path):
+def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A web server on 127.0.0.1 with two images, which the CLI is allowed to fetch from."""
+    monkeypatch.setenv("INGESTD_FETCH_ALLOW", '["127.0.0.1"]')
     root = tmp_path / "www"
     root.mkdir()
     (root / "cat.jpg").write_bytes(image_bytes(color="orange"))
@@ -35,9 +37,7 @@ def web(tmp_path: Path):
 def test_csv_import_with_urls_text_and_bad_rows(
     tmp_path, web, monkeypatch, embedded: Runtime
 ) -> None:
-    monkeypatch.setenv("INGESTD_CATALOG", embedded.settings.catalog)
-    monkeypatch.setenv("INGESTD_BLOBS", embedded.settings.blobs)
-    monkeypatch.setenv("INGESTD_FETCH_ALLOW", '["127.0.0.1"]')
+    use_storage(monkeypatch, embedded.settings)
     monkeypatch.chdir(tmp_path)
     rows = [
         ("cat", f"{web}/cat.jpg", "1", ""),
@@ -89,8 +89,7 @@ def test_csv_import_with_urls_text_and_bad_rows(
 def test_local_files_outside_the_csv_folder_need_base_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
 ) -> None:
-    monkeypatch.setenv("INGESTD_CATALOG", embedded.settings.catalog)
-    monkeypatch.setenv("INGESTD_BLOBS", embedded.settings.blobs)
+    use_storage(monkeypatch, embedded.settings)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "media").mkdir()
     (tmp_path / "media" / "cat.jpg").write_bytes(image_bytes(color="orange"))
@@ -113,8 +112,7 @@ def test_local_files_outside_the_csv_folder_need_base_dir(
 def test_a_header_of_a_million_columns_is_refused_with_its_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: Runtime
 ) -> None:
-    monkeypatch.setenv("INGESTD_CATALOG", embedded.settings.catalog)
-    monkeypatch.setenv("INGESTD_BLOBS", embedded.settings.blobs)
+    use_storage(monkeypatch, embedded.settings)
     path = tmp_path / "wide.csv"
     path.write_text(",".join("c" for _ in range(1_000_000)) + "\n1\n")
     result = runner.invoke(app, ["import", "csv", str(path)])
@@ -125,9 +123,7 @@ def test_a_header_of_a_million_columns_is_refused_with_its_code(
 def test_credentials_in_a_url_are_never_stored_or_printed(
     tmp_path, web, monkeypatch, embedded: Runtime
 ) -> None:
-    monkeypatch.setenv("INGESTD_CATALOG", embedded.settings.catalog)
-    monkeypatch.setenv("INGESTD_BLOBS", embedded.settings.blobs)
-    monkeypatch.setenv("INGESTD_FETCH_ALLOW", '["127.0.0.1"]')
+    use_storage(monkeypatch, embedded.settings)
     monkeypatch.chdir(tmp_path)
     host = web.removeprefix("http://")
     signed = "X-Amz-Credential=AKIDSECRET&X-Amz-Date=20240101&X-Amz-Signature=SIGSECRET"

@@ -13,7 +13,7 @@ from connectors.importers.folder import input_id_for
 from ingestd.app.runtime import Runtime
 from ingestd.cli import app
 from tests.support.media import video_bytes
-from tests.support.storage import image_bytes, make_settings
+from tests.support.storage import image_bytes, make_settings, use_storage
 
 runner = CliRunner()
 
@@ -133,8 +133,7 @@ def test_bad_options_are_refused_plainly(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def cli_env(monkeypatch: pytest.MonkeyPatch, rt: Runtime, tmp_path: Path) -> None:
-    monkeypatch.setenv("INGESTD_CATALOG", rt.settings.catalog)
-    monkeypatch.setenv("INGESTD_BLOBS", rt.settings.blobs)
+    use_storage(monkeypatch, rt.settings)
     monkeypatch.chdir(tmp_path)
 
 

@@ -51,6 +51,12 @@ def make_settings(
     return Settings(catalog=catalog_url, blobs=blobs_url, **env, **extra)  # type: ignore[arg-type]
 
 
+def use_storage(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """CLI commands run after this use the catalog and blob store of `settings`."""
+    monkeypatch.setenv("INGESTD_CATALOG", settings.catalog)
+    monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
+
+
 def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), color: str = "red") -> bytes:
     buf = io.BytesIO()
     mode = "RGB" if fmt != "GIF" else "P"
