@@ -7,8 +7,8 @@ from typing import Any
 import typer
 
 from connectors.catalog.extraction_tables import COUNTERS
-from ingestd.cli.options import JsonOpt, console, emit_json, fail, status_text, table
-from ingestd.cli.state import open_runtime
+from ingestd.cli.options import JsonOpt, console, emit_json, fail, found, status_text, table
+from ingestd.cli.state import get_or_fail, open_runtime
 from pipeline.status import StatusCode
 
 app = typer.Typer(
@@ -82,11 +82,7 @@ def jobs_get(
     as_json: bool = JsonOpt,
 ) -> None:
     """One job: status, progress counters, template and times."""
-    with open_runtime() as rt:
-        job = rt.catalog.jobs.get(rt.settings.user_id, rt.settings.app_id, job_id)
-    if job is None:
-        fail(f"no extraction job {job_id!r} in this app")
-        return
+    job, _ = get_or_fail(lambda c: c.jobs, job_id, _no_job(job_id))
     if as_json:
         emit_json(job_view(job))
         return
@@ -104,10 +100,7 @@ def jobs_cancel(
     """Stop a queued or running job; it submits nothing more and its sent batches finish whole."""
     with open_runtime() as rt:
         jobs = rt.catalog.jobs
-        before = jobs.get(rt.settings.user_id, rt.settings.app_id, job_id)
-        if before is None:
-            fail(f"no extraction job {job_id!r} in this app")
-            return
+        before = found(jobs.get(rt.settings.user_id, rt.settings.app_id, job_id), _no_job(job_id))
         after = jobs.cancel(rt.settings.user_id, rt.settings.app_id, job_id) or before
     if as_json:
         emit_json(job_view(after))
@@ -117,3 +110,7 @@ def jobs_cancel(
         console.print(
             f"job {job_id}: cancel requested ({StatusCode.JOB_CANCELLED.value} JOB_CANCELLED)"
         )
+
+
+def _no_job(job_id: str) -> str:
+    return f"no extraction job {job_id!r} in this app"

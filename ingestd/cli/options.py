@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from typer._click.exceptions import ClickException  # Typer vendors its own clic
 
 from pipeline.status import StatusCode
 
+T = TypeVar("T")
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 _json_errors = False  # this invocation asked for --json: errors are JSON objects too
@@ -119,7 +120,7 @@ def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
     return value
 
 
-def fail(message: str, status: StatusCode | None = None) -> None:
+def fail(message: str, status: StatusCode | None = None) -> NoReturn:
     """Print an error a person (or, under --json, a program) can act on and exit non-zero.
 
     A message led by its code (`coded`) carries that code; others are CONN_INVALID_REQUEST.
@@ -131,6 +132,13 @@ def fail(message: str, status: StatusCode | None = None) -> None:
         lead = f"{status.value} {status.name}: " if status is not None else ""
         errors.print(f"[bold red]error:[/] {lead}{message}")
     raise typer.Exit(1)
+
+
+def found(value: T | None, missing: str) -> T:
+    """`value`, or, when a lookup found nothing (None), `fail` with the message `missing`."""
+    if value is None:
+        fail(missing)
+    return value
 
 
 def emit_error(message: str, status: StatusCode | None = None) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
+from connectors.catalog import SqlCatalog
 from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
+from ingestd.cli.options import found
+
+T = TypeVar("T", covariant=True)
 
 _overrides: dict[str, Any] = {}
 
@@ -19,6 +24,22 @@ def set_overrides(**values: Any) -> None:
 def settings() -> Settings:
     """Environment and secret files (INGESTD_SECRETS_DIR), this invocation's flags on top."""
     return Settings.load(**_overrides)
+
+
+class AppFacet(Protocol[T]):
+    """A catalog facet that finds one thing of an app by id."""
+
+    def get(self, user_id: str, app_id: str, item_id: str, /) -> T | None: ...
+
+
+def get_or_fail(
+    facet: Callable[[SqlCatalog], AppFacet[T]], item_id: str, missing: str
+) -> tuple[T, Settings]:
+    """Item `item_id` of this invocation's app from the catalog's `facet`, with the settings
+    that name the app; when there is none, `fail` with `missing`."""
+    with open_runtime() as rt:
+        item = facet(rt.catalog).get(rt.settings.user_id, rt.settings.app_id, item_id)
+    return found(item, missing), rt.settings
 
 
 def open_runtime() -> Runtime:

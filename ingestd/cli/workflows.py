@@ -8,7 +8,7 @@ import typer
 
 from ingestd.cli.documents import DocumentError, load_document
 from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, page_table, table
-from ingestd.cli.state import open_runtime
+from ingestd.cli.state import get_or_fail, open_runtime
 from pipeline.collect.operators import OPERATORS
 from pipeline.collect.workflows.graph import parse_workflow
 from pipeline.errors import InputError
@@ -105,13 +105,9 @@ def list_workflows(
 @app.command("get")
 def get(workflow_id: str, as_json: bool = JsonOpt) -> None:
     """One workflow with its nodes (secret-looking header values masked)."""
-    with open_runtime() as rt:
-        s = rt.settings
-        doc = rt.catalog.workflows.get(s.user_id, s.app_id, workflow_id)
-    if doc is None:
-        fail(coded(StatusCode.WORKFLOW_DOES_NOT_EXIST, f"no workflow {workflow_id!r}"))
-        return
-    doc = masked(doc)
+    missing = coded(StatusCode.WORKFLOW_DOES_NOT_EXIST, f"no workflow {workflow_id!r}")
+    stored, _ = get_or_fail(lambda c: c.workflows, workflow_id, missing)
+    doc = masked(stored)
     if as_json:
         emit_json(doc)
         return

@@ -139,3 +139,25 @@ def test_credentials_typed_into_urls_are_never_printed(
         assert out and "Pw7Zq" not in out, out
     assert "holds credentials" in outputs[3] and "holds credentials" in outputs[4]
     assert "cannot open ingestd storage" in outputs[2]
+
+
+@pytest.mark.parametrize(
+    ("command", "description", "details"),
+    [
+        (["collectors", "get"], "COLLECTOR_MISSING", "no collector 'nope'"),
+        (["collectors", "update", "--description", "d"], "COLLECTOR_MISSING", "'nope'"),
+        (["workflows", "get"], "WORKFLOW_DOES_NOT_EXIST", "no workflow 'nope'"),
+        (["jobs", "get"], "CONN_INVALID_REQUEST", "no extraction job 'nope' in this app"),
+        (["jobs", "cancel"], "CONN_INVALID_REQUEST", "no extraction job 'nope' in this app"),
+        (["datasets", "versions", "get"], "CONN_DOES_NOT_EXIST", "no dataset version 'nope'"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_a_missing_item_is_a_json_status_that_names_it(
+    command: list[str], description: str, details: str, tmp_path: Path
+) -> None:
+    args = ["--catalog", f"sqlite:///{tmp_path}/catalog.db", *command, "nope", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    status = _status(result.stdout)
+    assert status["description"] == description and details in status["details"]

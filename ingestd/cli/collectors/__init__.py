@@ -17,8 +17,8 @@ from ingestd.cli.collectors.documents import (
     view,
 )
 from ingestd.cli.option_groups import grouped
-from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, page_table
-from ingestd.cli.state import open_runtime
+from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, found, page_table
+from ingestd.cli.state import get_or_fail, open_runtime
 from pipeline.collect.collectors import CollectorStatus, check_references, parse_collector, patched
 from pipeline.errors import InputError
 from pipeline.patching import PatchAction, merge
@@ -150,12 +150,7 @@ def list_collectors(
 @app.command("get")
 def get(collector_id: str, as_json: bool = JsonOpt) -> None:
     """One collector."""
-    with open_runtime() as rt:
-        s = rt.settings
-        collector = rt.catalog.collectors.get(s.user_id, s.app_id, collector_id)
-    if collector is None:
-        fail(missing(collector_id))
-        return
+    collector, s = get_or_fail(lambda c: c.collectors, collector_id, missing(collector_id))
     if as_json:
         emit_json(view(collector, s.user_id, s.app_id))
     else:
@@ -190,10 +185,7 @@ def update(
     with open_runtime() as rt:
         s = rt.settings
         collectors = rt.catalog.collectors
-        stored = collectors.get(s.user_id, s.app_id, collector_id)
-        if stored is None:
-            fail(missing(collector_id))
-            return
+        stored = found(collectors.get(s.user_id, s.app_id, collector_id), missing(collector_id))
         try:
             result = patched(stored, action, changes)
             check_references(result, s.user_id, s.app_id, Refs(rt.catalog))

@@ -6,7 +6,7 @@ import json
 
 from ingestd.app.runtime import Runtime
 from ingestd.cli.datasets.filter_options import describe_filter
-from ingestd.cli.options import coded, console, fail, status_text
+from ingestd.cli.options import coded, console, found, status_text
 from pipeline.snapshot.ports import VersionRow
 from pipeline.snapshot.stage import READY
 from pipeline.status import StatusCode
@@ -14,16 +14,10 @@ from pipeline.status import StatusCode
 
 def load_version(rt: Runtime, version_id: str) -> VersionRow:
     """The version or a clear exit (11101) when there is none."""
-    row = rt.catalog.versions.get_version(rt.settings.user_id, rt.settings.app_id, version_id)
-    if row is None:
-        fail(
-            coded(
-                StatusCode.CONN_DOES_NOT_EXIST,
-                f"no dataset version {version_id!r} in {rt.settings.user_id}/{rt.settings.app_id}",
-            )
-        )
-        raise AssertionError
-    return row
+    s = rt.settings
+    row = rt.catalog.versions.get_version(s.user_id, s.app_id, version_id)
+    missing = f"no dataset version {version_id!r} in {s.user_id}/{s.app_id}"
+    return found(row, coded(StatusCode.CONN_DOES_NOT_EXIST, missing))
 
 
 def show_version(row: VersionRow) -> None:
