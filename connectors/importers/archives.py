@@ -122,9 +122,18 @@ def extract_archive(
 ) -> list[Member]:
     """Every regular member, written to `area/<n>`; raises ArchiveRefused on anything hostile."""
     area.mkdir(parents=True, exist_ok=True)
-    budget = _Budget(limits, archive.stat().st_size)
-    extractor = _zip_members if kind == "zip" else _tar_members
-    return extractor(archive, kind, area, limits, budget, should_stop)
+    into = _Into(area, limits, _Budget(limits, archive.stat().st_size), should_stop)
+    return _zip_members(archive, into) if kind == "zip" else _tar_members(archive, kind, into)
+
+
+@dataclass(frozen=True)
+class _Into:
+    """Where and under which bounds one archive is extracted."""
+
+    area: Path
+    limits: ArchiveLimits
+    budget: _Budget
+    should_stop: Callable[[], bool]
 
 
 def check_member_name(name: str) -> str:
@@ -206,14 +215,8 @@ def _copy(
     return size
 
 
-def _zip_members(
-    archive: Path,
-    _kind: str,
-    area: Path,
-    limits: ArchiveLimits,
-    budget: _Budget,
-    should_stop: Callable[[], bool],
-) -> list[Member]:
+def _zip_members(archive: Path, into: _Into) -> list[Member]:
+    area, limits, budget, should_stop = into.area, into.limits, into.budget, into.should_stop
     with archive.open("rb") as fh:
         # The entry count of the end record is read before zipfile loads the whole central
         # directory into memory; the real entries are counted again below.
@@ -292,14 +295,8 @@ def _safe_tarinfo(limits: ArchiveLimits) -> type[tarfile.TarInfo]:
     return SafeTarInfo
 
 
-def _tar_members(
-    archive: Path,
-    kind: str,
-    area: Path,
-    limits: ArchiveLimits,
-    budget: _Budget,
-    should_stop: Callable[[], bool],
-) -> list[Member]:
+def _tar_members(archive: Path, kind: str, into: _Into) -> list[Member]:
+    area, limits, budget, should_stop = into.area, into.limits, into.budget, into.should_stop
     opener = _COMPRESSED_TAR.get(kind, open)
     names = _Names(limits)
     members: list[Member] = []
