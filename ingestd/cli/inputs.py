@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ingestd.cli.option_groups import Page, grouped, page_options
 from ingestd.cli.options import (
     JsonOpt,
     coded,
@@ -21,20 +22,26 @@ app = typer.Typer(help="List and inspect stored inputs.", no_args_is_help=True)
 
 
 @app.command("list")
+@grouped(paging=page_options("Inputs", 10_000, after="input id"))
 def inputs_list(
     failed: bool = typer.Option(False, "--failed", help="Only inputs that failed."),
     dataset: str | None = typer.Option(
         None, "--dataset", "-d", help="Only inputs of this dataset."
     ),
-    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Inputs per page."),
-    after: str = typer.Option("", "--after", help="Start after this input id (next page)."),
+    *,
+    paging: Page,
     as_json: bool = JsonOpt,
 ) -> None:
     """List inputs in id order, a page at a time."""
     with open_runtime() as rt:
         s = rt.settings
         rows = rt.catalog.list_inputs(
-            s.user_id, s.app_id, after_id=after, limit=limit, failed_only=failed, dataset_id=dataset
+            s.user_id,
+            s.app_id,
+            after_id=paging.after,
+            limit=paging.limit,
+            failed_only=failed,
+            dataset_id=dataset,
         )
     if as_json:
         emit_json(rows)
@@ -53,7 +60,7 @@ def inputs_list(
             )
             for r in rows
         ],
-        limit,
+        paging.limit,
     )
 
 

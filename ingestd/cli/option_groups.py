@@ -12,7 +12,9 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+import typer
 
 F = TypeVar("F", bound=Callable[..., Any])
 _KEYWORD = inspect.Parameter.KEYWORD_ONLY  # Typer calls commands with keywords only
@@ -53,3 +55,29 @@ def grouped(**groups: type) -> Callable[[F], F]:
         return typing.cast(F, run)
 
     return decorate
+
+
+class Page(Protocol):
+    """Where a list command's page starts and how long it is."""
+
+    limit: int
+    after: str
+
+
+def page_options(noun: str, max_limit: int, after: str = "id") -> type:
+    """The `--limit` and `--after` group of a list command that shows NOUN a page at a time."""
+    return dataclasses.make_dataclass(
+        "PageOptions",
+        [
+            (
+                "limit",
+                int,
+                typer.Option(50, "--limit", min=1, max=max_limit, help=f"{noun} per page."),
+            ),
+            (
+                "after",
+                str,
+                typer.Option("", "--after", help=f"Start after this {after} (next page)."),
+            ),
+        ],
+    )

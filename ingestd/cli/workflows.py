@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from ingestd.cli.documents import DocumentError, load_document
+from ingestd.cli.option_groups import Page, grouped, page_options
 from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, page_table, table
 from ingestd.cli.state import get_or_fail, open_runtime
 from pipeline.collect.operators import OPERATORS
@@ -74,15 +75,17 @@ def create(
 
 
 @app.command("list")
+@grouped(paging=page_options("Workflows", 1000))
 def list_workflows(
-    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="Workflows per page."),
-    after: str = typer.Option("", "--after", help="Start after this id (next page)."),
+    paging: Page,
     as_json: bool = JsonOpt,
 ) -> None:
     """The app's workflows in id order, a page at a time."""
     with open_runtime() as rt:
         s = rt.settings
-        docs = rt.catalog.workflows.for_app(s.user_id, s.app_id, after_id=after, limit=limit)
+        docs = rt.catalog.workflows.for_app(
+            s.user_id, s.app_id, after_id=paging.after, limit=paging.limit
+        )
     if as_json:
         emit_json([masked(d) for d in docs])
         return
@@ -98,7 +101,7 @@ def list_workflows(
             )
             for d in docs
         ],
-        limit,
+        paging.limit,
     )
 
 

@@ -16,7 +16,7 @@ from ingestd.cli.collectors.documents import (
     show,
     view,
 )
-from ingestd.cli.option_groups import grouped
+from ingestd.cli.option_groups import Page, grouped, page_options
 from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, found, page_table
 from ingestd.cli.state import get_or_fail, open_runtime
 from pipeline.collect.collectors import CollectorStatus, check_references, parse_collector, patched
@@ -115,15 +115,17 @@ def create(
 
 
 @app.command("list")
+@grouped(paging=page_options("Collectors", 1000))
 def list_collectors(
-    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="Collectors per page."),
-    after: str = typer.Option("", "--after", help="Start after this id (next page)."),
+    paging: Page,
     as_json: bool = JsonOpt,
 ) -> None:
     """The app's collectors in id order, a page at a time."""
     with open_runtime() as rt:
         s = rt.settings
-        page = rt.catalog.collectors.page(s.user_id, s.app_id, after_id=after, limit=limit)
+        page = rt.catalog.collectors.page(
+            s.user_id, s.app_id, after_id=paging.after, limit=paging.limit
+        )
     if as_json:
         emit_json([view(c, s.user_id, s.app_id) for c in page])
         return
@@ -143,7 +145,7 @@ def list_collectors(
             )
             for c in page
         ],
-        limit,
+        paging.limit,
     )
 
 
