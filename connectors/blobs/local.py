@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.errors import InputError
@@ -69,6 +70,13 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def modified(self, key: str) -> datetime | None:
+        path = self._path(key)
+        try:
+            return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         for dirpath, _dirs, files in os.walk(self.root):

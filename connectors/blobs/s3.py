@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,14 +96,24 @@ class S3BlobStore:
             self.client.download_file(self.bucket, self._key(key), str(path), Config=self.transfer)
 
     def size(self, key: str) -> int | None:
+        head = self._head(key)
+        return None if head is None else int(head["ContentLength"])
+
+    def modified(self, key: str) -> datetime | None:
+        head = self._head(key)
+        return None if head is None else head["LastModified"]
+
+    def _head(self, key: str) -> dict[str, Any] | None:
         try:
             with _transient("head", key):
-                head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+                head: dict[str, Any] = self.client.head_object(
+                    Bucket=self.bucket, Key=self._key(key)
+                )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-        return int(head["ContentLength"])
+        return head
 
     def exists(self, key: str) -> bool:
         return self.size(key) is not None

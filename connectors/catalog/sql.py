@@ -20,9 +20,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.catalog import schema as t
+from connectors.catalog.blob_refs import BlobRefCatalog
 from connectors.catalog.chunks import ChunkCatalog
 from connectors.catalog.collectors import CollectorCatalog
 from connectors.catalog.extraction_jobs import ExtractionJobCatalog
+from connectors.catalog.inputs import InputCatalog
 from connectors.catalog.keys import KeyCatalog
 from connectors.catalog.knowledge import KnowledgeCatalog
 from connectors.catalog.migrations import migrate
@@ -56,6 +58,8 @@ class SqlCatalog(CatalogQueries):
     quotas = cached_property(QuotaCatalog)
     knowledge = cached_property(KnowledgeCatalog)
     chunks = cached_property(ChunkCatalog)
+    inputs = cached_property(InputCatalog)
+    blob_refs = cached_property(BlobRefCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)

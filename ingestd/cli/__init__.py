@@ -26,6 +26,7 @@ from ingestd.cli import (
     workflows,
 )
 from ingestd.cli.demo import demo
+from ingestd.cli.gc import gc
 from ingestd.cli.options import JsonErrorsGroup, JsonOpt, console, emit_json
 from ingestd.cli.schema import schema
 from ingestd.cli.settings import show_settings
@@ -74,6 +75,7 @@ app.command()(schema)
 app.command("settings")(show_settings)
 app.command()(demo)
 app.command()(worker)
+app.command()(gc)
 for name, group in {
     "import": imports,
     "jobs": jobs,

@@ -1,9 +1,10 @@
-"""`ingestd inputs list|get|status`: what is stored, and its status."""
+"""`ingestd inputs list|get|status|patch|delete`: what is stored, its status, changing it."""
 
 from __future__ import annotations
 
 import typer
 
+from ingestd.cli.inputs_manage import inputs_delete, inputs_patch
 from ingestd.cli.option_groups import Page, grouped, page_options
 from ingestd.cli.options import (
     JsonOpt,
@@ -18,7 +19,7 @@ from ingestd.cli.options import (
 from ingestd.cli.state import open_runtime
 from pipeline.status import StatusCode
 
-app = typer.Typer(help="List and inspect stored inputs.", no_args_is_help=True)
+app = typer.Typer(help="List, inspect, patch and delete stored inputs.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -118,3 +119,7 @@ def inputsstatus_text(as_json: bool = JsonOpt) -> None:
     )
     if counts["errors"]:
         raise typer.Exit(1)
+
+
+app.command("patch")(inputs_patch)
+app.command("delete")(inputs_delete)

@@ -143,9 +143,12 @@ class IngestStage:
         )
 
     def _put(self, key: str, src: bytes | Path) -> None:
+        # Written even when present (same key, same bytes): the write makes the blob new
+        # again, so `ingestd gc`, which removes only blobs older than its grace period that
+        # nothing references, cannot remove it before this upload's records are committed.
         if isinstance(src, bytes):
             self.blobs.put(key, src)
-        elif not self.blobs.exists(key):  # content-addressed: present means the same bytes
+        else:
             self.blobs.put_file(key, src)
 
     # -- planning ---------------------------------------------------------------------

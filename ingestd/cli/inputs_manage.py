@@ -1,0 +1,164 @@
+"""`ingestd inputs patch|delete`: change or remove stored inputs, by ids or a whole dataset.
+
+Each input gets its own status; the command exits non-zero when any failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from ingestd.cli.options import (
+    JsonOpt,
+    coded,
+    console,
+    emit_json,
+    fail,
+    parse_json_object,
+    status_text,
+    table,
+)
+from ingestd.cli.state import open_runtime
+from pipeline.errors import InputError
+from pipeline.ingest.manage import InputPatch, ManageOutcome, overall
+from pipeline.patching import PatchAction
+from pipeline.status import StatusCode
+
+IdsArg = typer.Argument(None, help="Input ids (or use --dataset).", show_default=False)
+DatasetOpt = typer.Option(
+    None, "--dataset", "-d", help="Every input of this dataset instead of ids."
+)
+
+
+def inputs_patch(
+    ids: list[str] | None = IdsArg,
+    dataset: str | None = DatasetOpt,
+    action: PatchAction = typer.Option(
+        PatchAction.MERGE, "--action", help="merge, remove or overwrite (see patching.md)."
+    ),
+    metadata: str | None = typer.Option(
+        None,
+        "--metadata",
+        help='JSON object, e.g. \'{"split": "train"}\'; with remove, '
+        "'{\"split\": true}' removes the key.",
+    ),
+    concepts: str | None = typer.Option(
+        None, "--concepts", help="id:value pairs, e.g. cat:1,dog:0 (value 1 when left out)."
+    ),
+    geo: str | None = typer.Option(
+        None, "--geo", help="LAT,LON; with remove, any value removes the geo point."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Patch the concepts, metadata and geo of inputs with merge, remove or overwrite."""
+    data: dict[str, Any] = {}
+    meta = parse_json_object(metadata, "--metadata")
+    if meta is not None:
+        data["metadata"] = meta
+    if concepts is not None:
+        data["concepts"] = _concepts(concepts, action)
+    if geo is not None:
+        data["geo"] = True if action is PatchAction.REMOVE else _geo(geo)
+    try:
+        change = InputPatch(action, data)
+    except InputError as exc:
+        fail(coded(exc.code, exc.message))
+        return
+    with open_runtime() as rt:
+        s = rt.settings
+        targets = _targets(rt, ids, dataset)
+        outcomes = rt.catalog.inputs.patch_inputs(s.user_id, s.app_id, targets, change, s.limits)
+    _report(outcomes, "patched", as_json)
+
+
+def inputs_delete(
+    ids: list[str] | None = IdsArg,
+    dataset: str | None = DatasetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Delete inputs with their annotations and dataset memberships; ready versions keep
+    them. Their blobs go with `ingestd gc` once nothing references them."""
+    with open_runtime() as rt:
+        s = rt.settings
+        targets = _targets(rt, ids, dataset)
+        outcomes = rt.catalog.inputs.delete_inputs(s.user_id, s.app_id, targets)
+    _report(outcomes, "deleted", as_json)
+
+
+def _targets(rt: Any, ids: list[str] | None, dataset: str | None) -> list[str]:
+    if bool(ids) == (dataset is not None):
+        fail("give input ids or --dataset (one of the two)")
+    if dataset is None:
+        return list(ids or [])
+    s = rt.settings
+    found = rt.catalog.inputs.dataset_input_ids(s.user_id, s.app_id, dataset)
+    if found is None:
+        fail(coded(StatusCode.CONN_DOES_NOT_EXIST, f"no dataset {dataset!r}"))
+    return list(found)
+
+
+def _concepts(text: str, action: PatchAction) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        cid, sep, raw = part.rpartition(":") if ":" in part else (part, "", "")
+        if not cid:
+            fail(coded(StatusCode.INPUT_INVALID_ARGUMENT, f"--concepts: {part!r} has no id"))
+        if action is PatchAction.REMOVE:
+            out.append({"id": cid})  # remove matches by id; a value means nothing here
+            continue
+        try:
+            value = float(raw) if sep else 1.0
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value <= 1.0:
+            fail(
+                coded(
+                    StatusCode.INPUT_INVALID_ARGUMENT,
+                    f"--concepts: the value of {cid!r} must be a number from 0 to 1, got {raw!r}",
+                )
+            )
+        out.append({"id": cid, "value": value})
+    if not out:
+        fail(coded(StatusCode.INPUT_INVALID_ARGUMENT, "--concepts names no concept (cat:1,dog:0)"))
+    return out
+
+
+def _geo(text: str) -> dict[str, Any]:
+    parts = text.split(",")
+    try:
+        lat, lon = (float(p) for p in parts)
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError
+    except ValueError:
+        fail(
+            coded(
+                StatusCode.INPUT_INVALID_ARGUMENT,
+                f"--geo must be LAT,LON (latitude -90..90, longitude -180..180), got {text!r}",
+            )
+        )
+    return {"geo_point": {"latitude": lat, "longitude": lon}}
+
+
+def _report(outcomes: list[ManageOutcome], verb: str, as_json: bool) -> None:
+    code = overall(outcomes) if outcomes else StatusCode.SUCCESS
+    failed = sum(not o.ok for o in outcomes)
+    if as_json:
+        emit_json(
+            {
+                "status": {"code": int(code), "description": code.name},
+                "inputs": [o.to_dict() for o in outcomes],
+            }
+        )
+    else:
+        table(
+            f"{verb}: {len(outcomes) - failed} of {len(outcomes)} input(s)",
+            ["id", "action", "status", "message"],
+            [(o.input_id, o.action, status_text(o.code), o.message) for o in outcomes],
+        )
+        if failed:
+            console.print(f"[bold red]{status_text(code)}[/]: {failed} input(s) failed")
+    if failed:
+        raise typer.Exit(1)
