@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 from pycocotools.coco import COCO
-from typer.testing import CliRunner
 
 from ingestd.app.runtime import Runtime
-from ingestd.cli import app
-from tests.support.snapshots import DATASET, seed
+from tests.support.cli import run, seeded_cli
+from tests.support.snapshots import DATASET
 
-runner = CliRunner()
 pytestmark = [
     pytest.mark.parametrize("storage", ["sqlite-local", "postgres-s3"], indirect=True),
     pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
@@ -25,24 +21,8 @@ pytestmark = [
 
 @pytest.fixture
 def cli(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Runtime:
-    s = runtime.settings
-    monkeypatch.setenv("INGESTD_CATALOG", s.catalog)
-    monkeypatch.setenv("INGESTD_BLOBS", s.blobs)
-    if s.s3_endpoint_url:
-        monkeypatch.setenv("INGESTD_S3_ENDPOINT_URL", s.s3_endpoint_url)
-        monkeypatch.setenv("INGESTD_S3_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("INGESTD_S3_SECRET_ACCESS_KEY", "testing")
     monkeypatch.chdir(tmp_path)
-    seed(runtime)
-    return runtime
-
-
-def run(*args: str, code: int = 0) -> Any:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    if "--json" in args and code == 0:
-        return json.loads(result.stdout)
-    return result.output
+    return seeded_cli(runtime, monkeypatch)
 
 
 def test_create_list_get_update_delete(cli: Runtime) -> None:

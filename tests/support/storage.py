@@ -55,6 +55,10 @@ def use_storage(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     """CLI commands run after this use the catalog and blob store of `settings`."""
     monkeypatch.setenv("INGESTD_CATALOG", settings.catalog)
     monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
+    if settings.s3_endpoint_url:  # the test S3 server's
+        monkeypatch.setenv("INGESTD_S3_ENDPOINT_URL", settings.s3_endpoint_url)
+        monkeypatch.setenv("INGESTD_S3_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("INGESTD_S3_SECRET_ACCESS_KEY", "testing")
 
 
 def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), color: str = "red") -> bytes:
