@@ -1,8 +1,9 @@
 """Recognise and check media bytes: what type they really are, and whether they fit the limits.
 
-Types are decided by content (magic bytes), not by the name a user gave them. Images are
-decoded with Pillow under its decompression-bomb guard; a header that lies about the
-size is caught before any pixel is decoded.
+Types are decided by content (magic bytes), not by the name a user gave them. Image
+headers are read with Pillow under its decompression-bomb guard, so a header that lies
+about the size is caught before any pixel is decoded; the pixels are then decoded in
+bounded memory (pipeline.pixels).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from pipeline.errors import InputError
 from pipeline.limits import IMAGE_FORMATS, Limits
 from pipeline.models import MediaType
+from pipeline.pixels import VIPS_CHECKED, refuse_unbounded, verify
 from pipeline.status import StatusCode
 
 # Pillow raises DecompressionBombError at twice this; we refuse anything over it ourselves.
@@ -174,8 +176,20 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
             # Decode at 1/8 scale: every entropy-coded block is still read (so
             # truncation and corruption still fail), at a fraction of the cost.
             img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
-        img.load()  # decode the image data: truncated or corrupt data fails here
+        elif fmt not in VIPS_CHECKED:  # GIF, BMP: Pillow decodes the frame whole
+            refuse_unbounded(fmt, width * height, frame_bytes(img.mode), "checked")
+        if fmt not in VIPS_CHECKED:
+            img.load()  # decode the image data: truncated or corrupt data fails here
+    if fmt in VIPS_CHECKED:
+        verify(data, fmt, width, height)  # libvips, a few rows (or a reduced frame) at a time
     return fmt, width, height
+
+
+def frame_bytes(mode: str) -> int:
+    """Bytes per pixel Pillow holds for a decoded image in `mode` (RGB is stored as 4)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
 
 
 @dataclass(frozen=True)

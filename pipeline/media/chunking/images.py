@@ -1,8 +1,11 @@
 """Images over the limit: downscaled to fit (aspect kept) or tiled, EXIF orientation applied.
 
 Boxes and sizes are in display pixels (after the EXIF orientation), which is the frame
-region annotations use. Tiles are cropped from the stored image and then turned, so the
-decoded image is never copied whole; JPEGs are decoded at a reduced scale when downscaled.
+region annotations use. Pixels go through libvips in bounded memory (pipeline.pixels):
+a downscale streams rows from the decoder through the resampler into the encoder (JPEG
+decoded at a reduced scale); tiles are cut from a tiled TIFF that the source is streamed
+into once, so only the tiles being written are decoded. GIF, BMP and WEBP frames are
+decoded whole, and only when they fit the decode budget (30105 otherwise).
 """
 
 from __future__ import annotations
@@ -11,24 +14,17 @@ import math
 import warnings
 from pathlib import Path
 
+import pyvips
 from PIL import Image
 
 from pipeline.errors import InputError
 from pipeline.limits import Limits
 from pipeline.media.chunking import Piece, Split
-from pipeline.sniff import ImageHeader, image_header
+from pipeline.pixels import STREAMED, decode_failed, load, refuse_unbounded, webp_scale
+from pipeline.sniff import ImageHeader, frame_bytes, image_header
 from pipeline.status import StatusCode
 
-_TURN = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-_PNG_MODES = {"1", "L", "LA", "RGB", "RGBA", "I", "I;16"}
+_WHOLE_FRAME_COST = 8  # WEBP: libwebp's frame and its copy, RGBA; GIF/BMP: Pillow + libvips
 
 
 def stored_box(
@@ -57,72 +53,84 @@ def _to_stored(x: int, y: int, orientation: int, w: int, h: int) -> tuple[int, i
     }[orientation]
 
 
-def _open(src: Path, limits: Limits) -> tuple[Image.Image, ImageHeader]:
-    header = image_header(src, limits)
+def _whole_frame(src: Path, header: ImageHeader, doing: str) -> pyvips.Image:
+    """A GIF or BMP frame decoded by Pillow (libvips reads neither in small memory)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(src), header
+        with Image.open(src) as img:
+            per_pixel = frame_bytes(img.mode) + _WHOLE_FRAME_COST
+            refuse_unbounded(header.format, header.pixels, per_pixel, doing)
+            alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+            rgb = img.convert("RGBA" if alpha else "RGB")
+    bands = 4 if alpha else 3
+    data = rgb.tobytes()
+    del rgb
+    return pyvips.Image.new_from_memory(data, header.width, header.height, bands, "uchar")
 
 
-def _decode_failed(exc: Exception) -> InputError:
-    return InputError(
-        StatusCode.INPUT_FAILED,
-        f"image could not be decoded (truncated, corrupt, or its header lies about its size): "
-        f"{exc}",
-    )
+def _source(src: Path, header: ImageHeader, scale: float, doing: str) -> pyvips.Image:
+    """The stored image (not turned), decoded at `scale` or more where the format allows."""
+    fmt = header.format
+    if fmt in STREAMED:
+        return load(src, fmt, scale)
+    if fmt == "WEBP":
+        refuse_unbounded(fmt, int(header.pixels * scale * scale), _WHOLE_FRAME_COST, doing)
+        return load(src, fmt, scale)
+    return _whole_frame(src, header, doing)
 
 
-def _ready(img: Image.Image, for_jpeg: bool) -> Image.Image:
-    """The image in a mode its output format can hold (and resize can work on)."""
-    alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-    if for_jpeg:
-        return img if img.mode in ("RGB", "L", "CMYK") else img.convert("RGB")
-    if img.mode == "P":
-        return img.convert("RGBA" if alpha else "RGB")
-    if img.mode not in _PNG_MODES:
-        return img.convert("RGBA" if alpha else "RGB")
-    return img
+def _turned(img: pyvips.Image, orientation: int) -> pyvips.Image:
+    """The image as displayed: the EXIF orientation applied (as Pillow's exif_transpose)."""
+    if orientation == 1:
+        return img
+    img = img.copy()
+    img.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    return img.autorot()
 
 
-def _save(img: Image.Image, path: Path, jpeg: bool, limits: Limits) -> int:
+def _save(img: pyvips.Image, path: Path, jpeg: bool, limits: Limits) -> int:
     if jpeg:
-        img.save(path, "JPEG", quality=limits.image_jpeg_quality, optimize=False)
+        img.jpegsave(str(path), Q=limits.image_jpeg_quality, keep="none")
     else:
-        img.save(path, "PNG", compress_level=6)
+        img.pngsave(str(path), compression=6, keep="none")
     return path.stat().st_size
 
 
 def downscale_image(src: Path, out_dir: Path, limits: Limits) -> Split:
     """One image within the pixel and byte limits, same aspect ratio, orientation applied."""
-    img, header = _open(src, limits)
+    header = image_header(src, limits)
     jpeg = header.format == "JPEG"
     width, height = header.display_size
     scale = min(1.0, math.sqrt(limits.image_pixels / (width * height)))
+    if header.format == "WEBP":  # libwebp decodes the (scaled) frame whole
+        scale = min(scale, webp_scale(header.pixels, limits.image_pixels))
     path = out_dir / f"00000.{'jpg' if jpeg else 'png'}"
-    drafted = not jpeg
-    with img:
-        try:
-            for _ in range(8):
-                size = _fit_size(width, height, scale, limits.image_pixels)
-                turned = size[::-1] if header.orientation in (5, 6, 7, 8) else size
-                if not drafted:  # before decoding: let the JPEG decoder scale by 1/2..1/8
-                    img.draft(img.mode, turned)
-                    drafted = True
-                small = _ready(img, jpeg)
-                if small.size != turned:
-                    small = small.resize(turned, Image.Resampling.LANCZOS, reducing_gap=3.0)
-                if header.orientation in _TURN:
-                    small = small.transpose(_TURN[header.orientation])
-                written = _save(small, path, jpeg, limits)
-                if written < limits.image_bytes:
-                    piece = Piece(path, "JPEG" if jpeg else "PNG", path.suffix[1:], 0)
-                    piece.width, piece.height = small.size
-                    piece.box = (0, 0, width, height)
-                    return Split([piece], "downscale", {"scale": round(size[0] / width, 6)})
-                # Bytes grow with pixels: aim under the byte limit in one more step.
-                scale *= min(0.9, math.sqrt(0.85 * limits.image_bytes / written))
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise _decode_failed(exc) from None
+    try:
+        for _ in range(8):
+            size = _fit_size(width, height, scale, limits.image_pixels)
+            turned = size[::-1] if header.orientation in (5, 6, 7, 8) else size
+            small = _source(src, header, scale, "downscaled")
+            if (small.width, small.height) != turned:
+                small = small.resize(
+                    turned[0] / small.width, vscale=turned[1] / small.height, kernel="lanczos3"
+                )
+                small = small.crop(0, 0, min(small.width, turned[0]), min(small.height, turned[1]))
+            if header.orientation != 1:
+                # Turning needs random access: go through a tiled file, never a whole copy.
+                spool = out_dir.parent / "turn.tif"
+                small.tiffsave(str(spool), tile=True, bigtiff=True, keep="none")
+                small = pyvips.Image.new_from_file(str(spool), access="random")
+            small = _turned(small, header.orientation)
+            written = _save(small, path, jpeg, limits)
+            if written < limits.image_bytes:
+                piece = Piece(path, "JPEG" if jpeg else "PNG", path.suffix[1:], 0)
+                piece.width, piece.height = small.width, small.height
+                piece.box = (0, 0, width, height)
+                return Split([piece], "downscale", {"scale": round(size[0] / width, 6)})
+            # Bytes grow with pixels: aim under the byte limit in one more step.
+            scale *= min(0.9, math.sqrt(0.85 * limits.image_bytes / written))
+    except pyvips.Error as exc:
+        raise decode_failed(exc) from None
     raise InputError(StatusCode.INPUT_OVER_LIMIT, "image could not be brought under the byte limit")
 
 
@@ -144,35 +152,38 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 
 def tile_image(src: Path, out_dir: Path, limits: Limits) -> Split:
     """Tiles of at most tile_size pixels a side, overlapping by tile_overlap, row by row."""
-    img, header = _open(src, limits)
+    header = image_header(src, limits)
     jpeg = header.format == "JPEG"
     tile = limits.image_tile_size
     overlap = min(limits.image_tile_overlap, tile // 2)
     width, height = header.display_size
     pieces: list[Piece] = []
-    with img:
-        try:
-            img.load()
-            for top in tile_starts(height, tile, overlap):
-                for left in tile_starts(width, tile, overlap):
-                    box = (left, top, min(left + tile, width), min(top + tile, height))
-                    part = img.crop(stored_box(box, header.orientation, *img.size))
-                    if header.orientation in _TURN:
-                        part = part.transpose(_TURN[header.orientation])
-                    index = len(pieces)
-                    path = out_dir / f"{index:05d}.{'jpg' if jpeg else 'png'}"
-                    written = _save(_ready(part, jpeg), path, jpeg, limits)
-                    if written >= limits.image_bytes:
-                        raise InputError(
-                            StatusCode.INPUT_OVER_LIMIT,
-                            f"a {tile}-pixel tile is {written / 2**20:.1f} MB; lower "
-                            "INGESTD_LIMITS__IMAGE_TILE_SIZE",
-                        )
-                    piece = Piece(path, "JPEG" if jpeg else "PNG", path.suffix[1:], index)
-                    piece.width, piece.height = part.size
-                    piece.box = box
-                    pieces.append(piece)
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise _decode_failed(exc) from None
+    try:
+        img = _source(src, header, 1.0, "tiled")
+        if header.format in STREAMED:
+            # Stream the source once into a tiled file: each tile then decodes only itself.
+            spool = out_dir.parent / "tiles.tif"
+            img.tiffsave(str(spool), tile=True, bigtiff=True, keep="none")
+            img = pyvips.Image.new_from_file(str(spool), access="random")
+        for top in tile_starts(height, tile, overlap):
+            for left in tile_starts(width, tile, overlap):
+                box = (left, top, min(left + tile, width), min(top + tile, height))
+                x0, y0, x1, y1 = stored_box(box, header.orientation, img.width, img.height)
+                part = _turned(img.crop(x0, y0, x1 - x0, y1 - y0), header.orientation)
+                index = len(pieces)
+                path = out_dir / f"{index:05d}.{'jpg' if jpeg else 'png'}"
+                written = _save(part, path, jpeg, limits)
+                if written >= limits.image_bytes:
+                    raise InputError(
+                        StatusCode.INPUT_OVER_LIMIT,
+                        f"a {tile}-pixel tile is {written / 2**20:.1f} MB; lower "
+                        "INGESTD_LIMITS__IMAGE_TILE_SIZE",
+                    )
+                piece = Piece(path, "JPEG" if jpeg else "PNG", path.suffix[1:], index)
+                piece.width, piece.height = part.width, part.height
+                piece.box = box
+                pieces.append(piece)
+    except pyvips.Error as exc:
+        raise decode_failed(exc) from None
     notes = {"tile_size": tile, "overlap": overlap, "width": width, "height": height}
     return Split(pieces, "tile", notes)

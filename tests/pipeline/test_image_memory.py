@@ -1,0 +1,104 @@
+"""Hostile images are checked, downscaled and tiled in bounded memory, or refused plainly.
+
+Each case runs in a fresh interpreter that reports its own peak resident memory (VmHWM); the
+files are flat images that compress to under 1 MB but decode to hundreds of MB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.hostile_images import flat_file, flat_png, gif_screen, palette_png
+
+CEILING_MB = 300
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = """
+import json, sys, tempfile
+from pathlib import Path
+from pipeline.errors import InputError
+from pipeline.ingest.checks import check_medium
+from pipeline.limits import Limits
+from pipeline.media.chunking.images import downscale_image, tile_image
+from pipeline.models import MediaType
+what, src = sys.argv[1], Path(sys.argv[2])
+out = {}
+try:
+    with tempfile.TemporaryDirectory() as tmp:
+        chunks = Path(tmp) / "chunks"
+        chunks.mkdir()
+        if what == "check":
+            got = check_medium(src.read_bytes(), MediaType.IMAGE, Limits())
+            out = {"size": [got.width, got.height], "oversized": got.oversized}
+        else:
+            split = (tile_image if what == "tile" else downscale_image)(src, chunks, Limits())
+            out = {"pieces": [[p.width, p.height] for p in split.pieces]}
+except InputError as exc:
+    out = {"code": int(exc.code), "message": exc.message}
+# VmHWM: this interpreter's own peak (ru_maxrss would carry the parent's over exec)
+status = Path("/proc/self/status").read_text()
+out["peak_mb"] = int(status.split("VmHWM:")[1].split()[0]) / 1024
+print(json.dumps(out))
+"""
+
+
+def run_case(what: str, src: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, what, str(src)],
+        capture_output=True, text=True, env=env, timeout=300, check=True,
+    )  # fmt: skip
+    result: dict = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["peak_mb"] < CEILING_MB, result
+    return result
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("hostile")
+    flat_png(d / "rgba13k.png", 13000, 13000)
+    flat_png(d / "rgba9k.png", 9000, 9000)
+    flat_png(d / "rgb16.png", 13000, 13000, bands=3, sixteen=True)
+    palette_png(d / "palette.png", 13000, 13000)
+    flat_file(d / "rgb9k.webp", 9000, 9000, "webp")
+    flat_file(d / "rgb13k.tif", 13000, 13000, "tif")
+    (d / "screen.gif").write_bytes(gif_screen(12000, 12000))
+    data = (d / "rgba13k.png").read_bytes()
+    (d / "truncated.png").write_bytes(data[: len(data) // 2])
+    return d
+
+
+@pytest.mark.parametrize("name", ["rgba9k.png", "rgb9k.webp"])
+def test_an_image_just_under_the_pixel_limit_is_checked_in_bounded_memory(
+    files: Path, name: str
+) -> None:
+    got = run_case("check", files / name)
+    assert got["size"] == [9000, 9000] and got["oversized"] is None
+
+
+@pytest.mark.parametrize("name", ["rgba13k.png", "rgb16.png", "palette.png", "rgb13k.tif"])
+def test_a_near_limit_image_is_downscaled_in_bounded_memory(files: Path, name: str) -> None:
+    [(width, height)] = run_case("downscale", files / name)["pieces"]
+    assert width == height and 85_000_000 - 2 * width <= width * height <= 85_000_000
+
+
+def test_a_near_limit_image_is_tiled_in_bounded_memory(files: Path) -> None:
+    pieces = run_case("tile", files / "rgba13k.png")["pieces"]
+    assert len(pieces) == 49 and max(max(p) for p in pieces) == 2048
+
+
+def test_a_35_byte_gif_with_a_huge_screen_is_refused_in_bounded_memory(files: Path) -> None:
+    got = run_case("downscale", files / "screen.gif")
+    assert got["code"] == 30105
+    assert "GIF" in got["message"] and "convert it to PNG" in got["message"]
+
+
+def test_a_truncated_near_limit_png_fails_in_bounded_memory(files: Path) -> None:
+    got = run_case("downscale", files / "truncated.png")
+    assert got["code"] == 30002 and "could not be decoded" in got["message"]
