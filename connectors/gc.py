@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -39,14 +39,7 @@ class GcReport:
     media_deferred: str = ""  # why media were left alone this run, if they were
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "scanned": self.scanned,
-            "referenced": self.referenced,
-            "recent": self.recent,
-            "removed_count": len(self.removed),
-            "removed": self.removed,
-            "media_deferred": self.media_deferred,
-        }
+        return {**asdict(self), "removed_count": len(self.removed)}
 
 
 @dataclass

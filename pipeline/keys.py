@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -78,14 +78,9 @@ class ApiKey:
 
     def public(self) -> dict[str, object]:
         """What may be shown: everything but the hash and salt."""
-        return {
-            "id": self.id,
-            "user_id": self.user_id,
-            "app_id": self.app_id,
-            "scopes": list(self.scopes),
-            "description": self.description,
-            "created_at": self.created_at,
-        }
+        shown = asdict(self)
+        del shown["secret_hash"], shown["salt"]
+        return shown
 
 
 def hash_secret(secret: str, salt: bytes) -> str:

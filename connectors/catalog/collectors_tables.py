@@ -13,14 +13,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from connectors.catalog.schema import Json, metadata, tenant_table, timestamp_columns
+from connectors.catalog.schema import (
+    Json,
+    metadata,
+    tenant_columns,
+    tenant_table,
+    timestamp_columns,
+)
 
 api_keys = Table(
     "api_keys",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("user_id", String(128), nullable=False),
-    Column("app_id", String(128), nullable=False),
+    *tenant_columns(key=False),
     Column("scopes", Json, nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("secret_hash", String(128), nullable=False),

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from connectors.catalog.schema import Json, metadata
+from connectors.catalog.schema import Json, metadata, tenant_columns
 
 COUNTERS = (
     "image_inputs_count",
@@ -44,8 +44,7 @@ extraction_jobs = Table(
     "extraction_jobs",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("user_id", String(128), nullable=False),
-    Column("app_id", String(128), nullable=False),
+    *tenant_columns(key=False),
     Column("url", Text, nullable=False),
     Column("status_code", Integer, nullable=False),
     Column("status_message", Text, nullable=False, default=""),

@@ -33,10 +33,17 @@ def timestamp_columns() -> list[Column]:
     ]
 
 
-def tenant_columns() -> list[Column]:
+def tenant_columns(*, key: bool = True) -> list[Column]:
+    """The user and app a row belongs to: the first part of its key, or (key=False) plain
+    columns of a table keyed otherwise."""
+    if key:
+        return [
+            Column("user_id", String(128), primary_key=True),
+            Column("app_id", String(128), primary_key=True),
+        ]
     return [
-        Column("user_id", String(128), primary_key=True),
-        Column("app_id", String(128), primary_key=True),
+        Column("user_id", String(128), nullable=False),
+        Column("app_id", String(128), nullable=False),
     ]
 
 
@@ -106,8 +113,7 @@ dataset_inputs = Table(
 processed_events = Table(
     "processed_events",
     metadata,
-    Column("user_id", String(128), nullable=False),
-    Column("app_id", String(128), nullable=False),
+    *tenant_columns(key=False),
     Column("event_id", String(64), nullable=False),
     Column("stage", String(32), nullable=False),
     Column("outcomes", Json, nullable=False),
