@@ -54,6 +54,9 @@ class UploadRequest(Strict):
     conflict_resolution: ConflictResolution = ConflictResolution.SKIP
     job_id: str | None = None
     source: str = Field(default="api", description="Who sent it: api, folder, csv, s3, collector.")
+    run_id: str | None = Field(
+        default=None, max_length=64, description="The import run that sent it (lineage)."
+    )
     created_at: datetime = Field(default_factory=_now)
 
     @model_validator(mode="after")

@@ -89,6 +89,13 @@ class InputRecord:
     job_id: str | None = None
     source: str = "api"
     dataset_ids: list[str] = field(default_factory=list)
+    # Lineage: the import run, where the bytes came from, the capture (a chunk's parent is
+    # recorded by the media stage's chunk links).
+    run_id: str | None = None
+    source_uri: str | None = None
+    source_etag: str | None = None
+    collector_id: str | None = None
+    event_id: str | None = None
 
 
 @dataclass

@@ -36,6 +36,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0002_media_chunks", chunk_tables.create),
     ("0008_tenant_processed_events", request_tables.scope_processed_events),
     ("0009_refused_inputs", request_tables.create_refused),
+    ("0010_input_lineage", request_tables.add_lineage),
 ]
 
 

@@ -63,3 +63,14 @@ def scope_processed_events(conn: Connection) -> None:
 
 def create_refused(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=[refused_inputs])
+
+
+def add_lineage(conn: Connection) -> None:
+    """Migration 0010: the lineage columns of `inputs` (a new catalog has them already)."""
+    have = {c["name"] for c in inspect(conn).get_columns("inputs")}
+    for column in schema.LINEAGE_COLUMNS():
+        if column.name not in have:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE inputs ADD COLUMN {column.name} {kind}"))
+    if "ix_inputs_run" not in {i["name"] for i in inspect(conn).get_indexes("inputs")}:
+        conn.execute(text("CREATE INDEX ix_inputs_run ON inputs (user_id, app_id, run_id)"))

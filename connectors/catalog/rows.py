@@ -88,6 +88,11 @@ def input_row(r: InputRecord, now: datetime) -> dict[str, Any]:
         "request_id": r.request_id,
         "job_id": r.job_id,
         "source": r.source,
+        "run_id": r.run_id,
+        "source_uri": r.source_uri,
+        "source_etag": r.source_etag,
+        "collector_id": r.collector_id,
+        "event_id": r.event_id,
         "created_at": now,
         "modified_at": now,
     }

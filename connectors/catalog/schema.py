@@ -55,6 +55,20 @@ def tenant_table(name: str, *items: SchemaItem) -> Table:
     return Table(name, metadata, *tenant_columns(), *columns, *timestamp_columns(), *rest)
 
 
+def LINEAGE_COLUMNS() -> list[Column]:  # noqa: N802 - a table fragment, named as one
+    """The lineage of an input: the import run, the source location (path, URL or S3 URI
+    without credentials) and its ETag, the collector and prediction event of a capture.
+    A chunk's parent is `parent_input_id` (chunk_tables.py). All nullable: older rows and
+    API inputs lack them."""
+    return [
+        Column("run_id", String(64)),
+        Column("source_uri", Text),
+        Column("source_etag", String(128)),
+        Column("collector_id", String(160)),
+        Column("event_id", String(64)),
+    ]
+
+
 inputs = tenant_table(
     "inputs",
     Column("id", String(160), primary_key=True),
@@ -75,8 +89,11 @@ inputs = tenant_table(
     Column("request_id", String(64), nullable=False),
     Column("job_id", String(64)),
     Column("source", String(32), nullable=False),
+    # Lineage (migration 0010): where an input came from. `source` above is its kind.
+    *LINEAGE_COLUMNS(),
     Index("ix_inputs_status", "user_id", "app_id", "status_code"),
     Index("ix_inputs_job", "job_id"),
+    Index("ix_inputs_run", "user_id", "app_id", "run_id"),
 )
 
 annotations = tenant_table(

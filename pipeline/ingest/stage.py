@@ -252,6 +252,7 @@ class IngestStage:
         record.request_id = request.request_id
         record.job_id = request.job_id
         record.source = request.source
+        record.run_id = request.run_id
         try:
             record.dataset_ids = _dataset_ids(request.dataset_ids, item.dataset_ids)
             annotations = _annotations(request, item, record)
@@ -305,6 +306,7 @@ class IngestStage:
             request_id=request.request_id,
             job_id=request.job_id,
             source=request.source,
+            run_id=request.run_id,
         )
         return _Plan(outcome, record=record)
 
