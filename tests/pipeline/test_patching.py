@@ -156,3 +156,16 @@ def test_reference_examples(action: PatchAction, a: dict, b: dict, expected: dic
 def test_unknown_action_is_refused() -> None:
     with pytest.raises(ValueError):
         patch("replace", {}, {})
+
+
+def test_reference_merge_within_a_list_keeps_the_patched_field() -> None:
+    """patching.md's "Simple merge of key:values and within a list" prints a result without
+    `other` at all, which contradicts its own "Deep merge" example (A's `"hey": true` is kept
+    in the dict matched by id). We follow the deep-merge rule, as the platform's API does:
+    the id-matched dict is merged and A's value wins."""
+    a = {"a": [{"id": "1", "other": True}], "blah": 1}
+    b = {"a": [{"id": "2"}, {"id": "1", "other": False}]}
+    assert patch(PatchAction.MERGE, a, b) == {
+        "a": [{"id": "2"}, {"id": "1", "other": True}],
+        "blah": 1,
+    }
