@@ -159,7 +159,7 @@ def _version(row: VersionRow) -> res.DatasetVersion:
         user_id=row.user_id,
         app_id=row.app_id,
         description=row.description,
-        request_origin=row.request_origin,  # type: ignore[arg-type]
+        request_origin=row.request_origin,
     )
     msg.status.CopyFrom(status(StatusCode(row.status_code), row.status_message))
     for name in ("created_at", "modified_at"):

@@ -7,6 +7,7 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from google.protobuf import json_format
 
@@ -41,8 +42,36 @@ def route(verb: str, path: str) -> tuple[str, dict[str, str]] | None:
     for want, pattern, method in ROUTES:
         found = pattern.match(path)
         if found and want == verb:
-            return method, {k: v for k, v in found.groupdict().items() if v is not None}
+            return method, {k: unquote(v) for k, v in found.groupdict().items() if v is not None}
     return None
+
+
+def query_fields(descriptor: Any, query: str) -> dict[str, Any]:
+    """GET parameters as the JSON of a message: `status.code=30000` nests, a repeated field
+    may be given several times (`ids=a&ids=b`), as clarifai-grpc's JSON channel sends them."""
+    out: dict[str, Any] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        *parents, leaf = name.split(".")
+        node, desc = out, descriptor
+        for part in parents:
+            field = desc.fields_by_name.get(part)
+            if field is None or field.message_type is None:
+                raise ValueError(f"unknown parameter {name!r}")
+            node, desc = node.setdefault(part, {}), field.message_type
+        field = desc.fields_by_name.get(leaf)
+        if field is None:
+            raise ValueError(f"unknown parameter {name!r}")
+        if _is_repeated(field):
+            node.setdefault(leaf, []).append(value)
+        else:
+            node[leaf] = value
+    return out
+
+
+def _is_repeated(field: Any) -> bool:
+    # protobuf 6 has `label`; later versions say `is_repeated`.
+    flag = getattr(field, "is_repeated", None)
+    return bool(flag) if flag is not None else field.label == field.LABEL_REPEATED
 
 
 def _handler(api: Api, ready: threading.Event) -> type[BaseHTTPRequestHandler]:
@@ -91,7 +120,7 @@ def _handler(api: Api, ready: threading.Event) -> type[BaseHTTPRequestHandler]:
                 user, app = params.pop("user_id", ""), params.pop("app_id", "")
                 if user or app:
                     request.user_app_id.user_id, request.user_app_id.app_id = user, app
-                fields = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+                fields = query_fields(request.DESCRIPTOR, query)
                 json_format.ParseDict({**fields, **params}, request, ignore_unknown_fields=False)
             except (json_format.ParseError, ValueError, UnicodeDecodeError) as exc:
                 self._reply(method, StatusCode.CONN_BAD_REQUEST_FORMAT, str(exc)[:300])
@@ -120,7 +149,9 @@ def _handler(api: Api, ready: threading.Event) -> type[BaseHTTPRequestHandler]:
 
 
 def _json(message: Any) -> bytes:
-    return json_format.MessageToJson(message, preserving_proto_field_name=True).encode()
+    return json_format.MessageToJson(
+        message, preserving_proto_field_name=True, use_integers_for_enums=True
+    ).encode()
 
 
 def _http_code(code: int) -> int:

@@ -54,11 +54,11 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
 
 def response_type(method: str) -> type[Any]:
     """The response message class of a V2 method."""
-    return getattr(svc, _V2.methods_by_name[method].output_type.name)  # type: ignore[no-any-return]
+    return getattr(svc, _V2.methods_by_name[method].output_type.name)
 
 
 def request_type(method: str) -> type[Any]:
-    return getattr(svc, _V2.methods_by_name[method].input_type.name)  # type: ignore[no-any-return]
+    return getattr(svc, _V2.methods_by_name[method].input_type.name)
 
 
 class Api:
@@ -109,7 +109,7 @@ class Api:
         owner: Any = self
         for part in target.split("."):
             owner = getattr(owner, part)
-        return owner  # type: ignore[no-any-return]
+        return owner
 
     # -- what the SDK asks when it starts ---------------------------------------------
 
