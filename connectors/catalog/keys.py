@@ -35,6 +35,12 @@ class KeyCatalog:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
         return None if row is None else api_key_from_row(row)
 
+    def all(self) -> list[ApiKey]:
+        """Every key of every app (the API server finds a presented secret's key among them)."""
+        with self.catalog.begin() as conn:
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.id)).mappings()
+            return [api_key_from_row(r) for r in rows]
+
     def for_app(self, user_id: str, app_id: str) -> list[ApiKey]:
         c = api_keys.c
         query = select(api_keys).where(c.user_id == user_id, c.app_id == app_id).order_by(c.id)

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     )
     metrics_port: int = Field(0, description="Worker's Prometheus endpoint port (0: off).")
     metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint binds.")
+    grpc_port: int = Field(18080, description="`ingestd serve`: gRPC port (0: a free one).")
+    http_port: int = Field(8080, description="`ingestd serve`: HTTP port (0: a free one).")
+    api_host: str = Field("127.0.0.1", description="`ingestd serve`: address both ports bind.")
+    api_workers: int = Field(16, description="`ingestd serve`: calls served at once.")
+    api_wait_s: float = Field(
+        10.0, description="How long PostInputs waits for its inputs' final status."
+    )
     dropzone: DropZoneSettings = Field(
         default_factory=DropZoneSettings, description="S3 drop zones and extraction jobs."
     )

@@ -29,6 +29,7 @@ from ingestd.cli.demo import demo
 from ingestd.cli.gc import gc
 from ingestd.cli.options import JsonErrorsGroup, JsonOpt, console, emit_json
 from ingestd.cli.schema import schema
+from ingestd.cli.serve import serve
 from ingestd.cli.settings import show_settings
 from ingestd.cli.state import set_overrides
 from ingestd.cli.worker import worker
@@ -75,6 +76,7 @@ app.command()(schema)
 app.command("settings")(show_settings)
 app.command()(demo)
 app.command()(worker)
+app.command()(serve)
 app.command()(gc)
 for name, group in {
     "import": imports,

@@ -1,0 +1,273 @@
+"""The inputs methods of the V2 service over the ingest stage and the catalog.
+
+PostInputs hands one UploadRequest to the transport (the same the CLI and importers send)
+and waits a bounded time for its outcome, so small batches answer with each input's final
+status; GetInputsAddJob reports the rest. Patching and deleting are the catalog's
+(`pipeline/ingest/manage.py` semantics).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from clarifai_grpc.grpc.api import resources_pb2 as res
+from clarifai_grpc.grpc.api import service_pb2 as svc
+
+from ingestd.api.convert import input_message, input_model, status, struct_dict
+from ingestd.api.jobs import JobRegistry, Progress
+from ingestd.api.paging import Pager
+from ingestd.app.runtime import Runtime
+from pipeline.errors import InputError
+from pipeline.events import DeadLetter, UploadRequest
+from pipeline.ingest.manage import InputPatch, ManageOutcome, overall
+from pipeline.models import Input
+from pipeline.patching import PatchAction
+from pipeline.records import Action, InputOutcome
+from pipeline.status import StatusCode
+
+_WAIT_STEP_S = (0.005, 0.25)  # first and longest pause between looks at the catalog
+_BUSY = {int(StatusCode.INPUT_PENDING), int(StatusCode.INPUT_IN_PROGRESS)}
+
+
+class InputsApi:
+    def __init__(self, runtime: Runtime, wait_s: float) -> None:
+        self.rt = runtime
+        self.wait_s = wait_s
+        self.jobs = JobRegistry()
+        self.pager = Pager()
+
+    # -- PostInputs / GetInputsAddJob ---------------------------------------------------
+
+    def post_inputs(self, req: svc.PostInputsRequest, user: str, app: str) -> Any:
+        limit = self.rt.settings.limits.batch_inputs
+        if len(req.inputs) > limit:
+            raise InputError(
+                StatusCode.INPUT_INVALID_REQUEST,
+                f"{len(req.inputs)} inputs in one request; at most {limit}",
+            )
+        if not req.inputs:
+            raise InputError(StatusCode.INPUT_INVALID_REQUEST, "no inputs to add")
+        good: list[tuple[int, Input]] = []
+        refused: list[InputOutcome] = []
+        for n, msg in enumerate(req.inputs):
+            try:
+                good.append((n, input_model(msg)))
+            except InputError as exc:
+                refused.append(
+                    InputOutcome(n, msg.id, msg.id, Action.FAILED, exc.code, exc.message)
+                )
+        request_id = None
+        if good:
+            request = UploadRequest(
+                user_id=user,
+                app_id=app,
+                inputs=[i for _, i in good],
+                job_id=req.inputs_add_job_id or None,
+                source="api",
+            )
+            request_id = request.request_id
+            self.rt.submit(request)
+            self.rt.flush()
+        job_id = req.inputs_add_job_id or request_id or ""
+        self.jobs.add(user, app, job_id, request_id, len(good), refused)
+        outcomes = self._wait(user, app, request_id) if request_id else []
+        return self._post_response(req, good, refused, outcomes, job_id)
+
+    def _wait(self, user: str, app: str, request_id: str) -> list[InputOutcome] | DeadLetter | None:
+        """The request's outcomes (or its dead letter) once settled within the wait, else
+        None: still pending."""
+        deadline = time.monotonic() + self.wait_s
+        pause = _WAIT_STEP_S[0]
+        while True:
+            done = self.rt.catalog.settled(user, app, [request_id]).get(request_id)
+            if done is not None:
+                return done
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(pause)
+            pause = min(pause * 2, _WAIT_STEP_S[1])
+
+    def _post_response(
+        self,
+        req: svc.PostInputsRequest,
+        good: list[tuple[int, Input]],
+        refused: list[InputOutcome],
+        outcomes: list[InputOutcome] | DeadLetter | None,
+        job_id: str,
+    ) -> svc.MultiInputResponse:
+        by_index: dict[int, tuple[str, StatusCode, str]] = {
+            o.index: (o.requested_id, o.code, o.message) for o in refused
+        }
+        settled = {o.index: o for o in outcomes} if isinstance(outcomes, list) else {}
+        for pos, (n, item) in enumerate(good):
+            o = settled.get(pos)
+            if isinstance(outcomes, DeadLetter):  # the whole request was refused
+                by_index[n] = (item.id or "", outcomes.code, outcomes.message)
+            elif o is None:
+                by_index[n] = (item.id or "", StatusCode.INPUT_PENDING, "")
+            else:
+                by_index[n] = (o.input_id or item.id or "", o.code, o.message)
+        resp = svc.MultiInputResponse()
+        failed = 0
+        for n, msg in enumerate(req.inputs):
+            input_id, code, message = by_index[n]
+            out = resp.inputs.add(id=input_id, dataset_ids=list(msg.dataset_ids))
+            out.status.CopyFrom(status(code, message))
+            failed += code not in (StatusCode.INPUT_SUCCESS, StatusCode.INPUT_PENDING)
+        resp.inputs_add_job.id = job_id
+        total = len(req.inputs)
+        code = (
+            StatusCode.SUCCESS
+            if failed == 0
+            else StatusCode.FAILURE
+            if failed == total
+            else StatusCode.MIXED_STATUS
+        )
+        resp.status.CopyFrom(status(code, f"{failed} of {total} inputs failed" if failed else ""))
+        return resp
+
+    def get_inputs_add_job(self, req: svc.GetInputsAddJobRequest, user: str, app: str) -> Any:
+        job = self.jobs.get(user, app, req.id)
+        if job is None:
+            raise InputError(
+                StatusCode.CONN_DOES_NOT_EXIST,
+                f"no inputs-add job {req.id!r}: this server knows the jobs it took since it "
+                "started (`ingestd inputs list` shows what is stored)",
+            )
+        outcomes: list[InputOutcome] = []
+        unsettled = 0
+        settled = self.rt.catalog.settled(user, app, job.request_ids)
+        for request_id in job.request_ids:
+            done = settled.get(request_id)
+            if isinstance(done, list):
+                outcomes.extend(done)
+            elif done is None:
+                unsettled += 1
+        progress = self._progress(user, app, job.submitted, outcomes, unsettled)
+        resp = svc.SingleInputsAddJobResponse()
+        info = resp.inputs_add_job
+        info.id = job.id
+        p = info.progress
+        p.pending_count = progress.pending
+        p.in_progress_count = progress.in_progress
+        p.success_count = progress.success
+        p.failed_count = progress.failed + len(job.refused)
+        code = StatusCode.JOB_COMPLETED if progress.done else StatusCode.JOB_RUNNING
+        info.status.CopyFrom(status(code))
+        resp.status.CopyFrom(status(StatusCode.SUCCESS))
+        return resp
+
+    def _progress(
+        self, user: str, app: str, submitted: int, outcomes: list[InputOutcome], unsettled: int
+    ) -> Progress:
+        busy = [o.input_id for o in outcomes if o.code in _BUSY]
+        now = self.rt.catalog.input_statuses(user, app, busy) if busy else {}
+        still = sum(1 for i in busy if now.get(i, (0, ""))[0] in _BUSY)
+        success = sum(1 for o in outcomes if o.ok and o.code not in _BUSY) + len(busy) - still
+        failed = sum(1 for o in outcomes if not o.ok)
+        pending = max(submitted - len(outcomes), 0) if unsettled else 0
+        return Progress(pending, still, success, failed)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def list_inputs(self, req: svc.ListInputsRequest, user: str, app: str) -> Any:
+        wanted = req.status.code if req.HasField("status") and req.status.code else None
+
+        def keep(row: dict[str, Any]) -> bool:
+            return wanted is None or row["status_code"] == wanted
+
+        if req.ids:
+            found = [self.rt.catalog.get_input(user, app, i) for i in dict.fromkeys(req.ids)]
+            rows = [r for r in found if r is not None and keep(r)]
+            page, per_page = max(req.page, 1), req.per_page or len(rows) or 1
+            rows = rows[(page - 1) * per_page : page * per_page]
+        else:
+            rows = self.pager.page(
+                ("inputs", user, app, wanted),
+                lambda after, limit: self.rt.catalog.list_inputs(
+                    user, app, after_id=after, limit=limit
+                ),
+                req.page,
+                req.per_page,
+                keep,
+            )
+        resp = svc.MultiInputResponse(inputs=[input_message(r) for r in rows])
+        resp.status.CopyFrom(status(StatusCode.SUCCESS))
+        return resp
+
+    def get_input(self, req: svc.GetInputRequest, user: str, app: str) -> Any:
+        row = self.rt.catalog.get_input(user, app, req.input_id)
+        if row is None:
+            raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"no input {req.input_id!r}")
+        resp = svc.SingleInputResponse(input=input_message(row))
+        resp.status.CopyFrom(status(StatusCode.SUCCESS))
+        return resp
+
+    def get_input_count(self, req: svc.GetInputCountRequest, user: str, app: str) -> Any:
+        counts = self.rt.catalog.input_counts(user, app)
+        resp = svc.SingleInputCountResponse()
+        for name, value in counts.items():
+            setattr(resp.counts, name, value)
+        resp.status.CopyFrom(status(StatusCode.SUCCESS))
+        return resp
+
+    # -- changing -----------------------------------------------------------------------
+
+    def delete_inputs(self, req: svc.DeleteInputsRequest, user: str, app: str) -> Any:
+        return _manage_response(self.rt.catalog.inputs.delete_inputs(user, app, list(req.ids)))
+
+    def delete_input(self, req: svc.DeleteInputRequest, user: str, app: str) -> Any:
+        return _manage_response(self.rt.catalog.inputs.delete_inputs(user, app, [req.input_id]))
+
+    def patch_inputs(self, req: svc.PatchInputsRequest, user: str, app: str) -> Any:
+        try:
+            action = PatchAction(req.action or "merge")
+        except ValueError:
+            raise InputError(
+                StatusCode.METADATA_INVALID_PATCH_ARGUMENTS,
+                f"action must be merge, overwrite or remove, not {req.action!r}",
+            ) from None
+        outcomes: list[ManageOutcome] = []
+        for msg in req.inputs:
+            try:
+                change = InputPatch(action, _patchable(msg.data))
+            except InputError as exc:
+                outcomes.append(ManageOutcome(msg.id, exc.code, f"input {msg.id!r}: {exc.message}"))
+                continue
+            outcomes += self.rt.catalog.inputs.patch_inputs(
+                user, app, [msg.id], change, self.rt.settings.limits
+            )
+        resp = _manage_response(outcomes)
+        # The patched inputs as they now are (the platform answers with them).
+        for out in resp.inputs:
+            row = self.rt.catalog.get_input(user, app, out.id)
+            if row is not None:
+                out.data.CopyFrom(input_message(row).data)
+        return resp
+
+
+def _patchable(data: res.Data) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if data.concepts:
+        out["concepts"] = [
+            {"id": c.id or c.name, **({"name": c.name} if c.name else {}), "value": c.value}
+            for c in data.concepts
+        ]
+    if data.HasField("metadata"):
+        out["metadata"] = struct_dict(data.metadata)
+    if data.HasField("geo"):
+        p = data.geo.geo_point
+        out["geo"] = {"geo_point": {"latitude": p.latitude, "longitude": p.longitude}}
+    return out
+
+
+def _manage_response(outcomes: list[ManageOutcome]) -> svc.MultiInputResponse:
+    resp = svc.MultiInputResponse()
+    for o in outcomes:
+        out = resp.inputs.add(id=o.input_id)
+        out.status.CopyFrom(status(o.code, o.message))
+    failed = [o for o in outcomes if not o.ok]
+    detail = "; ".join(o.message for o in failed[:3])
+    resp.status.CopyFrom(status(overall(outcomes) if outcomes else StatusCode.SUCCESS, detail))
+    return resp
