@@ -152,6 +152,8 @@ def _jsonb(value: Any) -> ColumnElement[Any]:
 
 def _concept(dialect: str, concept_id: str, *, positive: bool) -> ColumnElement[bool]:
     c = t.inputs.c
+    cid: ColumnElement[Any]
+    raw: ColumnElement[Any]
     if dialect == "postgresql":
         e = func.jsonb_array_elements(c.concepts).table_valued("value").alias()
         cid = e.c.value.op("->>")(literal("id"))

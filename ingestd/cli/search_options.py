@@ -22,7 +22,7 @@ from pipeline.status import StatusCode
 
 WHERE_HELP = (
     "A search as JSON or a file holding it, e.g. "
-    '\'{"concepts": ["cat"], "metadata": {"split": "val"}}\' (fields: see docs/manage.md).'
+    '\'{"concepts": ["cat"], "metadata": {"split": "val"}}\' (fields: docs/search.md).'
 )
 
 
