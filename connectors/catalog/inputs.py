@@ -9,7 +9,7 @@ in the blob store, keep what they froze.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, select, update
@@ -19,6 +19,12 @@ from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
 from connectors.catalog.chunks import _delete_chunks
 from connectors.catalog.rows import of_tenant, utc_now
+from connectors.catalog.search import (
+    SearchPage,
+    count_matching,
+    matching_id_pages,
+    search_page,
+)
 from pipeline.errors import InputError
 from pipeline.ingest.manage import (
     InputPatch,
@@ -29,19 +35,48 @@ from pipeline.ingest.manage import (
 )
 from pipeline.limits import Limits
 from pipeline.records import InputRecord, input_level_annotation
+from pipeline.search import InputQuery, decode_cursor, encode_cursor
 from pipeline.status import StatusCode
 
 if TYPE_CHECKING:
     from connectors.catalog.sql import SqlCatalog
 
+_PAGING: dict[str, Any] = {"limit": 1, "cursor": None, "after_id": None}
 _BUSY = (int(StatusCode.INPUT_PENDING), int(StatusCode.INPUT_IN_PROGRESS))
 
 
 class InputCatalog:
-    """Patch and delete an app's inputs by id."""
+    """Search an app's inputs; patch and delete them by id."""
 
     def __init__(self, catalog: SqlCatalog) -> None:
         self.catalog = catalog
+
+    def search(self, user_id: str, app_id: str, query: InputQuery) -> SearchPage:
+        """One page of the inputs matching `query`; InputError 40002 for a foreign cursor."""
+        with self.catalog.begin() as conn:
+            return search_page(conn, query, user_id, app_id)
+
+    def listing(self, user_id: str, app_id: str, query: InputQuery) -> SearchPage:
+        """`search`, except that a search for failed inputs alone also lists the ids refused
+        before they were stored (they have no other field a filter could match)."""
+        if query.model_copy(update=_PAGING) != InputQuery(failed=True, **_PAGING):
+            return self.search(user_id, app_id, query)
+        start = decode_cursor(query)
+        after = start[1] if start else query.after_id or ""
+        rows = self.catalog.list_inputs(
+            user_id, app_id, after_id=after, limit=query.limit + 1, failed_only=True
+        )
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        return SearchPage(rows, encode_cursor(query, rows[-1]) if more else None)
+
+    def count(self, user_id: str, app_id: str, query: InputQuery) -> int:
+        with self.catalog.begin() as conn:
+            return count_matching(conn, query, user_id, app_id)
+
+    def matching_ids(self, user_id: str, app_id: str, query: InputQuery) -> Iterator[list[str]]:
+        """Every input id matching `query` (paging fields aside), a page at a time."""
+        return matching_id_pages(self.catalog.begin, query, user_id, app_id)
 
     def dataset_input_ids(self, user_id: str, app_id: str, dataset_id: str) -> list[str] | None:
         """The ids of the dataset's inputs in id order; None when there is no such dataset."""

@@ -20,6 +20,7 @@ from connectors.catalog import (
 )
 from connectors.catalog.extraction_tables import create_extraction_tables
 from connectors.catalog.rows import utc_now
+from connectors.catalog.search import create_search_indexes
 
 schema_migrations = Table(
     "schema_migrations",
@@ -37,6 +38,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0008_tenant_processed_events", request_tables.scope_processed_events),
     ("0009_refused_inputs", request_tables.create_refused),
     ("0010_input_lineage", request_tables.add_lineage),
+    ("0012_search_indexes", create_search_indexes),
 ]
 
 

@@ -237,9 +237,14 @@ class CatalogQueries:
     def list_datasets(self, user_id: str, app_id: str) -> list[dict[str, Any]]:
         d = t.datasets.c
         m = t.dataset_inputs.c
+        c = t.inputs.c
+        # Counted as `datasets inputs` lists them: members that are stored, not deleted inputs.
         members = (
             select(m.dataset_id, func.count().label("inputs_count"))
-            .where(m.user_id == user_id, m.app_id == app_id)
+            .join(
+                t.inputs, (c.user_id == m.user_id) & (c.app_id == m.app_id) & (c.id == m.input_id)
+            )
+            .where(m.user_id == user_id, m.app_id == app_id, _NOT_DELETED)
             .group_by(m.dataset_id)
             .subquery()
         )

@@ -23,6 +23,7 @@ from connectors.catalog import schema as t
 from connectors.catalog.blob_refs import BlobRefCatalog
 from connectors.catalog.chunks import ChunkCatalog
 from connectors.catalog.collectors import CollectorCatalog
+from connectors.catalog.datasets import DatasetCatalog
 from connectors.catalog.extraction_jobs import ExtractionJobCatalog
 from connectors.catalog.inputs import InputCatalog
 from connectors.catalog.keys import KeyCatalog
@@ -60,6 +61,7 @@ class SqlCatalog(CatalogQueries):
     chunks = cached_property(ChunkCatalog)
     inputs = cached_property(InputCatalog)
     blob_refs = cached_property(BlobRefCatalog)
+    datasets = cached_property(DatasetCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ingestd.cli.inputs_manage import inputs_delete, inputs_patch
+from ingestd.cli.inputs_media import add_text, inputs_download, show_text
 from ingestd.cli.option_groups import Page, grouped, page_options
 from ingestd.cli.options import (
     JsonOpt,
@@ -12,42 +13,43 @@ from ingestd.cli.options import (
     console,
     emit_json,
     fail,
-    page_table,
     status_text,
     table,
 )
+from ingestd.cli.search_options import SearchArgs
 from ingestd.cli.state import open_runtime
+from pipeline.errors import InputError
+from pipeline.search import MAX_PAGE
 from pipeline.status import StatusCode
 
 app = typer.Typer(help="List, inspect, patch and delete stored inputs.", no_args_is_help=True)
 
 
 @app.command("list")
-@grouped(paging=page_options("Inputs", 10_000, after="input id"))
+@grouped(paging=page_options("Inputs", MAX_PAGE, after="input id"), search=SearchArgs)
 def inputs_list(
     failed: bool = typer.Option(False, "--failed", help="Only inputs that failed."),
-    dataset: str | None = typer.Option(
-        None, "--dataset", "-d", help="Only inputs of this dataset."
+    cursor: str | None = typer.Option(
+        None, "--cursor", help="Continue a listing: the next_cursor it printed."
     ),
     *,
     paging: Page,
+    search: SearchArgs,
     as_json: bool = JsonOpt,
 ) -> None:
-    """List inputs in id order, a page at a time."""
+    """List inputs matching the filters (all of them), a page at a time; `--json` gives
+    `next_cursor` for the next page."""
+    query = search.query(limit=paging.limit, after_id=paging.after, cursor=cursor, failed=failed)
     with open_runtime() as rt:
         s = rt.settings
-        rows = rt.catalog.list_inputs(
-            s.user_id,
-            s.app_id,
-            after_id=paging.after,
-            limit=paging.limit,
-            failed_only=failed,
-            dataset_id=dataset,
-        )
+        try:
+            page = rt.catalog.inputs.listing(s.user_id, s.app_id, query)
+        except InputError as exc:
+            fail(coded(exc.code, exc.message))
     if as_json:
-        emit_json(rows)
+        emit_json({"inputs": page.rows, "next_cursor": page.next_cursor})
         return
-    page_table(
+    table(
         f"inputs of {s.user_id}/{s.app_id}",
         ["id", "type", "format", "status", "size", "message"],
         [
@@ -59,10 +61,11 @@ def inputs_list(
                 r["size"],
                 r["status_message"][:80],
             )
-            for r in rows
+            for r in page.rows
         ],
-        paging.limit,
     )
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}")
 
 
 @app.command("get")
@@ -70,6 +73,8 @@ def inputs_get(input_id: str, as_json: bool = JsonOpt) -> None:
     """Show one input with its annotations and datasets."""
     with open_runtime() as rt:
         row = rt.catalog.get_input(rt.settings.user_id, rt.settings.app_id, input_id)
+        if row is not None:
+            add_text(rt.blobs, row)
     if row is None:
         fail(coded(StatusCode.INPUT_DOES_NOT_EXIST, f"no input {input_id!r}"))
         return
@@ -102,6 +107,7 @@ def inputs_get(input_id: str, as_json: bool = JsonOpt) -> None:
         console.print(
             f"  {ann['id']} {ann['status']} by {ann['annotation_user_id']}: {ann['data']}"
         )
+    show_text(row)
 
 
 @app.command("status")
@@ -121,5 +127,6 @@ def inputsstatus_text(as_json: bool = JsonOpt) -> None:
         raise typer.Exit(1)
 
 
+app.command("download")(inputs_download)
 app.command("patch")(inputs_patch)
 app.command("delete")(inputs_delete)

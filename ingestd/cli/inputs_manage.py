@@ -1,10 +1,12 @@
-"""`ingestd inputs patch|delete`: change or remove stored inputs, by ids or a whole dataset.
+"""`ingestd inputs patch|delete`: change or remove stored inputs, by ids, a whole dataset
+or a search (`--where`).
 
 Each input gets its own status; the command exits non-zero when any failed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -19,21 +21,24 @@ from ingestd.cli.options import (
     status_text,
     table,
 )
+from ingestd.cli.search_options import WHERE_HELP, where_query
 from ingestd.cli.state import open_runtime
 from pipeline.errors import InputError
 from pipeline.ingest.manage import InputPatch, ManageOutcome, overall
 from pipeline.patching import PatchAction
 from pipeline.status import StatusCode
 
-IdsArg = typer.Argument(None, help="Input ids (or use --dataset).", show_default=False)
+IdsArg = typer.Argument(None, help="Input ids (or use --dataset or --where).", show_default=False)
 DatasetOpt = typer.Option(
     None, "--dataset", "-d", help="Every input of this dataset instead of ids."
 )
+WhereOpt = typer.Option(None, "--where", help=f"Every input this search matches. {WHERE_HELP}")
 
 
 def inputs_patch(
     ids: list[str] | None = IdsArg,
     dataset: str | None = DatasetOpt,
+    where: str | None = WhereOpt,
     action: PatchAction = typer.Option(
         PatchAction.MERGE, "--action", help="merge, remove or overwrite (see patching.md)."
     ),
@@ -67,35 +72,52 @@ def inputs_patch(
         return
     with open_runtime() as rt:
         s = rt.settings
-        targets = _targets(rt, ids, dataset)
-        outcomes = rt.catalog.inputs.patch_inputs(s.user_id, s.app_id, targets, change, s.limits)
-    _report(outcomes, "patched", as_json)
+        outcomes = [
+            outcome
+            for targets in target_pages(rt, ids, dataset, where)
+            for outcome in rt.catalog.inputs.patch_inputs(
+                s.user_id, s.app_id, targets, change, s.limits
+            )
+        ]
+    report(outcomes, "patched", as_json)
 
 
 def inputs_delete(
     ids: list[str] | None = IdsArg,
     dataset: str | None = DatasetOpt,
+    where: str | None = WhereOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Delete inputs with their annotations and dataset memberships; ready versions keep
     them. Their blobs go with `ingestd gc` once nothing references them."""
     with open_runtime() as rt:
         s = rt.settings
-        targets = _targets(rt, ids, dataset)
-        outcomes = rt.catalog.inputs.delete_inputs(s.user_id, s.app_id, targets)
-    _report(outcomes, "deleted", as_json)
+        outcomes = [
+            outcome
+            for targets in target_pages(rt, ids, dataset, where)
+            for outcome in rt.catalog.inputs.delete_inputs(s.user_id, s.app_id, targets)
+        ]
+    report(outcomes, "deleted", as_json)
 
 
-def _targets(rt: Any, ids: list[str] | None, dataset: str | None) -> list[str]:
-    if bool(ids) == (dataset is not None):
-        fail("give input ids or --dataset (one of the two)")
-    if dataset is None:
-        return list(ids or [])
+def target_pages(
+    rt: Any, ids: list[str] | None, dataset: str | None, where: str | None
+) -> Iterator[list[str]]:
+    """The ids a bulk change applies to, a page at a time: the ids given, a dataset's
+    inputs, or what a search matches (paged by id, so changing a page never repeats one)."""
+    if sum((bool(ids), dataset is not None, where is not None)) != 1:
+        fail("give input ids, --dataset or --where (one of the three)")
+    query = where_query(where)
     s = rt.settings
-    found = rt.catalog.inputs.dataset_input_ids(s.user_id, s.app_id, dataset)
-    if found is None:
-        fail(coded(StatusCode.CONN_DOES_NOT_EXIST, f"no dataset {dataset!r}"))
-    return list(found)
+    if ids:
+        yield list(ids)
+    elif query is not None:
+        yield from rt.catalog.inputs.matching_ids(s.user_id, s.app_id, query)
+    else:
+        found = rt.catalog.inputs.dataset_input_ids(s.user_id, s.app_id, dataset)
+        if found is None:
+            fail(coded(StatusCode.CONN_DOES_NOT_EXIST, f"no dataset {dataset!r}"))
+        yield list(found)
 
 
 def _concepts(text: str, action: PatchAction) -> list[dict[str, Any]]:
@@ -142,7 +164,7 @@ def _geo(text: str) -> dict[str, Any]:
     return {"geo_point": {"latitude": lat, "longitude": lon}}
 
 
-def _report(outcomes: list[ManageOutcome], verb: str, as_json: bool) -> None:
+def report(outcomes: list[ManageOutcome], verb: str, as_json: bool) -> None:
     code = overall(outcomes) if outcomes else StatusCode.SUCCESS
     failed = sum(not o.ok for o in outcomes)
     if as_json:

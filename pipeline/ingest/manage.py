@@ -114,7 +114,7 @@ class ManageOutcome:
     input_id: str
     code: StatusCode
     message: str = ""
-    action: str = "failed"  # patched | deleted | failed
+    action: str = "failed"  # patched | deleted | added | removed | unchanged | failed
 
     @property
     def ok(self) -> bool:

@@ -42,11 +42,12 @@ def run(*args: str):
 
 def test_inputs_commands(cli_env) -> None:
     listed = json.loads(run("inputs", "list", "--json").stdout)
-    assert [r["id"] for r in listed] == ["broken", "cat", "note"]
-    failed = json.loads(run("inputs", "list", "--failed", "--json").stdout)
+    assert [r["id"] for r in listed["inputs"]] == ["broken", "cat", "note"]
+    assert listed["next_cursor"] is None
+    failed = json.loads(run("inputs", "list", "--failed", "--json").stdout)["inputs"]
     assert [(r["id"], r["status_code"]) for r in failed] == [("broken", 30101)]
     page = json.loads(run("inputs", "list", "--limit", "1", "--after", "broken", "--json").stdout)
-    assert [r["id"] for r in page] == ["cat"]
+    assert [r["id"] for r in page["inputs"]] == ["cat"]
     got = json.loads(run("inputs", "get", "cat", "--json").stdout)
     assert (
         got["dataset_ids"] == ["set-a"]

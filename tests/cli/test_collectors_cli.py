@@ -363,10 +363,10 @@ def test_produce_predictions_file_end_to_end(cli_env: str, tmp_path: Path) -> No
     assert all(b["code"] == 11100 for b in summary["bad_lines"])
     assert summary["outcomes"] == {"captured": 2, "dropped": 1}
     assert summary["captures_stored"] == {"created": 2}
-    stored = json.loads(ok("inputs", "list", "--dataset", "collected", "--json"))
+    stored = json.loads(ok("inputs", "list", "--dataset", "collected", "--json"))["inputs"]
     assert len(stored) == 2
     # Sending the same file again stores nothing new.
     (tmp_path / "good.jsonl").write_text(event("e1", 0.95) + "\n" + event("e4", 0.9) + "\n")
     again = json.loads(ok("produce", "predictions", "good.jsonl", "--json"))
     assert again["captures_stored"] == {"unchanged": 2}
-    assert len(json.loads(ok("inputs", "list", "--json"))) == 2
+    assert len(json.loads(ok("inputs", "list", "--json"))["inputs"]) == 2

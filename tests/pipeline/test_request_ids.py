@@ -95,7 +95,7 @@ def test_inputs_refused_for_their_id_are_listed_counted_and_shown(cli_runtime: R
     assert status.exit_code == 0 and json.loads(status.stdout)["errors"] == 3
     assert run("inputs", "status").exit_code == 1
 
-    failed = json.loads(run("inputs", "list", "--failed", "--json").stdout)
+    failed = json.loads(run("inputs", "list", "--failed", "--json").stdout)["inputs"]
     assert [(r["id"], r["status_code"], r.get("refused", False)) for r in failed] == [
         ("broken", int(broken_code), False),
         ("has/slash", int(StatusCode.INPUT_INVALID_ARGUMENT), True),
@@ -106,11 +106,15 @@ def test_inputs_refused_for_their_id_are_listed_counted_and_shown(cli_runtime: R
         run("inputs", "list", "--failed", "--limit", "1", "--after", a, "--json")
         for a in ("", "broken", "has/slash")
     ]
-    assert [json.loads(p.stdout)[0]["id"] for p in pages] == ["broken", "has/slash", "pets\\n"]
+    assert [json.loads(p.stdout)["inputs"][0]["id"] for p in pages] == [
+        "broken",
+        "has/slash",
+        "pets\\n",
+    ]
     human = run("inputs", "list", "--failed")
     assert "pets\\n" in human.output and "30104" in human.output
     # Refused ids are not stored inputs: the full listing has only what the catalog holds.
-    listed = json.loads(run("inputs", "list", "--json").stdout)
+    listed = json.loads(run("inputs", "list", "--json").stdout)["inputs"]
     assert [r["id"] for r in listed] == ["broken", "good"]
 
     got = run("requests", "get", "req-bad", "--json")

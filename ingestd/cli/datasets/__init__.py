@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from ingestd.cli.datasets import filter, versions
+from ingestd.cli.datasets import edit, filter, versions
 from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, status_text, table
 from ingestd.cli.state import open_runtime
 from pipeline.ids import check_id
 from pipeline.status import StatusCode
 
 app = typer.Typer(
-    help="Datasets: create, list, their inputs, default annotation filter and versions.",
+    help="Datasets: create, list, update, delete, their inputs, default filter and versions.",
     no_args_is_help=True,
 )
 app.add_typer(versions.app, name="versions")
@@ -87,3 +87,9 @@ def datasets_inputs(
             for r in rows
         ],
     )
+
+
+app.command("update")(edit.datasets_update)
+app.command("delete")(edit.datasets_delete)
+app.command("add-inputs")(edit.datasets_add_inputs)
+app.command("remove-inputs")(edit.datasets_remove_inputs)
