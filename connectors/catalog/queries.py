@@ -10,20 +10,27 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, literal_column, select, union_all
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
 from connectors.catalog.request_tables import refused_inputs
-from connectors.catalog.rows import by_id, first_row, from_row, of_tenant, rows_among, utc_now
+from connectors.catalog.rows import (
+    NOT_DELETED,
+    by_id,
+    first_row,
+    from_row,
+    of_tenant,
+    rows_among,
+    utc_now,
+)
 from pipeline.events import DeadLetter
 from pipeline.records import InputOutcome
 from pipeline.status import StatusCode
 
 _PENDING = (StatusCode.INPUT_PENDING, StatusCode.INPUT_IN_PROGRESS)
 # Inputs whose source object was deleted (S3 drop zones) are kept but no longer listed.
-_NOT_DELETED = literal_column("inputs.deleted_at").is_(None)
 
 
 class CatalogQueries:
@@ -51,7 +58,7 @@ class CatalogQueries:
     ) -> list[dict[str, Any]]:
         c = t.inputs.c
         query = select(t.inputs).where(
-            c.user_id == user_id, c.app_id == app_id, c.id > after_id, _NOT_DELETED
+            c.user_id == user_id, c.app_id == app_id, c.id > after_id, NOT_DELETED
         )
         if failed_only and dataset_id is None:
             return self._failed_with_refused(user_id, app_id, after_id, limit)
@@ -76,7 +83,7 @@ class CatalogQueries:
             c.user_id == user_id,
             c.app_id == app_id,
             c.id > after_id,
-            _NOT_DELETED,
+            NOT_DELETED,
             c.status_code != int(StatusCode.INPUT_SUCCESS),
         )
         refused = select(r.id, literal(1).label("refused")).where(
@@ -151,7 +158,7 @@ class CatalogQueries:
                     func.count(
                         case((code.notin_([int(StatusCode.INPUT_SUCCESS), *map(int, _PENDING)]), 1))
                     ),
-                ).where(c.user_id == user_id, c.app_id == app_id, _NOT_DELETED)
+                ).where(c.user_id == user_id, c.app_id == app_id, NOT_DELETED)
             ).one()
             r = refused_inputs.c
             refused = conn.execute(
@@ -244,7 +251,7 @@ class CatalogQueries:
             .join(
                 t.inputs, (c.user_id == m.user_id) & (c.app_id == m.app_id) & (c.id == m.input_id)
             )
-            .where(m.user_id == user_id, m.app_id == app_id, _NOT_DELETED)
+            .where(m.user_id == user_id, m.app_id == app_id, NOT_DELETED)
             .group_by(m.dataset_id)
             .subquery()
         )

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, TableClause, and_, select
+from sqlalchemy import ColumnElement, Select, TableClause, and_, literal_column, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from connectors.catalog.batching import in_batches
@@ -58,6 +58,12 @@ def from_row(cls: type[R], row: Mapping[str, Any], **overrides: Any) -> R:
     fields = getattr(cls, "model_fields", None)
     names = list(fields) if fields is not None else [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     return cls(**{n: row[n] for n in names if n not in overrides}, **overrides)
+
+
+# An input whose drop-zone object was deleted at its source (`deleted_at`, a column of the
+# extraction tables) is kept for the record but is no longer part of anything: listings,
+# searches, dataset counts and new versions all leave it out.
+NOT_DELETED = literal_column("inputs.deleted_at").is_(None)
 
 
 def utc_now() -> datetime:

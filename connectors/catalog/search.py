@@ -22,7 +22,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    literal_column,
     or_,
     select,
     text,
@@ -32,10 +31,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
 from connectors.catalog import schema as t
-from connectors.catalog.rows import of_tenant
+from connectors.catalog.rows import NOT_DELETED, of_tenant
 from pipeline.search import InputQuery, SearchOrder, decode_cursor, encode_cursor
 
-_NOT_DELETED = literal_column("inputs.deleted_at").is_(None)
 _SUCCESS = 30000
 
 
@@ -48,7 +46,7 @@ class SearchPage:
 def conditions(q: InputQuery, user_id: str, app_id: str, dialect: str) -> list[ColumnElement[bool]]:
     """The WHERE clauses of the query's filters (paging aside)."""
     c = t.inputs.c
-    where: list[ColumnElement[bool]] = [of_tenant(t.inputs, user_id, app_id), _NOT_DELETED]
+    where: list[ColumnElement[bool]] = [of_tenant(t.inputs, user_id, app_id), NOT_DELETED]
     if q.status:
         where.append(c.status_code.in_(q.status))
     if q.failed:

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
+from connectors.catalog.rows import NOT_DELETED
 from pipeline.snapshot.manifest import SnapshotMember
 from pipeline.status import StatusCode
 
@@ -51,7 +52,7 @@ class DatasetReader:
         query = (
             select(func.count())
             .select_from(t.dataset_inputs.join(t.inputs, _same_input(i, m)))
-            .where(*self.members_of, i.status_code == _OK)
+            .where(*self.members_of, i.status_code == _OK, NOT_DELETED)
         )
         return int(self.conn.execute(query).scalar_one())
 
@@ -85,7 +86,7 @@ class DatasetReader:
                 cast(i.geo, Text),
             )
             .select_from(t.dataset_inputs.join(t.inputs, _same_input(i, m)))
-            .where(*self.members_of, self.member_id > after, i.status_code == _OK)
+            .where(*self.members_of, self.member_id > after, i.status_code == _OK, NOT_DELETED)
             .order_by(self.member_id)
             .limit(limit)
         )

@@ -8,6 +8,8 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
 from connectors.gc import collect_garbage
 from ingestd.app.runtime import Runtime
 from pipeline.events import UploadRequest
@@ -198,3 +200,24 @@ def test_gc_removes_orphans_keeps_references_and_young_blobs(runtime: Runtime) -
     assert sorted(done.removed) == sorted([orphan, stray])
     assert not runtime.blobs.exists(orphan) and not runtime.blobs.exists(stray)
     assert runtime.blobs.exists(kept["blob_key"]) and runtime.blobs.exists(elsewhere)
+
+
+def test_an_input_deleted_at_its_source_leaves_counts_searches_and_new_versions(
+    runtime: Runtime,
+) -> None:
+    """The drop-zone runner marks an input whose object was deleted (`deleted_at`,
+    tests/connectors/test_dropzone_watch.py); every reader must then leave it out."""
+    seed(runtime)
+    s = runtime.settings
+    v1 = snapshot(runtime, "v1").version
+    with runtime.catalog.begin() as conn:
+        conn.execute(
+            text("UPDATE inputs SET deleted_at = :now WHERE id = 'img-b'"), {"now": LATER}
+        )
+    assert "img-b" not in ids_of(runtime, dataset_id=DATASET)
+    counts = {d["id"]: d for d in runtime.catalog.list_datasets(s.user_id, s.app_id)}
+    assert counts[DATASET]["inputs_count"] == len(ids_of(runtime, dataset_id=DATASET))
+    v2 = snapshot(runtime, "v2").version
+    assert v1.metrics is not None and v2.metrics is not None
+    assert v2.metrics["inputs_count"] == v1.metrics["inputs_count"] - 1
+    assert "img-b" not in runtime.blobs.get(v2.manifest_key or "").decode()
