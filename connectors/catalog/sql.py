@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.catalog import schema as t
+from connectors.catalog.annotations import AnnotationsCatalog
 from connectors.catalog.blob_refs import BlobRefCatalog
 from connectors.catalog.chunks import ChunkCatalog
 from connectors.catalog.collectors import CollectorCatalog
@@ -60,6 +61,7 @@ class SqlCatalog(CatalogQueries):
     chunks = cached_property(ChunkCatalog)
     inputs = cached_property(InputCatalog)
     blob_refs = cached_property(BlobRefCatalog)
+    annotations = cached_property(AnnotationsCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -216,6 +218,9 @@ class SqlCatalog(CatalogQueries):
             stmt.on_conflict_do_update(
                 index_elements=["user_id", "app_id", "id"],
                 set_={k: stmt.excluded[k] for k in rows[0] if k not in keep},
+                # An explicit annotation id already on another input stays there: an upload
+                # never moves (or takes over) an annotation of another input.
+                where=t.annotations.c.input_id == stmt.excluded.input_id,
             ),
             rows,
         )
