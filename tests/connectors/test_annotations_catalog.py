@@ -10,7 +10,7 @@ import pytest
 from ingestd.app.runtime import Runtime
 from pipeline.annotation_changes import AnnotationAction, prepare_annotations
 from pipeline.events import UploadRequest
-from pipeline.models import Concept, Data, Input, Media
+from pipeline.models import Annotation, Concept, Data, Input, Media
 from pipeline.patching import PatchAction
 from pipeline.records import input_level_id
 from pipeline.status import StatusCode
@@ -174,3 +174,14 @@ def test_another_apps_annotations_are_never_touched(runtime: Runtime) -> None:
     assert facet.list(s.user_id, "other").annotations == theirs
     # Their input is not ours to annotate either.
     assert add(runtime, s.app_id, ("in-9", box(0.1, 0.5))) == [("failed", 30102)]
+
+
+def test_an_upload_never_moves_another_inputs_annotation(runtime: Runtime) -> None:
+    s, facet = runtime.settings, runtime.catalog.annotations
+    upload(runtime, s.app_id, "in-1")
+    add(runtime, s.app_id, ("in-1", {"id": "shared", **box(0.1, 0.5)}))
+    item = Input(id="in-2", data=Data(image=Media(base64=image_bytes(color="blue"))))
+    item.annotations = [Annotation.model_validate({"id": "shared", **box(0.2, 0.3)})]
+    assert not runtime.ingest.handle(UploadRequest(inputs=[item])).failed
+    (kept,) = [a for a in facet.list(s.user_id, s.app_id).annotations if a["id"] == "shared"]
+    assert kept["input_id"] == "in-1" and kept["data"] == box(0.1, 0.5)["data"]
