@@ -112,10 +112,15 @@ class AnnotationRecord:
     annotation_info: dict[str, Any] = field(default_factory=dict)
 
 
+def input_level_id(app_id: str, input_id: str) -> str:
+    """The id of the annotation holding an input's own concepts."""
+    return derived_id(app_id, input_id, "input-level")
+
+
 def input_level_annotation(record: InputRecord, user_id: str) -> AnnotationRecord:
     """The annotation holding an input's own concepts (one per input, stable id)."""
     return AnnotationRecord(
-        id=derived_id(record.app_id, record.id, "input-level"),
+        id=input_level_id(record.app_id, record.id),
         user_id=user_id,
         app_id=record.app_id,
         input_id=record.id,

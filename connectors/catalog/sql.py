@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.catalog import schema as t
+from connectors.catalog.annotations import AnnotationCatalog
 from connectors.catalog.blob_refs import BlobRefCatalog
 from connectors.catalog.chunks import ChunkCatalog
 from connectors.catalog.collectors import CollectorCatalog
@@ -62,6 +63,7 @@ class SqlCatalog(CatalogQueries):
     inputs = cached_property(InputCatalog)
     blob_refs = cached_property(BlobRefCatalog)
     datasets = cached_property(DatasetCatalog)
+    annotations = cached_property(AnnotationCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -218,6 +220,9 @@ class SqlCatalog(CatalogQueries):
             stmt.on_conflict_do_update(
                 index_elements=["user_id", "app_id", "id"],
                 set_={k: stmt.excluded[k] for k in rows[0] if k not in keep},
+                # An explicit annotation id already on another input stays there: an upload
+                # never moves (or takes over) an annotation of another input.
+                where=t.annotations.c.input_id == stmt.excluded.input_id,
             ),
             rows,
         )

@@ -10,6 +10,7 @@ import logging
 
 import typer
 
+import ingestd.cli.annotations as annotation_commands  # `from` would find __future__'s name
 from ingestd import __version__
 from ingestd.cli import (
     collectors,
@@ -82,6 +83,7 @@ for name, group in {
     "import": imports,
     "jobs": jobs,
     "inputs": inputs,
+    "annotations": annotation_commands,
     "datasets": datasets,
     "versions": versions,
     "keys": keys,

@@ -17,6 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.annotation_changes import annotation_record, content
+from pipeline.annotations import check_annotation
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
 from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
@@ -35,7 +37,6 @@ from pipeline.records import (
     InputOutcome,
     InputRecord,
     input_level_annotation,
-    sent_annotation,
 )
 from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
@@ -360,13 +361,23 @@ def _dataset_ids(*groups: list[str]) -> list[str]:
 def _annotations(
     request: UploadRequest, item: Input, record: InputRecord
 ) -> list[AnnotationRecord]:
-    """The input-level annotation (its concepts) plus the annotations sent with it."""
-    out: list[AnnotationRecord] = []
+    """The input-level annotation (its concepts) plus the annotations sent with it, each
+    checked (pipeline/annotations.py): one that breaks a rule fails the input."""
+    out: dict[str, AnnotationRecord] = {}
     if record.concepts:
-        out.append(input_level_annotation(record, request.user_id))
+        level = input_level_annotation(record, request.user_id)
+        out[level.id] = level
     for n, ann in enumerate(item.annotations):
-        data = ann.data.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-        ann_id = ann.id or derived_id(record.app_id, record.id, str(n), fingerprint(data))
-        check_id(ann_id, "annotation id")
-        out.append(sent_annotation(ann, ann_id, record, request.user_id, data, ann.annotation_info))
-    return out
+        shown = f"annotation {ann.id!r}" if ann.id else f"annotation #{n}"
+        check_annotation(ann, shown)
+        # Ids from the input and the content: the same annotation sent twice is one record.
+        sent = annotation_record(
+            ann, user_id=request.user_id, app_id=record.app_id, input_id=record.id
+        )
+        if sent.id in out and content(out[sent.id]) != content(sent):
+            raise InputError(
+                StatusCode.DATABASE_DUPLICATE_KEY,
+                f"{shown}: two annotations of this input have id {sent.id!r}; give each its own",
+            )
+        out[sent.id] = sent
+    return list(out.values())

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
+from pipeline.annotations import region_problem
 from pipeline.collect.operators.base import Operator, OperatorParams
 from pipeline.collect.operators.datum import Datum, RunContext
 from pipeline.errors import IngestError, InputError
@@ -95,13 +96,17 @@ def _region(raw: Any) -> Region:
     if not isinstance(data, dict):
         raise ValueError("region data is not an object")
     concepts = [_concept(c) for c in _items(data, "concepts")]
-    return Region.model_validate(
+    region = Region.model_validate(
         {
             "id": raw.get("id"),
             "region_info": raw.get("region_info") or {},
             "data": {"concepts": concepts},
         }
     )
+    problem = region_problem(region)  # the rules every stored annotation keeps
+    if problem is not None:
+        raise ValueError(problem)
+    return region
 
 
 def _kind(value: Any) -> str:
