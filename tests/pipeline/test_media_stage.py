@@ -319,7 +319,7 @@ def test_chunk_columns_are_added_to_an_existing_catalog(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:  # an inputs table from before the chunk columns
         db.execute(
-            "CREATE TABLE inputs (user_id TEXT, app_id TEXT, id TEXT, "
+            "CREATE TABLE inputs (user_id TEXT, app_id TEXT, id TEXT, created_at TIMESTAMP, "
             "PRIMARY KEY (user_id, app_id, id))"
         )
         db.execute(
