@@ -15,6 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from ingestd.app.settings import Settings
+from tests.support.storage import s3_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,8 +33,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     )
     if settings.s3_endpoint_url:
         env["INGESTD_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
-        env["INGESTD_S3_ACCESS_KEY_ID"] = "testing"
-        env["INGESTD_S3_SECRET_ACCESS_KEY"] = "testing"
+        env.update(s3_credentials(settings))
         env["INGESTD_S3_REGION"] = "us-east-1"
     return env
 
