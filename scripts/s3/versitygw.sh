@@ -19,13 +19,13 @@ build() {
   # Built into a scratch folder and moved in whole: an interrupted build leaves no binary
   # that looks complete, and two builds at once do not mix.
   mkdir -p "$CACHE"
-  local tmp; tmp="$(mktemp -d "$CACHE/.build.XXXXXX")"
-  trap 'rm -rf "$tmp"' EXIT
+  TMP="$(mktemp -d "$CACHE/.build.XXXXXX")"
+  trap 'rm -rf "$TMP"' EXIT
   echo "versitygw.sh: building versitygw $VERSION (a few minutes, once)" >&2
-  GOBIN="$tmp" CGO_ENABLED=0 go install "github.com/versity/versitygw/cmd/versitygw@$VERSION" >&2 \
+  GOBIN="$TMP" CGO_ENABLED=0 go install "github.com/versity/versitygw/cmd/versitygw@$VERSION" >&2 \
     || die "go install github.com/versity/versitygw/cmd/versitygw@$VERSION failed"
   mkdir -p "$(dirname "$BIN")"
-  mv -f "$tmp/versitygw" "$BIN"
+  mv -f "$TMP/versitygw" "$BIN"
   echo "$BIN"
 }
 

@@ -1,4 +1,4 @@
-"""Blob stores: the local directory and S3 over HTTP behave the same."""
+"""Blob stores: the local directory and S3 over HTTP (moto's server, versitygw) behave the same."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pipeline.errors import InputError, TransientError
 from tests.support.storage import make_settings
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "moto", "versitygw"])
 def store(request, tmp_path):
     settings = make_settings(tmp_path, "sqlite", request.param, request)
     return open_blob_store(settings.blobs, settings.s3())
@@ -56,9 +56,11 @@ def test_local_store_refuses_keys_that_escape(tmp_path: Path) -> None:
     assert not (tmp_path / "outside").exists()
 
 
-def test_s3_outage_is_a_transient_error(tmp_path, request, s3) -> None:
-    settings = make_settings(tmp_path, "sqlite", "s3", request)
+@pytest.mark.parametrize("server", ["moto", "versitygw"])
+def test_s3_outage_is_a_transient_error(tmp_path, request, server: str) -> None:
+    settings = make_settings(tmp_path, "sqlite", server, request)
     store = open_blob_store(settings.blobs, settings.s3())
+    s3 = request.getfixturevalue(server)
     s3.stop()
     try:
         with pytest.raises(TransientError):

@@ -188,9 +188,7 @@ def test_template_applies_to_every_input_and_conflicts_skip_or_suffix(
     assert f"{taken}-2" not in job_inputs(rt)
 
 
-def test_archives_good_and_hostile_through_s3(
-    rt: Runtime, s3: S3Server, tmp_path: Path
-) -> None:
+def test_archives_good_and_hostile_through_s3(rt: Runtime, s3: S3Server, tmp_path: Path) -> None:
     client, bucket = new_bucket(s3)
     evil = io.BytesIO()
     with zipfile.ZipFile(evil, "w") as zf:
