@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def settings_env(settings: Settings) -> dict[str, str]:
     """The INGESTD_* environment that reproduces these settings in a subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTD_")}
+    # This checkout's code, whatever the worker's current directory.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.update(
         INGESTD_BROKER=settings.broker,
         INGESTD_CATALOG=settings.catalog,
@@ -41,10 +43,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """One `ingestd worker` subprocess, logging to a file."""
 
-    def __init__(self, settings: Settings, log: Path, metrics_port: int = 0) -> None:
+    def __init__(
+        self, settings: Settings, log: Path, metrics_port: int = 0, cwd: Path = ROOT
+    ) -> None:
         self.settings = settings
         self.log = log
         self.metrics_port = metrics_port
+        self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
@@ -54,7 +59,7 @@ class WorkerProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ingestd.cli", "worker", "--loglevel", "warning"],
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
