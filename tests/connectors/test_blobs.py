@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from connectors.blobs import LocalBlobStore, open_blob_store
 from connectors.blobs.s3 import MULTIPART_THRESHOLD
@@ -68,4 +69,23 @@ def test_s3_outage_is_a_transient_error(tmp_path, request, server: str) -> None:
     finally:
         s3.start()
     store.put("media/x", b"x")
+    assert store.get("media/x") == b"x"
+
+
+@pytest.mark.parametrize("server", ["moto", "versitygw"])
+def test_a_bucket_another_worker_created_meanwhile_is_the_store_s_bucket(
+    tmp_path, request, server: str
+) -> None:
+    """Two workers starting at once both find the bucket missing and both create it: the
+    second's CreateBucket answers BucketAlreadyOwnedByYou on a real server (moto says 200)."""
+    settings = make_settings(tmp_path, "sqlite", server, request)
+    store = open_blob_store(settings.blobs, settings.s3())  # the first worker made it
+    store.put("media/x", b"x")
+    missing = ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadBucket")
+    head = store.client.head_bucket
+    store.client.head_bucket = lambda **kw: (_ for _ in ()).throw(missing)  # what it saw
+    try:
+        store.ensure_bucket()
+    finally:
+        store.client.head_bucket = head
     assert store.get("media/x") == b"x"
