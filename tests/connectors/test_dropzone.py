@@ -20,6 +20,7 @@ from pipeline.status import StatusCode
 from tests.support.dropzone import count_gets, job_inputs, new_bucket, put_many, run_job, runner_for
 from tests.support.s3_server import S3Server
 from tests.support.storage import image_bytes, make_settings
+from tests.support.versitygw import VersityGateway
 
 
 @pytest.fixture
@@ -319,6 +320,20 @@ def test_missing_bucket_fails_the_job_with_list_objects_failed(
     assert out.job["status_code"] == StatusCode.JOB_FAILED
     assert out.job["status_message"].startswith("66000 LIST_OBJECTS_FAILED")
     assert "NoSuchBucket" in out.job["status_message"]
+
+
+def test_a_wrong_secret_fails_the_job_with_the_server_s_reason_and_stores_nothing(
+    rt: Runtime, versitygw: VersityGateway, tmp_path: Path
+) -> None:
+    # versitygw only: moto's server accepts any secret.
+    client, bucket = new_bucket(versitygw)
+    put_many(client, bucket, {"a.jpg": image_bytes()})
+    out = run_job(rt, versitygw, f"s3://{bucket}/", tmp_path, secret="not-the-secret")
+    message = out.job["status_message"]
+    assert out.job["status_code"] == StatusCode.JOB_FAILED
+    assert message.startswith("66000 LIST_OBJECTS_FAILED") and "SignatureDoesNotMatch" in message
+    assert "not-the-secret" not in message and versitygw.secret_access_key not in message
+    assert job_inputs(rt) == {}
 
 
 def test_ledger_ids_are_stable_and_distinct() -> None:
