@@ -28,8 +28,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test: make treats that as the failure it is.
+# versitygw (the tests' second S3 server) is built once with Go and cached in
+# $$VERSITYGW_CACHE (default ~/.cache/ingestd-versitygw).
 pytest: $(STAMP)
 	scripts/system-deps.sh
+	scripts/s3/versitygw.sh build > /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

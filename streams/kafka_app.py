@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -72,8 +74,14 @@ class KafkaTransport:
         topic_prefix: str = "",
         max_message_bytes: int = 1_000_000,
         session_timeout: float = 10.0,
+        datadir: str | None = None,
     ) -> None:
         self.stages = stages
+        # Faust writes its data directory (<id>-data/) into the current directory unless told
+        # otherwise. Tables live in memory here, so nothing in it outlives the worker: a temp
+        # directory of the worker's own, removed by close(), unless the caller names one.
+        self._own_datadir = datadir is None
+        self.datadir = datadir or tempfile.mkdtemp(prefix="ingestd-faust-")
         self.record_dead_letter = record_dead_letter
         self.policy = policy or RetryPolicy(max_attempts=0)
         self.pool = ThreadPoolExecutor(max_workers=max(2, len(stages)), thread_name_prefix="stage")
@@ -95,6 +103,7 @@ class KafkaTransport:
             consumer_auto_offset_reset="earliest",
             stream_wait_empty=False,
             store="memory://",
+            datadir=self.datadir,
         )
         self.topics = {
             name: self.app.topic(
@@ -104,6 +113,11 @@ class KafkaTransport:
         }
         for name, stage in stages.items():
             self._add_agent(name, stage)
+
+    def close(self) -> None:
+        """Remove the data directory made for this transport (none of it is kept)."""
+        if self._own_datadir:
+            shutil.rmtree(self.datadir, ignore_errors=True)
 
     def _add_agent(self, topic_name: str, stage: Stage[Any]) -> None:
         transport = self

@@ -1,8 +1,9 @@
-"""Shared fixtures: real PostgreSQL, a real S3 server over HTTP, and storage combinations.
+"""Shared fixtures: real PostgreSQL, two real S3 servers over HTTP, storage combinations.
 
 The suite runs the same storage-facing tests on SQLite and PostgreSQL and on the local
-and S3 blob stores. `INGESTD_TEST_PG_URL` points at an existing PostgreSQL server instead
-of starting a throwaway cluster.
+and S3 blob stores; S3 is moto's server (`s3`, the default) and versitygw, a production
+S3 gateway on a POSIX directory (`versitygw`). `INGESTD_TEST_PG_URL` points at an existing
+PostgreSQL server instead of starting a throwaway cluster.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pytest
 from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
 from tests.support.pg_cluster import PostgresCluster
-from tests.support.s3_server import MotoS3Server
+from tests.support.s3_server import MotoS3Server, S3Server
 from tests.support.storage import local_settings, make_settings
+from tests.support.versitygw import VersityGateway
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +37,7 @@ def pg() -> Iterator[PostgresCluster | str]:
 
 
 @pytest.fixture(scope="session")
-def s3() -> Iterator[MotoS3Server]:
+def moto() -> Iterator[MotoS3Server]:
     server = MotoS3Server()
     server.start()
     try:
@@ -44,12 +46,41 @@ def s3() -> Iterator[MotoS3Server]:
         server.stop()
 
 
-STORAGE = ["sqlite-local", "sqlite-s3", "postgres-local", "postgres-s3"]
+@pytest.fixture(scope="session")
+def s3(moto: MotoS3Server) -> MotoS3Server:
+    """The default S3 server: moto's. A module may override `s3` with `each_s3`."""
+    return moto
+
+
+@pytest.fixture(scope="session")
+def versitygw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VersityGateway]:
+    """versitygw on loopback, its buckets in a temp directory (binary built once, cached)."""
+    server = VersityGateway(tmp_path_factory.mktemp("versitygw"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+S3_SERVERS = ["moto", "versitygw"]
+
+
+@pytest.fixture(params=S3_SERVERS)
+def each_s3(request: pytest.FixtureRequest) -> S3Server:
+    """Each S3 server in turn, for tests of S3 behaviour (drop zones, outages)."""
+    server: S3Server = request.getfixturevalue(request.param)
+    return server
+
+
+# versitygw with one catalog only: what differs between S3 servers does not meet the catalog.
+STORAGE = ["sqlite-local", "sqlite-s3", "sqlite-versitygw", "postgres-local", "postgres-s3"]
 
 
 @pytest.fixture(params=STORAGE)
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """Settings for one catalog × blob-store combination (all four are run)."""
+    """Settings for one catalog × blob-store combination (blob store: local, moto's S3 server
+    or versitygw)."""
     catalog, blobs = request.param.split("-")
     if catalog == "postgres":
         request.applymarker(pytest.mark.postgres)

@@ -133,7 +133,14 @@ class S3BlobStore:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError:
-            self.client.create_bucket(Bucket=self.bucket)
+            try:
+                self.client.create_bucket(Bucket=self.bucket)
+            except ClientError as e:
+                # Created by another worker since our HEAD (workers start together): ours, and
+                # there. Real S3 servers say so with this code; someone else's bucket
+                # (BucketAlreadyExists) is still an error.
+                if e.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                    raise
 
 
 class _transient:

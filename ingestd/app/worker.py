@@ -92,4 +92,5 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     try:
         worker.execute_from_commandline()
     finally:
+        transport.close()
         runtime.close()

@@ -1,4 +1,4 @@
-"""Blob stores: the local directory and S3 over HTTP behave the same."""
+"""Blob stores: the local directory and S3 over HTTP (moto's server, versitygw) behave the same."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from connectors.blobs import LocalBlobStore, open_blob_store
 from connectors.blobs.s3 import MULTIPART_THRESHOLD
@@ -14,7 +15,7 @@ from pipeline.errors import InputError, TransientError
 from tests.support.storage import make_settings
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "moto", "versitygw"])
 def store(request, tmp_path):
     settings = make_settings(tmp_path, "sqlite", request.param, request)
     return open_blob_store(settings.blobs, settings.s3())
@@ -56,9 +57,11 @@ def test_local_store_refuses_keys_that_escape(tmp_path: Path) -> None:
     assert not (tmp_path / "outside").exists()
 
 
-def test_s3_outage_is_a_transient_error(tmp_path, request, s3) -> None:
-    settings = make_settings(tmp_path, "sqlite", "s3", request)
+@pytest.mark.parametrize("server", ["moto", "versitygw"])
+def test_s3_outage_is_a_transient_error(tmp_path, request, server: str) -> None:
+    settings = make_settings(tmp_path, "sqlite", server, request)
     store = open_blob_store(settings.blobs, settings.s3())
+    s3 = request.getfixturevalue(server)
     s3.stop()
     try:
         with pytest.raises(TransientError):
@@ -66,4 +69,23 @@ def test_s3_outage_is_a_transient_error(tmp_path, request, s3) -> None:
     finally:
         s3.start()
     store.put("media/x", b"x")
+    assert store.get("media/x") == b"x"
+
+
+@pytest.mark.parametrize("server", ["moto", "versitygw"])
+def test_a_bucket_another_worker_created_meanwhile_is_the_store_s_bucket(
+    tmp_path, request, server: str
+) -> None:
+    """Two workers starting at once both find the bucket missing and both create it: the
+    second's CreateBucket answers BucketAlreadyOwnedByYou on a real server (moto says 200)."""
+    settings = make_settings(tmp_path, "sqlite", server, request)
+    store = open_blob_store(settings.blobs, settings.s3())  # the first worker made it
+    store.put("media/x", b"x")
+    missing = ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadBucket")
+    head = store.client.head_bucket
+    store.client.head_bucket = lambda **kw: (_ for _ in ()).throw(missing)  # what it saw
+    try:
+        store.ensure_bucket()
+    finally:
+        store.client.head_bucket = head
     assert store.get("media/x") == b"x"

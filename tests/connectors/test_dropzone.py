@@ -1,4 +1,5 @@
-"""Extraction jobs on moto's S3 server over HTTP: prefixes, pages, archives, re-runs, conflicts."""
+"""Extraction jobs on S3 servers over HTTP (moto's and versitygw): prefixes, pages, archives,
+re-runs, conflicts."""
 
 from __future__ import annotations
 
@@ -17,8 +18,15 @@ from pipeline.events import UploadRequest
 from pipeline.models import Concept, Data, Input, Text
 from pipeline.status import StatusCode
 from tests.support.dropzone import count_gets, job_inputs, new_bucket, put_many, run_job, runner_for
-from tests.support.s3_server import MotoS3Server
+from tests.support.s3_server import S3Server
 from tests.support.storage import image_bytes, make_settings
+from tests.support.versitygw import VersityGateway
+
+
+@pytest.fixture
+def s3(each_s3: S3Server) -> S3Server:
+    """Every test here runs on moto's S3 server and on versitygw (drop zone and blob store)."""
+    return each_s3
 
 
 @pytest.fixture
@@ -53,7 +61,7 @@ def tar_bytes(members: dict[str, bytes], mode: str = "w:gz") -> bytes:
 
 
 def test_url_is_a_filter_prefix_exactly_as_the_reference_says(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     client, bucket = new_bucket(s3)
     taken = {
@@ -94,7 +102,7 @@ def test_url_is_a_filter_prefix_exactly_as_the_reference_says(
     "rt,texts,page", [("sqlite-local", 2000, 1000), ("postgres-s3", 240, 100)], indirect=["rt"]
 )
 def test_thousands_of_keys_across_pages_and_a_rerun_reads_nothing(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path, texts: int, page: int
+    rt: Runtime, s3: S3Server, tmp_path: Path, texts: int, page: int
 ) -> None:
     client, bucket = new_bucket(s3)
     objects = {f"drop/{n:05d}.txt": f"note {n}\n".encode() for n in range(texts)}
@@ -127,7 +135,7 @@ def test_thousands_of_keys_across_pages_and_a_rerun_reads_nothing(
 
 
 def test_changed_object_updates_its_input_and_only_it_is_read(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     client, bucket = new_bucket(s3)
     put_many(client, bucket, {"a.jpg": image_bytes(color="red"), "b.jpg": image_bytes()})
@@ -148,7 +156,7 @@ def test_changed_object_updates_its_input_and_only_it_is_read(
 
 
 def test_template_applies_to_every_input_and_conflicts_skip_or_suffix(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     client, bucket = new_bucket(s3)
     put_many(client, bucket, {"in/a.jpg": image_bytes(), "in/b.txt": b"words"})
@@ -181,9 +189,7 @@ def test_template_applies_to_every_input_and_conflicts_skip_or_suffix(
     assert f"{taken}-2" not in job_inputs(rt)
 
 
-def test_archives_good_and_hostile_through_s3(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
-) -> None:
+def test_archives_good_and_hostile_through_s3(rt: Runtime, s3: S3Server, tmp_path: Path) -> None:
     client, bucket = new_bucket(s3)
     evil = io.BytesIO()
     with zipfile.ZipFile(evil, "w") as zf:
@@ -239,7 +245,7 @@ def test_archives_good_and_hostile_through_s3(
 
 
 def test_object_over_the_size_cap_is_refused_unread_and_others_go_on(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     client, bucket = new_bucket(s3)
     put_many(client, bucket, {"big.jpg": image_bytes(size=(400, 400)), "small.jpg": image_bytes()})
@@ -253,7 +259,7 @@ def test_object_over_the_size_cap_is_refused_unread_and_others_go_on(
 
 
 def test_cancel_mid_job_stops_promptly_and_leaves_only_whole_inputs(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     client, bucket = new_bucket(s3)
     keys = {f"c/{n:04d}.jpg": image_bytes(color=("red", "blue")[n % 2]) for n in range(400)}
@@ -296,7 +302,7 @@ def test_cancel_mid_job_stops_promptly_and_leaves_only_whole_inputs(
 
 
 def test_job_cancelled_before_it_starts_does_nothing(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     client, bucket = new_bucket(s3)
     put_many(client, bucket, {"a.jpg": image_bytes()})
@@ -308,12 +314,26 @@ def test_job_cancelled_before_it_starts_does_nothing(
 
 
 def test_missing_bucket_fails_the_job_with_list_objects_failed(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     out = run_job(rt, s3, "s3://no-such-bucket-here/x", tmp_path)
     assert out.job["status_code"] == StatusCode.JOB_FAILED
     assert out.job["status_message"].startswith("66000 LIST_OBJECTS_FAILED")
     assert "NoSuchBucket" in out.job["status_message"]
+
+
+def test_a_wrong_secret_fails_the_job_with_the_server_s_reason_and_stores_nothing(
+    rt: Runtime, versitygw: VersityGateway, tmp_path: Path
+) -> None:
+    # versitygw only: moto's server accepts any secret.
+    client, bucket = new_bucket(versitygw)
+    put_many(client, bucket, {"a.jpg": image_bytes()})
+    out = run_job(rt, versitygw, f"s3://{bucket}/", tmp_path, secret="not-the-secret")
+    message = out.job["status_message"]
+    assert out.job["status_code"] == StatusCode.JOB_FAILED
+    assert message.startswith("66000 LIST_OBJECTS_FAILED") and "SignatureDoesNotMatch" in message
+    assert "not-the-secret" not in message and versitygw.secret_access_key not in message
+    assert job_inputs(rt) == {}
 
 
 def test_ledger_ids_are_stable_and_distinct() -> None:
@@ -335,7 +355,7 @@ def test_template_accepts_flat_and_reference_shapes() -> None:
 
 
 def test_empty_objects_fail_alone_and_bzh_text_is_not_an_archive(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     client, bucket = new_bucket(s3)
     put_many(

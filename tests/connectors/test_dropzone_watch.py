@@ -1,4 +1,5 @@
-"""Watch mode: incremental listings, rescans, deletions, S3 notifications through moto's SQS."""
+"""Watch mode: incremental listings, rescans, deletions (on moto's S3 server and on versitygw),
+S3 notifications through moto's SQS (versitygw has no SQS: moto only)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from connectors.importers.s3_source import S3Location
 from ingestd.app.runtime import Runtime
 from pipeline.status import StatusCode
 from tests.support.dropzone import job_inputs, new_bucket, put_many, runner_for, watch_run
-from tests.support.s3_server import MotoS3Server
+from tests.support.s3_server import MotoS3Server, S3Server
 from tests.support.storage import image_bytes, local_settings
 
 
@@ -28,6 +29,12 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
         yield runtime
     finally:
         runtime.close()
+
+
+@pytest.fixture
+def s3(each_s3: S3Server) -> S3Server:
+    """The listing tests run on each S3 server; the SQS ones ask for `moto`."""
+    return each_s3
 
 
 def deleted_at(rt: Runtime, input_id: str) -> Any:
@@ -51,7 +58,7 @@ def once(action: Any, after_inputs: int) -> Any:
 
 
 def test_watch_lists_only_new_keys_then_rescans_for_changes_and_deletions(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     client, bucket = new_bucket(s3)
     put_many(client, bucket, {f"w/{c}.jpg": image_bytes() for c in "abcde"})
@@ -96,10 +103,10 @@ def test_watch_lists_only_new_keys_then_rescans_for_changes_and_deletions(
 
 
 def test_notifications_from_sqs_are_deduplicated_decoded_and_deletions_marked(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, moto: MotoS3Server, tmp_path: Path
 ) -> None:
-    client, bucket = new_bucket(s3)
-    sqs = boto3.client("sqs", **s3.client_kwargs())
+    client, bucket = new_bucket(moto)
+    sqs = boto3.client("sqs", **moto.client_kwargs())
     queue = sqs.create_queue(QueueName=bucket)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -137,7 +144,7 @@ def test_notifications_from_sqs_are_deduplicated_decoded_and_deletions_marked(
 
     runner = runner_for(
         rt,
-        s3,
+        moto,
         f"s3://{bucket}/in/",
         tmp_path,
         watch=True,
@@ -190,7 +197,7 @@ def test_notification_parsing_handles_encoding_sns_and_strangers() -> None:
 
 
 def test_a_failed_watch_cycle_is_noted_and_the_watch_goes_on(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, s3: S3Server, tmp_path: Path
 ) -> None:
     client, bucket = new_bucket(s3)
     put_many(client, bucket, {"a.jpg": image_bytes()})
@@ -213,11 +220,11 @@ def test_a_failed_watch_cycle_is_noted_and_the_watch_goes_on(
 
 
 def test_a_queue_that_cannot_be_read_fails_the_job_at_once(
-    rt: Runtime, s3: MotoS3Server, tmp_path: Path
+    rt: Runtime, moto: MotoS3Server, tmp_path: Path
 ) -> None:
-    client, bucket = new_bucket(s3)
-    missing = f"{s3.endpoint_url}/123456789012/no-such-queue-{bucket}"
-    out = runner_for(rt, s3, f"s3://{bucket}/", tmp_path, watch=True, sqs=missing).run(
+    client, bucket = new_bucket(moto)
+    missing = f"{moto.endpoint_url}/123456789012/no-such-queue-{bucket}"
+    out = runner_for(rt, moto, f"s3://{bucket}/", tmp_path, watch=True, sqs=missing).run(
         watch=True, cycles=1
     )
     assert out.job["status_code"] == StatusCode.JOB_FAILED

@@ -6,6 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ingestd.app.runtime import Runtime
 from pipeline.errors import TransientError
 from pipeline.events import DeadLetter, UploadRequest
@@ -14,7 +16,7 @@ from pipeline.status import StatusCode
 from pipeline.topics import UPLOADS
 from streams.bus import EmbeddedBus
 from streams.delivery import Interrupted, Origin, RetryPolicy, deliver
-from tests.support.s3_server import MotoS3Server
+from tests.support.s3_server import S3Server
 from tests.support.stages import FunctionStage
 from tests.support.storage import image_bytes, make_settings
 
@@ -98,11 +100,12 @@ def test_an_unreadable_event_and_a_crashing_stage_become_dead_letters(embedded: 
     assert isinstance(settled["too-many"], DeadLetter)
 
 
+@pytest.mark.parametrize("server", ["moto", "versitygw"])
 def test_s3_outage_mid_run_loses_nothing_and_sends_nothing_to_dead_letters(
-    tmp_path: Path, request
+    tmp_path: Path, request, server: str
 ) -> None:
-    s3: MotoS3Server = request.getfixturevalue("s3")
-    settings = make_settings(tmp_path, "sqlite", "s3", request, max_attempts=50)
+    s3: S3Server = request.getfixturevalue(server)
+    settings = make_settings(tmp_path, "sqlite", server, request, max_attempts=50)
     with Runtime.open(settings) as rt:
         rt.bus.policy = RetryPolicy(max_attempts=50, min_backoff=0.05, max_backoff=0.2)
         s3.stop()

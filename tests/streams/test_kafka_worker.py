@@ -58,6 +58,7 @@ def metric(port: int, name: str, labels: dict[str, str]) -> float:
 def test_the_worker_logs_metrics_and_dead_letters_say_what_happened(
     tmp_path, request, kafka
 ) -> None:
+    """...and writes nothing into its current directory (Faust's default data directory)."""
     settings = kafka_settings(tmp_path, request, kafka, "local")
     uploads = settings.topic_prefix + "ingestd.uploads"
     bad = Input(id="bad", data=Data(image=Media(base64=b"\xff\xd8\xff not a jpeg")))
@@ -69,7 +70,9 @@ def test_the_worker_logs_metrics_and_dead_letters_say_what_happened(
     producer.send(uploads, value=b"{not json").get(60)
     producer.close()
     port = free_port()
-    worker = WorkerProcess(settings, tmp_path / "worker.log", port).start()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    worker = WorkerProcess(settings, tmp_path / "worker.log", port, cwd=cwd).start()
     catalog = SqlCatalog(settings.catalog)
     try:
         wait_for(lambda: len(catalog.list_dead_letters()) == 1, 180, "the dead letter")
@@ -96,6 +99,7 @@ def test_the_worker_logs_metrics_and_dead_letters_say_what_happened(
     finally:
         worker.stop()
         catalog.close()
+    assert sorted(p.name for p in cwd.iterdir()) == []
     assert letter.origin_topic == uploads  # the real topic, prefix included
     assert letter.origin_partition is not None and letter.origin_offset is not None
     assert (failed_input, dead) == (1, 1)

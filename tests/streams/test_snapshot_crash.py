@@ -102,7 +102,9 @@ def test_a_crash_leaves_the_version_unfinished_and_the_replay_finishes_it(
     assert runtime.blobs.exists(v.export_info["COCO"]["url"])
 
 
-@pytest.mark.parametrize("storage", ["sqlite-local", "postgres-s3"], indirect=True)
+@pytest.mark.parametrize(
+    "storage", ["sqlite-local", "postgres-s3", "sqlite-versitygw"], indirect=True
+)
 def test_transient_failures_keep_it_in_progress_and_bugs_mark_it_failed(runtime: Runtime) -> None:
     seed(runtime)
     req = request(runtime, "v")

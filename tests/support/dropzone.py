@@ -1,4 +1,4 @@
-"""Shared set-up of the drop-zone tests: a bucket on moto's S3 server and a job runner."""
+"""Shared set-up of the drop-zone tests: a bucket on a test S3 server and a job runner."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from connectors.importers.extraction_job import ExtractionJobRunner, JobOutcome
 from connectors.importers.s3_source import S3Credentials
 from ingestd.app.runtime import Runtime
 from pipeline.limits import Limits
-from tests.support.s3_server import MotoS3Server
+from tests.support.s3_server import S3Server
 
 
-def new_bucket(server: MotoS3Server) -> tuple[Any, str]:
+def new_bucket(server: S3Server) -> tuple[Any, str]:
     client = server.client()
     bucket = f"dz-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=bucket)
@@ -33,18 +33,19 @@ def put_many(client: Any, bucket: str, objects: dict[str, bytes]) -> None:
         )
 
 
-def credentials(server: MotoS3Server, secret: str = "testing") -> S3Credentials:
+def credentials(server: S3Server, secret: str | None = None) -> S3Credentials:
+    """The server's root credentials; `secret` replaces its secret (a wrong one)."""
     return S3Credentials(
         region="us-east-1",
-        access_key_id="testing",
-        secret_access_key=SecretStr(secret),
+        access_key_id=server.access_key_id,
+        secret_access_key=SecretStr(server.secret_access_key if secret is None else secret),
         endpoint_url=server.endpoint_url,
     )
 
 
 def runner_for(
     rt: Runtime,
-    server: MotoS3Server,
+    server: S3Server,
     url: str,
     tmp_path: Path,
     *,
@@ -53,7 +54,7 @@ def runner_for(
     watch: bool = False,
     sqs: str | None = None,
     force: bool = False,
-    secret: str = "testing",
+    secret: str | None = None,
     on_progress: Any = None,
     limits: Limits | None = None,
     **dropzone: Any,
@@ -86,7 +87,7 @@ def runner_for(
     )
 
 
-def run_job(rt: Runtime, server: MotoS3Server, url: str, tmp_path: Path, **kw: Any) -> JobOutcome:
+def run_job(rt: Runtime, server: S3Server, url: str, tmp_path: Path, **kw: Any) -> JobOutcome:
     cycles = kw.pop("cycles", None)
     runner = runner_for(rt, server, url, tmp_path, **kw)
     return runner.run(watch=kw.get("watch", False), cycles=cycles)

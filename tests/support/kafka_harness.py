@@ -15,6 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from ingestd.app.settings import Settings
+from tests.support.storage import s3_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def settings_env(settings: Settings) -> dict[str, str]:
     """The INGESTD_* environment that reproduces these settings in a subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTD_")}
+    # This checkout's code, whatever the worker's current directory.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.update(
         INGESTD_BROKER=settings.broker,
         INGESTD_CATALOG=settings.catalog,
@@ -32,8 +35,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     )
     if settings.s3_endpoint_url:
         env["INGESTD_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
-        env["INGESTD_S3_ACCESS_KEY_ID"] = "testing"
-        env["INGESTD_S3_SECRET_ACCESS_KEY"] = "testing"
+        env.update(s3_credentials(settings))
         env["INGESTD_S3_REGION"] = "us-east-1"
     return env
 
@@ -41,10 +43,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """One `ingestd worker` subprocess, logging to a file."""
 
-    def __init__(self, settings: Settings, log: Path, metrics_port: int = 0) -> None:
+    def __init__(
+        self, settings: Settings, log: Path, metrics_port: int = 0, cwd: Path = ROOT
+    ) -> None:
         self.settings = settings
         self.log = log
         self.metrics_port = metrics_port
+        self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
@@ -54,7 +59,7 @@ class WorkerProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ingestd.cli", "worker", "--loglevel", "warning"],
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -36,17 +36,35 @@ import logging
 import socket
 import threading
 import urllib.request
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from moto.server import ThreadedMotoServer
 
-__all__ = ["DUMMY_CREDENTIALS", "REGION", "MotoS3Server"]
+__all__ = ["DUMMY_CREDENTIALS", "REGION", "MotoS3Server", "S3Server", "free_port"]
 
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
-def _free_port(host: str) -> int:
+class S3Server(Protocol):
+    """What tests use of an S3 server: moto's (`MotoS3Server`) or versitygw (`VersityGateway`)."""
+
+    access_key_id: str
+    secret_access_key: str
+
+    @property
+    def endpoint_url(self) -> str: ...
+
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+    def client_kwargs(self) -> dict[str, Any]: ...
+
+    def client(self, **config_kwargs: Any) -> Any: ...
+
+
+def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -71,7 +89,9 @@ class MotoS3Server:
         if quiet:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
+        self.access_key_id = DUMMY_CREDENTIALS["aws_access_key_id"]
+        self.secret_access_key = DUMMY_CREDENTIALS["aws_secret_access_key"]
         self._server: ThreadedMotoServer | None = None
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ingestd.app.settings import Settings
 from tests.support.pg_cluster import PostgresCluster
-from tests.support.s3_server import MotoS3Server
+from tests.support.s3_server import S3Server
 
 
 def fresh_pg_url(pg: PostgresCluster | str) -> str:
@@ -39,13 +39,13 @@ def make_settings(
     env: dict[str, object] = {}
     if blobs == "local":
         blobs_url = f"file://{tmp_path}/blobs"
-    else:
-        server: MotoS3Server = request.getfixturevalue("s3")
+    else:  # "s3": the `s3` fixture's server (moto unless a test overrides it); "versitygw"
+        server: S3Server = request.getfixturevalue(blobs)
         blobs_url = f"s3://b-{uuid.uuid4().hex[:12]}/ingestd"
         env = {
             "s3_endpoint_url": server.endpoint_url,
-            "s3_access_key_id": "testing",
-            "s3_secret_access_key": "testing",
+            "s3_access_key_id": server.access_key_id,
+            "s3_secret_access_key": server.secret_access_key,
             "s3_region": "us-east-1",
         }
     return Settings(catalog=catalog_url, blobs=blobs_url, **env, **extra)  # type: ignore[arg-type]
@@ -57,8 +57,17 @@ def use_storage(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     monkeypatch.setenv("INGESTD_BLOBS", settings.blobs)
     if settings.s3_endpoint_url:  # the test S3 server's
         monkeypatch.setenv("INGESTD_S3_ENDPOINT_URL", settings.s3_endpoint_url)
-        monkeypatch.setenv("INGESTD_S3_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("INGESTD_S3_SECRET_ACCESS_KEY", "testing")
+        for name, value in s3_credentials(settings).items():
+            monkeypatch.setenv(name, value)
+
+
+def s3_credentials(settings: Settings) -> dict[str, str]:
+    """The INGESTD_S3_* credentials of `settings` (a test server's, generated per run)."""
+    key, secret = settings.s3_access_key_id, settings.s3_secret_access_key
+    return {
+        "INGESTD_S3_ACCESS_KEY_ID": key.get_secret_value() if key else "",
+        "INGESTD_S3_SECRET_ACCESS_KEY": secret.get_secret_value() if secret else "",
+    }
 
 
 def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), color: str = "red") -> bytes:
