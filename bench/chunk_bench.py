@@ -163,4 +163,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from report import peak_memory_line
+
     main()
+    if "--child" not in sys.argv:  # a child's one line is the JSON its parent reads
+        print(peak_memory_line())
