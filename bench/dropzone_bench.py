@@ -157,4 +157,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from report import peak_memory_line
+
     main()
+    print(peak_memory_line())

@@ -280,4 +280,8 @@ def report(rows: list[tuple[str, int, float, dict[str, Any]]]) -> None:
 
 
 if __name__ == "__main__":
+    from report import peak_memory_line
+
     main()
+    if "--run-one" not in sys.argv:  # a child's output is the JSON its parent reads
+        print(peak_memory_line())

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
@@ -29,13 +30,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import LocationParseError
+from urllib3.exceptions import IncompleteRead, LocationParseError, ProtocolError
 from urllib3.util import parse_url
 
 from pipeline.errors import InputError, TransientError
 from pipeline.status import StatusCode
 
 MB = 1024 * 1024
+_CHUNK = 256 * 1024
 BAD_URL, NO_CONN = StatusCode.INPUT_INVALID_URL, StatusCode.INPUT_CONNECTION_FAILED
 _INVALID = (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -99,6 +101,24 @@ class GuardedFetcher:
             )
 
     def fetch(self, url: str, max_bytes: int) -> bytes:
+        """The body of `url` in memory: for small things; media go through `fetch_to`."""
+        body = bytearray()
+        self._get(url, max_bytes, body.extend)
+        return bytes(body)
+
+    def fetch_to(self, url: str, max_bytes: int, dest: Path) -> int:
+        """Write the body of `url` to `dest` as it arrives (never whole in memory); its size.
+
+        The limit is enforced while reading; a refused or failed download leaves no file.
+        """
+        try:
+            with dest.open("wb") as fh:
+                return self._get(url, max_bytes, fh.write)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+
+    def _get(self, url: str, max_bytes: int, write: Callable[[bytes], object]) -> int:
         start = time.monotonic()
         socks: list[socket.socket] = []  # dups of this fetch's sockets, for the watchdog
         watchdog = threading.Timer(self.deadline, shut_down_sockets, (socks,))
@@ -111,15 +131,20 @@ class GuardedFetcher:
             session.mount("https://", adapter)
             watchdog.start()
             try:
-                return self._follow(session, [url], max_bytes, start)
+                return self._follow(session, [url], max_bytes, start, write)
             finally:
                 watchdog.cancel()
                 for sock in socks:
                     sock.close()
 
     def _follow(
-        self, session: requests.Session, hops: list[str], limit: int, start: float
-    ) -> bytes:
+        self,
+        session: requests.Session,
+        hops: list[str],
+        limit: int,
+        start: float,
+        write: Callable[[bytes], object],
+    ) -> int:
         """GET `hops[-1]`, following redirects by hand: every hop is checked like the first."""
         try:
             while len(hops) <= self.max_redirects + 1:
@@ -132,9 +157,9 @@ class GuardedFetcher:
                         hops.append(urljoin(hops[-1], resp.headers["Location"]))
                         continue
                     _check_status(resp, hops[-1])
-                    body = _read(resp, limit)
+                    size = _read(resp, limit, write)
                 if time.monotonic() - start < self.deadline:
-                    return body
+                    return size
                 raise requests.Timeout  # the watchdog cut it short
         except (requests.RequestException, Urllib3Error, OSError) as exc:
             where = redact(hops[-1])
@@ -143,6 +168,10 @@ class GuardedFetcher:
                 raise InputError(NO_CONN, late) from exc
             if isinstance(exc, _INVALID):
                 raise InputError(BAD_URL, f"bad URL {where}") from None
+            if _short_body(exc):
+                raise InputError(
+                    NO_CONN, f"{where} sent fewer bytes than its Content-Length announced"
+                ) from None
             raise InputError(NO_CONN, f"cannot fetch {where}: {refusal_reason(exc)}") from exc
         raise InputError(
             BAD_URL, f"more than {self.max_redirects} redirects from {redact(hops[0])}"
@@ -170,17 +199,32 @@ class GuardedFetcher:
             self.check_address(host, addr)
 
 
-def _read(resp: requests.Response, max_bytes: int) -> bytes:
+def _read(resp: requests.Response, max_bytes: int, write: Callable[[bytes], object]) -> int:
+    """Hand the body to `write` piece by piece; refuse it once it passes `max_bytes`.
+
+    A body longer than its Content-Length is never read past that length (the HTTP client
+    stops there and the connection is dropped), so the announced length bounds it as well.
+    """
     too_big = InputError(StatusCode.INPUT_OVER_LIMIT, f"download exceeds {_size(max_bytes)}")
     length = resp.headers.get("Content-Length", "").strip()
     if length.isdigit() and int(length) > max_bytes:
         raise too_big
-    body = bytearray()
-    for chunk in resp.iter_content(64 * 1024):
-        body += chunk
-        if len(body) > max_bytes:
+    size = 0
+    for chunk in resp.iter_content(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
             raise too_big
-    return bytes(body)
+        write(chunk)
+    return size
+
+
+def _short_body(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, IncompleteRead | ProtocolError) and "IncompleteRead" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _check_status(resp: requests.Response, url: str) -> None:

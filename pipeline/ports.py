@@ -32,3 +32,4 @@ class Fetcher(Protocol):
     """Downloads a URL under the SSRF guard and size/time limits; raises InputError."""
 
     def fetch(self, url: str, max_bytes: int) -> bytes: ...
+    def fetch_to(self, url: str, max_bytes: int, dest: Path) -> int: ...  # streamed to a file

@@ -18,14 +18,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.importers.files import (
-    EXTENSION_TYPES,
-    check_not_empty,
-    classify_file,
-    data_from_bytes,
-)
+from connectors.importers.files import EXTENSION_TYPES, local_file_data
 from connectors.importers.items import ImportItem, item_or_failure
-from connectors.importers.local_paths import LocalPathRefused, read_local_file
+from connectors.importers.local_paths import LocalPathRefused
+from connectors.importers.staging import FileStager
 from pipeline.errors import InputError
 from pipeline.ids import check_id, derived_id
 from pipeline.models import Concept, Data, Geo, GeoPoint, Input, Media, MediaType, Text
@@ -62,6 +58,16 @@ class CsvHeaderError(InputError, ValueError):
 
 
 @dataclass(frozen=True)
+class _Files:
+    """Where local files named in the input column are read from, and how."""
+
+    start: Path  # relative names start here (the CSV's folder)
+    bound: Path  # and must end under here
+    input_type: str
+    stager: FileStager | None
+
+
+@dataclass(frozen=True)
 class _Layout:
     header: list[str]
     simple: bool
@@ -75,11 +81,13 @@ def iter_csv_items(
     metadata: dict[str, Any] | None = None,
     keys: set[str] | None = None,
     base_dir: Path | None = None,
+    stager: FileStager | None = None,
 ) -> Iterator[ImportItem]:
     """One ImportItem per data row, keyed `name.csv:line`; a bad header raises CsvHeaderError.
 
     Local files named in the simple layout are relative to the CSV's folder and are read
-    only from under `base_dir` (default: the CSV's folder).
+    only from under `base_dir` (default: the CSV's folder); with a `stager`, large ones go
+    to the blob store in pieces and the item names the blob.
     """
     if input_type != "auto" and input_type not in {t.value for t in MediaType}:
         raise ValueError(f"input type must be auto, image, video, audio or text: {input_type!r}")
@@ -129,7 +137,8 @@ def iter_csv_items(
                 shown = _show(bad.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
                 yield ImportItem.failed(key, BAD_REQUEST, f"the cell {shown} {_NOT_UTF8}")
                 continue
-            yield _row_item(path, layout, cells, key, input_type, metadata or {}, base_dir)
+            files = _Files(path.parent, base_dir, input_type, stager)
+            yield _row_item(path, layout, cells, key, files, metadata or {})
 
 
 class _BoundedLines:
@@ -206,9 +215,8 @@ def _row_item(
     layout: _Layout,
     cells: list[str],
     key: str,
-    input_type: str,
+    files: _Files,
     metadata: dict[str, Any],
-    base_dir: Path,
 ) -> ImportItem:
     if len(cells) != len(layout.header):
         return ImportItem.failed(
@@ -232,7 +240,7 @@ def _row_item(
 
     def build() -> ImportItem:
         if layout.simple:
-            data, size = _simple_data(row, path.parent, base_dir, input_type)
+            data, size = _simple_data(row, files)
         else:
             data, size = _template_data(row, layout)
         data.metadata = {**metadata, **data.metadata}
@@ -263,10 +271,8 @@ def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:
     return data, size
 
 
-def _simple_data(
-    row: dict[str, str], start: Path, bound: Path, input_type: str
-) -> tuple[Data, int]:
-    data, size = _simple_input(row["input"], start, bound, input_type)
+def _simple_data(row: dict[str, str], files: _Files) -> tuple[Data, int]:
+    data, size = _simple_input(row["input"], files)
     names = dict.fromkeys(c.strip() for c in re.split(r"[|;,]", row.get("concepts", "")))
     data.concepts = [Concept(id=name, value=1.0) for name in names if name]
     data.metadata = _metadata(row.get("metadata", ""), "metadata")
@@ -280,8 +286,9 @@ def _simple_data(
     return data, size
 
 
-def _simple_input(raw: str, start: Path, bound: Path, input_type: str) -> tuple[Data, int]:
+def _simple_input(raw: str, files: _Files) -> tuple[Data, int]:
     """Raw text, an http(s) URL or a local file (relative to `start`, under `bound`)."""
+    start, bound, input_type = files.start, files.bound, files.input_type
     value = raw.strip()
     if not value:
         raise InputError(BAD_REQUEST, "column input is empty: give text, a URL or a file path")
@@ -303,7 +310,7 @@ def _simple_input(raw: str, start: Path, bound: Path, input_type: str) -> tuple[
     try:
         if not one_line:
             raise LocalPathRefused(BAD_ARG, "not a path", missing=True)
-        content = read_local_file(bound, value, shown=shown, start=start)
+        return local_file_data(bound, value, shown, files.stager, start=start, forced=forced)
     except LocalPathRefused as exc:
         if pathlike or forced not in (None, MediaType.TEXT):
             if exc.missing:
@@ -315,14 +322,6 @@ def _simple_input(raw: str, start: Path, bound: Path, input_type: str) -> tuple[
         if exc.missing or exc.code is BAD_ARG:  # a bare word, or the name of a folder
             return Data(text=Text(raw=raw)), len(raw.encode())
         raise
-    check_not_empty(content, PurePosixPath(value), shown)
-    kind_of_file = forced or classify_file(PurePosixPath(value), content)
-    if kind_of_file is None:
-        raise InputError(
-            StatusCode.INPUT_UNSUPPORTED_FORMAT,
-            f"{shown} is not a supported image, video, audio or text file",
-        )
-    return data_from_bytes(content, kind_of_file)
 
 
 def _concept_value(cell: str, column: str | None) -> float:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
+import os
+from pathlib import Path, PurePath
 
+from connectors.importers.local_paths import open_local_file
+from connectors.importers.staging import FileStager
 from pipeline.errors import InputError
 from pipeline.models import Data, Media, MediaType, Text
 from pipeline.sniff import sniff
@@ -50,3 +53,35 @@ def data_from_bytes(raw: bytes, media_type: MediaType) -> tuple[Data, int]:
     if media_type is MediaType.TEXT:
         return Data(text=Text(base64=raw)), len(raw)
     return Data(**{media_type.value: Media(base64=raw)}), len(raw)
+
+
+def local_file_data(
+    root: Path,
+    name: str,
+    shown: str,
+    stager: FileStager | None,
+    *,
+    start: Path | None = None,
+    forced: MediaType | None = None,
+) -> tuple[Data, int]:
+    """The data of the regular file `name` under `root`, and its size: inline when small,
+    through the stager's blob when large (read in pieces, never whole)."""
+    with open_local_file(root, name, shown=shown, start=start) as fh:  # refuses links out, /proc
+        size = os.fstat(fh.fileno()).st_size
+        if stager is None or not stager.wants(size):
+            raw = fh.read()
+            check_not_empty(raw, PurePath(name), shown)
+            return data_from_bytes(raw, _media_type(name, shown, raw, forced))
+        head = fh.read(64)
+        return stager.stage(fh, head, _media_type(name, shown, head, forced)), size
+
+
+def _media_type(name: str, shown: str, head: bytes, forced: MediaType | None) -> MediaType:
+    media_type = forced or classify_file(PurePath(name), head)
+    if media_type is None:
+        raise InputError(
+            StatusCode.INPUT_UNSUPPORTED_FORMAT,
+            f"{shown}: neither its content nor its extension is a supported image, "
+            "video, audio or text type",
+        )
+    return media_type

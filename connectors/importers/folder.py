@@ -6,13 +6,12 @@ import errno
 import os
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
-from connectors.importers.files import check_not_empty, classify_file, data_from_bytes
+from connectors.importers.files import local_file_data
 from connectors.importers.items import ImportItem, item_or_failure
-from connectors.importers.local_paths import read_local_file
-from pipeline.errors import InputError
+from connectors.importers.staging import FileStager
 from pipeline.ids import derived_id, slug
 from pipeline.models import Concept, Input
 from pipeline.status import StatusCode
@@ -82,8 +81,12 @@ def iter_folder_items(
     labels: bool = False,
     metadata: dict[str, Any] | None = None,
     keys: set[str] | None = None,
+    stager: FileStager | None = None,
 ) -> Iterator[ImportItem]:
-    """One ImportItem per file; `labels` turns the parent folder's name into a concept."""
+    """One ImportItem per file; `labels` turns the parent folder's name into a concept.
+
+    With a `stager`, large files go to the blob store in pieces and the item names the blob.
+    """
     root = root.resolve()
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory")
@@ -109,23 +112,28 @@ def iter_folder_items(
         yield item_or_failure(
             relpath,
             input_id,
-            partial(_file_item, root, relpath, input_id, labels=labels, metadata=metadata),
+            partial(
+                _file_item,
+                root,
+                relpath,
+                input_id,
+                labels=labels,
+                metadata=metadata,
+                stager=stager,
+            ),
         )
 
 
 def _file_item(
-    root: Path, relpath: str, input_id: str, *, labels: bool, metadata: dict[str, Any] | None
+    root: Path,
+    relpath: str,
+    input_id: str,
+    *,
+    labels: bool,
+    metadata: dict[str, Any] | None,
+    stager: FileStager | None,
 ) -> ImportItem:
-    raw = read_local_file(root, relpath)  # refuses links out of root, devices, /proc
-    check_not_empty(raw, PurePath(relpath), relpath)
-    media_type = classify_file(PurePath(relpath), raw)
-    if media_type is None:
-        raise InputError(
-            StatusCode.INPUT_UNSUPPORTED_FORMAT,
-            f"{relpath}: neither its content nor its extension is a supported image, "
-            "video, audio or text type",
-        )
-    data, size = data_from_bytes(raw, media_type)
+    data, size = local_file_data(root, relpath, relpath, stager)
     parent = Path(relpath).parent.name
     if labels and parent:
         data.concepts = [Concept(id=slug(parent, max_len=120), name=parent, value=1.0)]

@@ -10,6 +10,7 @@ fstat on the open descriptor, never by its name.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from functools import cache
@@ -83,6 +84,18 @@ def read_local_file(
     A relative `name` starts at `start` (default: root); wherever it starts, it must end
     under root.
     """
+    with open_local_file(root, name, shown=shown, start=start) as fh:
+        return fh.read()
+
+
+def open_local_file(
+    root: Path, name: str | Path, *, shown: str | None = None, start: Path | None = None
+) -> io.BufferedReader:
+    """The regular file `name` under `root`, open for reading; LocalPathRefused otherwise.
+
+    Read large files from it in pieces; `fd_path(fh)` names this very open file for tools
+    that take a path (what the name points to now does not matter any more).
+    """
     shown = shown if shown is not None else str(name)
     real_root, rel = resolve_under(root, name, shown, start)
     fd = _open_beneath(real_root, rel, shown)
@@ -99,12 +112,16 @@ def read_local_file(
                 f"{shown} is on a special filesystem; only regular files are read",
             )
         os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=True) as fh:
-            fd = -1
-            return fh.read()
-    finally:
-        if fd >= 0:
-            os.close(fd)
+        return os.fdopen(fd, "rb", closefd=True)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def fd_path(fh: io.BufferedReader) -> Path:
+    """A path that opens the same file as `fh` (Linux /proc, else /dev/fd)."""
+    proc = Path(f"/proc/self/fd/{fh.fileno()}")
+    return proc if proc.exists() else Path(f"/dev/fd/{fh.fileno()}")
 
 
 def _open_beneath(real_root: Path, rel: Path, shown: str) -> int:

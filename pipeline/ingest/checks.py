@@ -1,8 +1,9 @@
 """Check one medium against the limits: it fits, it goes to the media stage, or it is refused.
 
-A medium is bytes in memory or, when it came from the blob store over a limit, a local
-file (never read whole). Videos and non-WAV audio are probed with ffprobe (duration,
-streams, a truncated tail); images by their header, then decoded when they fit. Media over
+A medium is bytes in memory or, when it is large (a URL body, a big blob), a local file
+(read whole only when within a limit small enough to decode in memory). Videos and non-WAV
+audio are probed with ffprobe (duration, streams, a truncated tail); images by their
+header, then decoded when they fit. Media over
 a limit that splitting can fix are `oversized` when `limits.oversized` is "split" and
 refused (30105 / 31105) when it is "refuse".
 """
@@ -121,9 +122,9 @@ def _check_utf8_bytes(data: bytes) -> None:
 
 def _image(source: bytes | Path, found: Sniffed, limits: Limits) -> Checked:
     if limits.oversized == "refuse":
-        if not isinstance(source, bytes):
+        if not isinstance(source, bytes) and size_of(source) >= limits.image_bytes:
             raise InputError(StatusCode.INPUT_OVER_LIMIT, "image is over the byte limit")
-        fmt, width, height = check_image(source, limits)
+        fmt, width, height = check_image(_small(source), limits)
         return Checked(Sniffed(MediaType.IMAGE, fmt), width, height)
     header = image_header(source, limits)
     reason = image_over_limit(size_of(source), header, limits)

@@ -2,14 +2,16 @@
 
 `prepare_input` turns an `Input` of a request into a `PreparedInput` (bytes, content
 address and the record to store) or raises `InputError` with the status code a person
-can act on. It writes nothing; the ingest stage decides what to store. A blob-store
-medium over its limit is downloaded to a file in the work directory, never into memory.
+can act on. It writes nothing; the ingest stage decides what to store. A large medium (a
+URL body, a blob over SPOOL_BYTES or its limit) is a file in the work directory, hashed,
+sniffed, probed and uploaded from there in pieces, never held in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pipeline.errors import InputError
-from pipeline.ids import blob_key, check_id, derived_id, fingerprint, sha256_hex
+from pipeline.ids import blob_key, check_id, fingerprint, sha256_hex
 from pipeline.ingest.checks import check_medium, size_of
 from pipeline.limits import Limits
 from pipeline.models import Input, Media, MediaType, Text
@@ -26,6 +28,7 @@ from pipeline.ports import BlobStore, Fetcher
 from pipeline.records import InputRecord
 from pipeline.status import StatusCode
 
+SPOOL_BYTES = 32 * 2**20  # larger media are files in the work directory, never bytes
 # Status codes per media type for the three ways an input can fail.
 _FAILED = {MediaType.VIDEO: StatusCode.INPUT_VIDEO_DOWNLOAD_FAILED}
 _UNSUPPORTED = {MediaType.VIDEO: StatusCode.INPUT_VIDEO_UNSUPPORTED_FORMAT}
@@ -92,8 +95,10 @@ def load_bytes(
 ) -> bytes | Path:
     """The raw bytes of a medium, from inline text, base64, a URL or the blob store.
 
-    A blob over its type's limit comes back as a downloaded file instead (or is refused
-    at once when oversized media are refused), so a multi-GB video never sits in memory.
+    URL bodies are written to a file in the work directory as they arrive; a blob over
+    SPOOL_BYTES or its type's limit is downloaded to one (or refused at once when oversized
+    media are refused). A file that is small after all comes back as bytes; anything
+    larger stays a file, read in pieces from then on, so a 1 GB video never sits in memory.
     """
     if isinstance(source, Text) and source.raw is not None:
         return source.raw.encode("utf-8")
@@ -106,7 +111,13 @@ def load_bytes(
             )
         return source.base64
     if source.url is not None:
-        return fetcher.fetch(source.url, _max_fetch_bytes(media_type, limits))
+        path = _work_file(workdir, "url-")
+        fetched = fetcher.fetch_to(source.url, _max_fetch_bytes(media_type, limits), path)
+        if fetched < _in_memory(media_type, limits):
+            data = path.read_bytes()
+            path.unlink()
+            return data
+        return path
     assert source.blob_key is not None
     if ".." in source.blob_key.split("/") or source.blob_key.startswith("/"):
         raise InputError(StatusCode.INPUT_INVALID_ARGUMENT, f"bad blob key {source.blob_key!r}")
@@ -116,18 +127,26 @@ def load_bytes(
             StatusCode.INPUT_DOES_NOT_EXIST,
             f"blob {source.blob_key!r} is not in the blob store {blobs.describe()}",
         )
-    limit = _memory_limit(media_type, limits)
-    if size < limit:
+    if size < _in_memory(media_type, limits):
         return blobs.get(source.blob_key)
-    if limits.oversized == "refuse":
+    limit = _memory_limit(media_type, limits)
+    if size >= limit and limits.oversized == "refuse":
         raise InputError(
             StatusCode.INPUT_OVER_LIMIT,
             f"{media_type.value} blob is {size / 2**20:.1f} MB; the limit is "
             f"{limit / 2**20:.0f} MB (INGESTD_LIMITS__OVERSIZED=split would split it)",
         )
-    path = Path(workdir or tempfile.gettempdir()) / f"blob-{derived_id(source.blob_key)}"
+    path = _work_file(workdir, "blob-")
     blobs.download(source.blob_key, path)
     return path
+
+
+def _work_file(workdir: Path | None, prefix: str) -> Path:
+    # A fresh name per medium: the same URL or blob twice in a request must not share a file
+    # an upload of the first may still be reading.
+    fd, name = tempfile.mkstemp(dir=workdir, prefix=prefix)
+    os.close(fd)
+    return Path(name)
 
 
 def _memory_limit(media_type: MediaType, limits: Limits) -> int:
@@ -137,6 +156,11 @@ def _memory_limit(media_type: MediaType, limits: Limits) -> int:
         MediaType.AUDIO: limits.audio_bytes,
         MediaType.TEXT: limits.text_bytes,
     }[media_type]
+
+
+def _in_memory(media_type: MediaType, limits: Limits) -> int:
+    """Media under this size are handled as bytes; larger ones stay files."""
+    return min(_memory_limit(media_type, limits), SPOOL_BYTES)
 
 
 def _max_fetch_bytes(media_type: MediaType, limits: Limits) -> int:

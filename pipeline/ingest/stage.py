@@ -184,16 +184,17 @@ class IngestStage:
                     limits=self.limits,
                     workdir=workdir,
                 )
-                size = ready.record.size or 0
-                # An oversized input becomes chunks that each fit; the batch limit is for
-                # inputs stored as they are.
-                if not ready.oversized and batch_bytes + size >= self.limits.batch_bytes:
+                # The batch limit bounds the bytes a request holds in memory: an oversized
+                # input becomes chunks that each fit, and a large medium (a URL body, a big
+                # blob) is a file in the work directory, uploaded from there.
+                size = 0 if ready.oversized or ready.path else ready.record.size or 0
+                if size and batch_bytes + size >= self.limits.batch_bytes:
                     raise InputError(
                         StatusCode.INPUT_OVER_LIMIT,
                         f"the request reached the {self.limits.batch_bytes / 2**20:.0f} MB batch "
                         "limit before this input; send it in another request",
                     )
-                batch_bytes += 0 if ready.oversized else size
+                batch_bytes += size
                 videos += ready.record.media_type == MediaType.VIDEO.value
             except InputError as exc:
                 ready = exc
@@ -269,7 +270,9 @@ class IngestStage:
             return _Plan(outcome, record=record)
         action = Action.UPDATED if prior is not None else Action.CREATED
         outcome = InputOutcome(index, requested_id, chosen, action, StatusCode.INPUT_SUCCESS)
-        return _Plan(outcome, record=record, data=ready.data, annotations=annotations)
+        return _Plan(
+            outcome, record=record, data=ready.data, path=ready.path, annotations=annotations
+        )
 
     def _failed(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +11,7 @@ import typer
 
 from connectors.importers.items import ImportItem, parse_metadata_option, read_report_keys
 from connectors.importers.runner import ImportOptions, ImportRun, ImportSummary, write_report
+from connectors.importers.staging import FileStager
 from ingestd.cli.options import (
     console,
     emit_json,
@@ -56,6 +57,10 @@ TimeoutOpt = typer.Option(
 )
 
 
+# The items of an import, given what stages large local files in the blob store.
+ItemSource = Callable[[FileStager], Iterator[ImportItem]]
+
+
 @dataclass
 class ImportArgs:
     """The options of every local import (a command takes them with `@grouped(...)`)."""
@@ -72,7 +77,7 @@ class ImportArgs:
         """(metadata, keys to retry or None); a bad option fails the command."""
         return common_args(self.metadata, self.retry_failed, self.dataset)
 
-    def run(self, items: Iterator[ImportItem], total: int, source: str) -> None:
+    def run(self, items: ItemSource, total: int, source: str) -> None:
         datasets = self.dataset or []
         run_import(
             items, total, source, datasets, self.conflict, self.report, self.as_json, self.timeout
@@ -94,7 +99,7 @@ def common_args(
 
 
 def run_import(
-    items: Iterator[ImportItem],
+    items: ItemSource,
     total: int,
     source: str,
     datasets: list[str],
@@ -112,11 +117,14 @@ def run_import(
             source=source,
             limits=rt.settings.limits,
         )
+        # Items are made here, with the runtime's blob store for large files (a bad CSV
+        # header fails on the first one, before any progress is shown).
+        stream = items(FileStager(rt.blobs, options.user_id, options.app_id))
         with progress_bar(disable=as_json) as bar:
             task = bar.add_task(f"importing {source}", total=total or None)
             run = ImportRun(rt.submit, rt.catalog, options, progress=lambda n: bar.advance(task, n))
             try:
-                summary = run.run(items, timeout=timeout)
+                summary = run.run(stream, timeout=timeout)
             except TimeoutError as exc:
                 fail(str(exc))
                 raise

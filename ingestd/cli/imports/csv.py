@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from connectors.importers.items import ImportItem
+from connectors.importers.staging import FileStager
 from ingestd.cli.imports.common import ImportArgs
 from ingestd.cli.option_groups import grouped
 from ingestd.cli.options import fail
@@ -44,15 +45,23 @@ def import_csv(
     with path.open("rb") as fh:
         rows = max(0, sum(1 for _ in fh) - 1)
     total = len(keys) if keys is not None else rows
-    try:
-        items = iter_csv_items(
-            path, input_type=input_type, metadata=meta, keys=keys, base_dir=base_dir
-        )
-        first = next(items, None)  # the header is checked on the first step: fail early
-    except ValueError as exc:
-        fail(str(exc))
-        return
-    common.run(_chain(first, items), total, "csv")
+
+    def items(stager: FileStager) -> Iterator[ImportItem]:
+        try:
+            rows = iter_csv_items(
+                path,
+                input_type=input_type,
+                metadata=meta,
+                keys=keys,
+                base_dir=base_dir,
+                stager=stager,
+            )
+            first = next(rows, None)  # the header is checked on the first step: fail early
+        except ValueError as exc:
+            fail(str(exc))
+        return _chain(first, rows)
+
+    common.run(items, total, "csv")
 
 
 def _chain(first: ImportItem | None, rest: Iterator[ImportItem]) -> Iterator[ImportItem]:

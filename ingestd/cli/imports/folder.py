@@ -25,4 +25,10 @@ def import_folder(
     """Import every file under PATH; the type of each comes from its content and extension."""
     meta, keys = common.parsed()
     total = len(keys) if keys is not None else count_files(path)
-    common.run(iter_folder_items(path, labels=labels, metadata=meta, keys=keys), total, "folder")
+    common.run(
+        lambda stager: iter_folder_items(
+            path, labels=labels, metadata=meta, keys=keys, stager=stager
+        ),
+        total,
+        "folder",
+    )

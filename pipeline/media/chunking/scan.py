@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,13 +117,20 @@ def probe_and_scan(
 
 def _prefix(streams: Any, t0: float) -> array[int]:
     """Cumulative bytes (with per-packet container overhead) per RES bucket from t0."""
+    pairs = (
+        (t, size + PER_PACKET) for s in streams for t, size in zip(s.times, s.sizes, strict=True)
+    )
+    return bucket_prefix(pairs, t0)
+
+
+def bucket_prefix(packets: Iterable[tuple[float, int]], t0: float) -> array[int]:
+    """Cumulative bytes per RES bucket from t0 of (time, bytes) packets, in any order."""
     buckets: array[int] = array("q")
-    for s in streams:
-        for t, size in zip(s.times, s.sizes, strict=True):
-            i = max(0, math.floor((t - t0) / RES))
-            if i >= len(buckets):
-                buckets.extend([0] * (i + 1 - len(buckets)))
-            buckets[i] += size + PER_PACKET
+    for t, size in packets:
+        i = max(0, math.floor((t - t0) / RES))
+        if i >= len(buckets):
+            buckets.extend([0] * (i + 1 - len(buckets)))
+        buckets[i] += size
     prefix: array[int] = array("q", [0])
     total = 0
     for b in buckets:

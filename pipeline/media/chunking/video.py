@@ -1,9 +1,10 @@
 """Video over a limit: segments each within every limit, cut at keyframes or re-encoded exactly.
 
-Copy mode (default) plans cuts at keyframes from one ffprobe pass over the packets
-(pipeline/chunking/scan.py) and has ffmpeg's segment muxer stream-copy the file in one
-pass. Exact mode re-encodes (H.264/AAC) with keyframes forced at evenly spaced frame
-times, so every cut lands exactly there. Where the cuts really fell is read back from the
+Copy mode (default) plans cuts at keyframes from the MP4/MOV index (mp4_index.py; other
+containers and unusable indexes: one ffprobe pass over the packets, scan.py) and has
+ffmpeg's segment muxer stream-copy the file in one pass, the only pass over its bytes.
+Exact mode re-encodes (H.264/AAC) with keyframes forced at evenly spaced frame times, so
+every cut lands exactly there. Where the cuts really fell is read back from the
 segment muxer's list, and every segment is checked against the limits.
 """
 
@@ -26,7 +27,8 @@ from pipeline.media.chunking.ffmpeg_run import (
     input_options,
     run_tool,
 )
-from pipeline.media.chunking.probe import VIDEO_CODES, MediaInfo
+from pipeline.media.chunking.mp4_index import INDEXED_FORMATS, index_scan
+from pipeline.media.chunking.probe import VIDEO_CODES, MediaInfo, probe_media
 from pipeline.media.chunking.scan import PacketScan, probe_and_scan
 
 _CONTAINER = 4096  # fixed container overhead per segment, for planning
@@ -93,7 +95,7 @@ def plan_exact(scan: PacketScan, max_bytes: int, max_seconds: float) -> list[flo
 
 def split_video(src: Path, fmt: str, out_dir: Path, limits: Limits) -> Split:
     """Segments of `src` (sniffed as `fmt`), each under the byte and duration limits."""
-    info, scan = probe_and_scan(src, fmt, limits.ffmpeg_timeout_s, limits.video_source_seconds)
+    info, scan = _timeline(src, fmt, limits)
     max_seconds = limits.video_url_seconds - min(1.0, 0.1 * limits.video_url_seconds)
     max_bytes = int(limits.video_bytes * limits.split_target)
     mode = limits.video_split_mode
@@ -112,6 +114,19 @@ def split_video(src: Path, fmt: str, out_dir: Path, limits: Limits) -> Split:
     raise InputError(
         VIDEO_CODES.over, "video could not be split into chunks within the limits after 4 tries"
     )
+
+
+def _timeline(src: Path, fmt: str, limits: Limits) -> tuple[MediaInfo, PacketScan]:
+    """Streams and timeline: from the index of an MP4/MOV/3GP (a header probe and the moov
+    box), else, or when the index is unusable, from ffprobe's pass over every packet."""
+    if fmt in INDEXED_FORMATS:
+        info = probe_media(
+            src, fmt, VIDEO_CODES, limits.probe_timeout_s, limits.video_source_seconds
+        )
+        scan = index_scan(src, info)
+        if scan is not None:
+            return info, scan
+    return probe_and_scan(src, fmt, limits.ffmpeg_timeout_s, limits.video_source_seconds)
 
 
 def _run_split(
