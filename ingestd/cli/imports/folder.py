@@ -16,13 +16,17 @@ def import_folder(
     path: Path = typer.Argument(
         ..., help="Folder to import, recursively.", exists=True, file_okay=False
     ),
-    labels: bool = typer.Option(
-        False, "--labels", help="Use each file's folder name as a concept."
+    labels: bool | None = typer.Option(
+        None,
+        "--labels/--no-labels",
+        help="Use each file's folder name as a concept (default: no).",
+        show_default=False,
     ),
     *,  # the group has no default: @grouped fills it
     common: ImportArgs,
 ) -> None:
     """Import every file under PATH; the type of each comes from its content and extension."""
-    meta, keys = common.parsed()
+    meta, keys = common.parsed("folder", path.resolve().as_posix(), labels=(labels, False))
     total = len(keys) if keys is not None else count_files(path)
-    common.run(iter_folder_items(path, labels=labels, metadata=meta, keys=keys), total, "folder")
+    items = iter_folder_items(path, labels=common.option("labels"), metadata=meta, keys=keys)
+    common.run(items, total, "folder")
