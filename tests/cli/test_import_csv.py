@@ -144,6 +144,10 @@ def test_credentials_in_a_url_are_never_stored_or_printed(
     assert cred is not None and tok is not None
     assert cred["source_url"] == f"{web}/cat.jpg?X-Amz-Date=20240101"
     assert tok["source_url"] == f"{web}/big.png?size=2"
+    # The lineage keeps the URL of the cell as stored: no credentials either.
+    assert (cred["source_uri"], tok["source_uri"]) == (cred["source_url"], tok["source_url"])
+    gone = embedded.catalog.get_input("me", "main", "gone")
+    assert gone is not None and gone["source_uri"] == f"{web}/nope.jpg"
     stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != path)
     for secret in (b"PWSECRET", b"AKIDSECRET", b"SIGSECRET", b"TOKSECRET"):
         assert secret not in stored and secret.decode() not in result.stdout

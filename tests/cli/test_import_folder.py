@@ -92,7 +92,8 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
         a = stored[input_id_for(folder.resolve(), "cats/a.jpg")]
         assert [c["id"] for c in a["concepts"]] == ["cats"]
         assert a["metadata"] == {"batch": 1}
-        assert stored[input_id_for(folder.resolve(), "dogs/puppies/d.gif")]["concepts"][0]["id"] == "puppies"
+        puppy = stored[input_id_for(folder.resolve(), "dogs/puppies/d.gif")]
+        assert puppy["concepts"][0]["id"] == "puppies"
         assert stored[input_id_for(folder.resolve(), "dogs/notes.txt")]["media_type"] == "text"
         blob_count = len(list(rt.blobs.keys("media/")))
     assert blob_count == 5
@@ -199,7 +200,8 @@ def test_links_out_special_files_and_empty_files_fail_alone_and_the_rest_is_stor
     messages = {f["item"]: f["message"] for f in summary["failures"]}
     assert "outside" in messages["s.txt"] and "empty" in messages["0-empty.txt"]
     stored = {r["id"] for r in embedded.catalog.list_inputs("me", "main", limit=100)}
-    assert {input_id_for(d.resolve(), p) for p in ("a.jpg", "note.txt", "sub/again.txt", "z.png")} <= stored
+    good = ("a.jpg", "note.txt", "sub/again.txt", "z.png")
+    assert {input_id_for(d.resolve(), p) for p in good} <= stored
     blobs = [p.read_bytes() for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
     assert blobs and not any(b"TOP SECRET" in b or b"root:" in b for b in blobs)
 
