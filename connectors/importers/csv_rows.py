@@ -246,8 +246,7 @@ def _row_item(
 
 
 def _source_uri(item: ImportItem, layout: _Layout, cells: list[str], path: Path, line: int) -> str:
-    """Where the row's input comes from: the URL in it, the local file it names, or (raw
-    text, inline base64, a row refused before) the CSV file and line."""
+    """Where the row's input came from: its URL, the file it names, else the CSV's line."""
     row = dict(zip(layout.header, cells, strict=False))
     value = next((v for c in _LOCATION_COLUMNS if (v := row.get(c, "").strip())), "")
     if _SCHEME.match(value):
