@@ -49,6 +49,11 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def new_run_id() -> str:
+    """The id of one import run (`run-` and 12 hex): random, as every run is new."""
+    return f"run-{uuid.uuid4().hex[:12]}"
+
+
 def fingerprint(value: Any) -> str:
     """sha256 of a canonical JSON form: equal content, equal fingerprint."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

@@ -221,6 +221,31 @@ class Data(Strict):
         return present[0]
 
 
+LINEAGE_URI_CHARS = 4096
+
+
+def _bounded_uri(value: Any) -> Any:
+    # Lineage is a record, never a reason to refuse an input: an absurdly long URI is cut.
+    return value[:LINEAGE_URI_CHARS] if isinstance(value, str) else value
+
+
+class Lineage(Strict):
+    """Where an input came from; kept with it in the catalog, not part of its content."""
+
+    source_uri: Annotated[str | None, BeforeValidator(_bounded_uri)] = Field(
+        default=None,
+        description="File path, URL or s3://bucket/key it was read from (credentials are "
+        f"removed when stored; cut to {LINEAGE_URI_CHARS} characters).",
+    )
+    source_etag: str | None = Field(default=None, max_length=128, description="S3 ETag.")
+    collector_id: str | None = Field(
+        default=None, max_length=160, description="The collector that captured it."
+    )
+    event_id: str | None = Field(
+        default=None, max_length=64, description="The prediction event it was captured from."
+    )
+
+
 class Input(Strict):
     id: str | None = Field(default=None, description="Derived from the request when absent.")
     data: Data
@@ -230,6 +255,9 @@ class Input(Strict):
         default=False,
         description="An update: overwrite the input under this id even when its content "
         "differs (conflict resolution does not apply), e.g. a changed S3 object.",
+    )
+    lineage: Lineage | None = Field(
+        default=None, description="Where it came from (importers and collectors set it)."
     )
 
 

@@ -59,6 +59,27 @@ class InputOutcome:
         )
 
 
+# The lineage columns of an input (besides `source`, its kind, and `job_id`), in the order
+# `ingestd inputs get` shows them; a chunk inherits its parent's.
+LINEAGE_FIELDS = ("run_id", "source_uri", "source_etag", "collector_id", "event_id")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An item an importer refused before the ingest stage (no readable file, a bad CSV
+    cell, a bad id): recorded in the catalog so it counts as an error like any failed input."""
+
+    key: str  # the item as the importer names it: a relative path, `file.csv:12`, an S3 URI
+    input_id: str | None
+    code: int
+    message: str
+    source: str
+    run_id: str
+    job_id: str | None = None
+    source_uri: str | None = None
+    source_etag: str | None = None
+
+
 @dataclass(frozen=True)
 class ExistingInput:
     input_id: str

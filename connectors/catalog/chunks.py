@@ -20,7 +20,7 @@ from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
 from pipeline.ids import fingerprint
 from pipeline.media.chunking.records import ChunkLink, MediaParent
 from pipeline.media.ports import ChunkCommit
-from pipeline.records import Action, InputOutcome, InputRecord
+from pipeline.records import LINEAGE_FIELDS, Action, InputOutcome, InputRecord
 from pipeline.status import StatusCode
 
 if TYPE_CHECKING:
@@ -261,4 +261,5 @@ def _parent(row: Any) -> MediaParent:
         request_id=row["request_id"],
         job_id=row["job_id"],
         source=row["source"],
+        lineage={k: row[k] for k in LINEAGE_FIELDS},
     )

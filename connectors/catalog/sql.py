@@ -29,9 +29,11 @@ from connectors.catalog.extraction_jobs import ExtractionJobCatalog
 from connectors.catalog.inputs import InputCatalog
 from connectors.catalog.keys import KeyCatalog
 from connectors.catalog.knowledge import KnowledgeCatalog
+from connectors.catalog.lineage import LineageCatalog
 from connectors.catalog.migrations import migrate
 from connectors.catalog.queries import CatalogQueries
 from connectors.catalog.quotas import QuotaCatalog
+from connectors.catalog.refusals import RefusalCatalog
 from connectors.catalog.request_tables import refused_inputs, shown_id
 from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
 from connectors.catalog.versions import VersionCatalog
@@ -64,6 +66,8 @@ class SqlCatalog(CatalogQueries):
     blob_refs = cached_property(BlobRefCatalog)
     datasets = cached_property(DatasetCatalog)
     annotations = cached_property(AnnotationCatalog)
+    lineage = cached_property(LineageCatalog)
+    refusals = cached_property(RefusalCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)

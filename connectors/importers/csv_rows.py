@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ TEMPLATE_DATA = {  # column -> (medium, field)
     "input.data.audio.url": ("audio", "url"),
     "input.data.text.raw": ("text", "raw"),
 }
+_LOCATION_COLUMNS = ("input", *(c for c, (_, field) in TEMPLATE_DATA.items() if field == "url"))
 TEMPLATE_COLUMNS = ("input.id", *TEMPLATE_DATA, "input.data.metadata", LAT, LON)
 MAX_COLUMNS = len(TEMPLATE_COLUMNS) + 2 * MAX_CONCEPTS
 _CONCEPT = re.compile(r"input\.data\.concepts\[(\d+)\]\.(id|value)")
@@ -138,7 +140,9 @@ def iter_csv_items(
                 yield ImportItem.failed(key, BAD_REQUEST, f"the cell {shown} {_NOT_UTF8}")
                 continue
             files = _Files(path.parent, base_dir, input_type, stager)
-            yield _row_item(path, layout, cells, key, files, metadata or {})
+            item = _row_item(path, layout, cells, key, files, metadata or {})
+            item.source_uri = _source_uri(item, layout, cells, path, start)
+            yield item
 
 
 class _BoundedLines:
@@ -247,6 +251,18 @@ def _row_item(
         return ImportItem(key=key, input=Input(id=input_id, data=data), size=size)
 
     return item_or_failure(key, input_id, build)
+
+
+def _source_uri(item: ImportItem, layout: _Layout, cells: list[str], path: Path, line: int) -> str:
+    """Where the row's input came from: its URL, the file it names, else the CSV's line."""
+    row = dict(zip(layout.header, cells, strict=False))
+    value = next((v for c in _LOCATION_COLUMNS if (v := row.get(c, "").strip())), "")
+    if _SCHEME.match(value):
+        return value  # the stage stores it without credentials (ingest.inputs.stored_url)
+    medium = item.input.data.media()[1] if item.input is not None else None
+    if layout.simple and medium is not None and not (isinstance(medium, Text) and medium.raw):
+        return os.path.normpath(path.parent.absolute() / value)  # the file it read
+    return f"{path.absolute().as_posix()}:{line}"
 
 
 def _template_data(row: dict[str, str], layout: _Layout) -> tuple[Data, int]:

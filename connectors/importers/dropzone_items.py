@@ -17,7 +17,7 @@ from connectors.importers.files import check_not_empty, classify_file
 from connectors.importers.items import ImportItem, item_or_failure
 from pipeline.errors import InputError
 from pipeline.ids import derived_id, fingerprint, sha256_hex, slug
-from pipeline.models import Concept, Data, Input, Media, MediaType, Strict, Text
+from pipeline.models import Concept, Data, Input, Lineage, Media, MediaType, Strict, Text
 from pipeline.sniff import sniff
 from pipeline.status import StatusCode
 
@@ -56,6 +56,12 @@ class ObjectItem(ImportItem):
     kind: str = "object"  # object, member, or archive (only when the archive itself failed)
     parent_id: str | None = None
     media_type: MediaType | None = None
+
+    def lineage(self) -> Lineage | None:
+        """s3://bucket/key (#member inside an archive) and the object's ETag."""
+        if not self.origin:
+            return None
+        return Lineage(source_uri=self.origin, source_etag=self.etag or None)
 
 
 def shown(text: str) -> str:

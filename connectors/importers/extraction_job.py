@@ -48,6 +48,7 @@ KEEP = 1000  # failures and deleted keys kept in the summary
 @dataclass
 class JobOutcome:
     job: dict[str, Any]
+    run_id: str = ""
     actions: Counter[str] = field(default_factory=Counter)
     codes: Counter[str] = field(default_factory=Counter)
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -64,6 +65,7 @@ class JobOutcome:
     def to_dict(self) -> dict[str, Any]:
         return {
             "job": self.job,
+            "run_id": self.run_id,
             "actions": dict(self.actions),
             "codes": dict(self.codes),
             "failures": self.failures,
@@ -91,6 +93,7 @@ class ExtractionJobRunner:
         force: bool = False,
         on_progress: Callable[[dict[str, int]], None] | None = None,
         on_poll: Callable[[dict[str, int], datetime], None] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.submit, self.catalog = submit, catalog
         self.user_id, self.app_id, self.config = user_id, app_id, config
@@ -111,6 +114,8 @@ class ExtractionJobRunner:
             limits=limits,
             max_pending=64,  # bounds the memory of items in flight when the transport does not
         )
+        if run_id is not None:
+            self.options.run_id = run_id  # one run for every pass of this job's invocation
         self.client = credentials.client(max_pool=max(10, self.config.concurrency * 2))
         self.queue = (
             NotificationQueue(credentials.sqs_client(), sqs_queue_url, self.where)
@@ -138,7 +143,7 @@ class ExtractionJobRunner:
         self.on_progress = on_progress or (lambda _c: None)
         # After each watch cycle, failed or not: the counters and when that poll began.
         self.on_poll = on_poll or (lambda _c, _t: None)
-        self.outcome = JobOutcome(job=job)
+        self.outcome = JobOutcome(job=job, run_id=self.options.run_id)
         self._last_tick = 0.0
         self.tick_seconds = TICK
         self._saved: tuple[dict[str, int], str | None] | None = None

@@ -58,21 +58,23 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _unlisted(key: str, exc: OSError) -> ImportItem:
+def _unlisted(key: str, exc: OSError, uri: str) -> ImportItem:
     code = StatusCode.INPUT_INVALID_ARGUMENT
     if exc.errno in (errno.EACCES, errno.EPERM):
         code = StatusCode.INPUT_PERMISSION_DENIED
-    return ImportItem.failed(
-        key, code, f"cannot list folder {key}: {exc.strerror}; none of its files were imported"
-    )
+    message = f"cannot list folder {key}: {exc.strerror}; none of its files were imported"
+    return ImportItem.failed(key, code, message, source_uri=uri)
 
 
-def input_id_for(relpath: str) -> str:
-    """A readable id from the relative path; long or lossy paths get a hash to stay unique."""
+def input_id_for(root: Path, relpath: str) -> str:
+    """A readable id from the relative path, made unique by a hash of the folder and path.
+
+    The folder (its resolved absolute path) is part of the id: `a/note.txt` and
+    `b/note.txt` imported as two folders are two inputs, while importing the same folder
+    again names the same inputs (idempotent).
+    """
     readable = slug(relpath, max_len=96)
-    if readable == relpath.replace("/", "-") and len(relpath) <= 96:
-        return readable
-    return f"{readable}-{derived_id('folder', relpath)[:10]}"
+    return f"{readable}-{derived_id('folder', str(root), relpath)[:10]}"
 
 
 def iter_folder_items(
@@ -97,8 +99,9 @@ def iter_folder_items(
         relpath = os.fsencode(name).decode("utf-8", "backslashreplace")
         if keys is not None and relpath not in keys:
             continue
+        uri = (root / relpath).as_posix()
         if error is not None:
-            yield _unlisted(relpath, error)
+            yield _unlisted(relpath, error, uri)
             continue
         if relpath != name:
             yield ImportItem.failed(
@@ -106,22 +109,20 @@ def iter_folder_items(
                 StatusCode.INPUT_INVALID_ARGUMENT,
                 f"{relpath}: the file name is not valid UTF-8; rename the file "
                 "(e.g. convmv -f latin1 -t utf8) and retry",
+                source_uri=uri,
             )
             continue
-        input_id = input_id_for(relpath)
-        yield item_or_failure(
+        input_id = input_id_for(root, relpath)
+        build = partial(
+            _file_item,
+            root,
             relpath,
             input_id,
-            partial(
-                _file_item,
-                root,
-                relpath,
-                input_id,
-                labels=labels,
-                metadata=metadata,
-                stager=stager,
-            ),
+            labels=labels,
+            metadata=metadata,
+            stager=stager,
         )
+        yield item_or_failure(relpath, input_id, build, uri)
 
 
 def _file_item(
@@ -138,7 +139,8 @@ def _file_item(
     if labels and parent:
         data.concepts = [Concept(id=slug(parent, max_len=120), name=parent, value=1.0)]
     data.metadata = dict(metadata or {})
-    return ImportItem(key=relpath, input=Input(id=input_id, data=data), size=size)
+    uri = (root / relpath).as_posix()
+    return ImportItem(key=relpath, input=Input(id=input_id, data=data), size=size, source_uri=uri)
 
 
 def count_files(root: Path) -> int:

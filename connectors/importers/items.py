@@ -16,32 +16,47 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.errors import InputError
-from pipeline.models import Input
+from pipeline.models import Input, Lineage
 from pipeline.status import StatusCode
 
 
 @dataclass
 class ImportItem:
-    """`key` names the item in reports and `--retry-failed` (a relative path, `file.csv:12`)."""
+    """`key` names the item in reports and `--retry-failed` (a relative path, `file.csv:12`);
+    `source_uri` is where it was read from (a file path, a URL), kept as its lineage."""
 
     key: str
     input: Input | None = None
     size: int = 0
     error: InputError | None = None
     input_id_hint: str | None = None
+    source_uri: str | None = None
 
     @classmethod
     def failed(
-        cls, key: str, code: StatusCode, message: str, input_id: str | None = None
+        cls,
+        key: str,
+        code: StatusCode,
+        message: str,
+        input_id: str | None = None,
+        source_uri: str | None = None,
     ) -> ImportItem:
-        return cls(key=key, error=InputError(code, message), input_id_hint=input_id)
+        return cls(
+            key=key, error=InputError(code, message), input_id_hint=input_id, source_uri=source_uri
+        )
 
     @property
     def input_id(self) -> str | None:
         return self.input.id if self.input is not None else self.input_id_hint
 
+    def lineage(self) -> Lineage | None:
+        """Where the item came from, as its input carries it to the catalog."""
+        return Lineage(source_uri=self.source_uri) if self.source_uri else None
 
-def item_or_failure(key: str, input_id: str | None, build: Callable[[], ImportItem]) -> ImportItem:
+
+def item_or_failure(
+    key: str, input_id: str | None, build: Callable[[], ImportItem], source_uri: str | None = None
+) -> ImportItem:
     """`build()`, or the item failed with its code when the input is invalid.
 
     Any validation error of one item (an empty file, a bad concept id) is that item's
@@ -50,9 +65,10 @@ def item_or_failure(key: str, input_id: str | None, build: Callable[[], ImportIt
     try:
         return build()
     except InputError as exc:
-        return ImportItem.failed(key, exc.code, exc.message, input_id)
+        return ImportItem.failed(key, exc.code, exc.message, input_id, source_uri)
     except ValidationError as exc:
-        return ImportItem.failed(key, StatusCode.INPUT_INVALID_ARGUMENT, explain(exc), input_id)
+        code = StatusCode.INPUT_INVALID_ARGUMENT
+        return ImportItem.failed(key, code, explain(exc), input_id, source_uri)
 
 
 def explain(exc: ValidationError) -> str:
@@ -86,10 +102,17 @@ REPORT_LINE_LIMIT = 1024 * 1024  # a report line is one failure: a key and a mes
 
 def read_report_keys(report: Path) -> set[str]:
     """The item keys of a failure report written by an earlier run."""
+    return read_report(report)[0]
+
+
+def read_report(report: Path) -> tuple[set[str], dict[str, Any] | None]:
+    """(item keys, the run the report records: its id, source and options, or None for a
+    report written before runs were recorded)."""
     # A device or FIFO (/dev/zero, a pipe) would be read forever or block: regular files only.
     if not stat.S_ISREG(report.stat().st_mode):
         raise ValueError(f"{report} is not a regular file, so not a failure report")
     keys: set[str] = set()
+    run: dict[str, Any] | None = None
     with report.open(encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(iter(lambda: fh.readline(REPORT_LINE_LIMIT + 1), ""), 1):
             if len(line) > REPORT_LINE_LIMIT:
@@ -100,7 +123,52 @@ def read_report_keys(report: Path) -> set[str]:
             if not line.strip():
                 continue
             try:
-                keys.add(json.loads(line)["item"])
+                entry = json.loads(line)
+                keys.add(entry["item"])
+                if run is None and isinstance(entry.get("run"), dict):
+                    run = entry["run"]
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise ValueError(f"{report}:{n} is not a failure-report line: {exc}") from exc
-    return keys
+    return keys, run
+
+
+def reuse_options(
+    given: dict[str, Any],
+    run: dict[str, Any] | None,
+    source: str,
+    target: str | None,
+) -> dict[str, Any]:
+    """The options of a retry: each one the retried run recorded, unless given here.
+
+    `given` maps option names to values, None when not given. One given with a value other
+    than the recorded one is an error rather than a silent change half-way through a run
+    (the retried items would be labelled, filed or resolved unlike the rest of the run).
+    """
+    if run is None:
+        return dict(given)
+    if run.get("source") != source:
+        raise ValueError(f"the report is of a {run.get('source')} import, not {source}")
+    if target is not None and run.get("target") not in (None, target):
+        raise ValueError(
+            f"the report is of an import of {run['target']}, not {target}: retry with that one"
+        )
+    recorded = run.get("options") or {}
+    chosen = {}
+    for name, value in given.items():
+        old = recorded.get(name)
+        if value is None or name not in recorded:
+            chosen[name] = value if value is not None else old
+        elif _canonical_option(value) != _canonical_option(old):
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{flag} {json.dumps(value)} contradicts the run being retried "
+                f"({run.get('run_id')}), which used {json.dumps(old)}: drop {flag} to retry "
+                "with the recorded options, or start a new import without --retry-failed"
+            )
+        else:
+            chosen[name] = value
+    return chosen
+
+
+def _canonical_option(value: Any) -> Any:
+    return sorted(set(value)) if isinstance(value, list) else value

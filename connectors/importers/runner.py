@@ -11,20 +11,33 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from connectors.importers.items import ImportItem
+from pipeline.errors import InputError
 from pipeline.events import DeadLetter, UploadRequest
+from pipeline.ids import new_run_id
 from pipeline.limits import Limits, batches
-from pipeline.models import ConflictResolution
-from pipeline.records import Action, InputOutcome
+from pipeline.models import ConflictResolution, Input
+from pipeline.records import Action, InputOutcome, Refusal
 from pipeline.status import StatusCode
+
+REFUSALS_PER_WRITE = 500  # refused items written to the catalog together
+
+
+class RefusalSink(Protocol):
+    def record(self, user_id: str, app_id: str, refusals: Sequence[Refusal]) -> None: ...
 
 
 class SettledSource(Protocol):
+    """The catalog as an import sees it: what settled, and where refused items are kept."""
+
+    @property
+    def refusals(self) -> RefusalSink: ...
+
     def settled(
         self, user_id: str, app_id: str, event_ids: Collection[str]
     ) -> dict[str, list[InputOutcome] | DeadLetter]: ...
@@ -33,6 +46,7 @@ class SettledSource(Protocol):
 @dataclass
 class ImportSummary:
     source: str
+    run_id: str = ""
     submitted: int = 0
     actions: Counter[str] = field(default_factory=Counter)
     codes: Counter[str] = field(default_factory=Counter)
@@ -54,6 +68,7 @@ class ImportSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "run_id": self.run_id,
             "total": self.total,
             "requests": self.requests,
             "actions": dict(self.actions),
@@ -73,6 +88,7 @@ class ImportOptions:
     conflict_resolution: ConflictResolution = ConflictResolution.SKIP
     source: str = "folder"
     job_id: str | None = None
+    run_id: str = field(default_factory=new_run_id)  # on every input the run sends (lineage)
     limits: Limits = field(default_factory=Limits)
     poll_interval: float = 0.2
     max_pending: int | None = None  # requests sent but not settled (Kafka does not block)
@@ -97,7 +113,8 @@ class ImportRun:
         self.catalog = catalog
         self.options = options
         self.progress = progress or (lambda _n: None)
-        self.summary = ImportSummary(source=options.source)
+        self.summary = ImportSummary(source=options.source, run_id=options.run_id)
+        self._refused: list[Refusal] = []
         self._pending: dict[str, list[ImportItem]] = {}
         self._last_poll = 0.0
         # Inputs the ingest stage left to the media stage (30001): input id -> (entry, action)
@@ -114,11 +131,12 @@ class ImportRun:
                 request_id=uuid.uuid4().hex,
                 user_id=self.options.user_id,
                 app_id=self.options.app_id,
-                inputs=[it.input for it in batch if it.input is not None],
+                inputs=[_with_lineage(it) for it in batch],
                 dataset_ids=self.options.dataset_ids,
                 conflict_resolution=self.options.conflict_resolution,
                 job_id=self.options.job_id,
                 source=self.options.source,
+                run_id=self.options.run_id,
             )
             self._pending[request.request_id] = batch
             self.submit(request)
@@ -128,6 +146,7 @@ class ImportRun:
             while self.options.max_pending and len(self._pending) >= self.options.max_pending:
                 time.sleep(self.options.poll_interval)
                 self._poll(force=True)
+        self._flush_refused()
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._pending:
             if deadline is not None and time.monotonic() > deadline:
@@ -171,7 +190,32 @@ class ImportRun:
             self._record(
                 item, Action.FAILED, int(item.error.code), item.error.message, item.input_id
             )
+            self._refuse(item, item.error)
             self.progress(1)
+
+    def _refuse(self, item: ImportItem, error: InputError) -> None:
+        """Keep an item refused here in the catalog, where `inputs status` counts it."""
+        lineage = item.lineage()
+        self._refused.append(
+            Refusal(
+                key=item.key,
+                input_id=item.input_id,
+                code=int(error.code),
+                message=error.message,
+                source=self.options.source,
+                run_id=self.options.run_id,
+                job_id=self.options.job_id,
+                source_uri=lineage.source_uri if lineage else None,
+                source_etag=lineage.source_etag if lineage else None,
+            )
+        )
+        if len(self._refused) >= REFUSALS_PER_WRITE:
+            self._flush_refused()
+
+    def _flush_refused(self) -> None:
+        if self._refused:
+            self.catalog.refusals.record(self.options.user_id, self.options.app_id, self._refused)
+            self._refused = []
 
     def _poll(self, force: bool) -> None:
         now = time.monotonic()
@@ -234,17 +278,33 @@ def _move(counter: Counter[str], old: str, new: str) -> None:
     counter[new] += 1
 
 
+def _with_lineage(item: ImportItem) -> Input:
+    """The item's input, carrying where the item came from unless its lister said already."""
+    assert item.input is not None
+    lineage = item.lineage()
+    if item.input.lineage is not None or lineage is None:
+        return item.input
+    return item.input.model_copy(update={"lineage": lineage})
+
+
 def _is_video(item: ImportItem) -> bool:
     return item.input is not None and item.input.data.video is not None
 
 
-def write_report(summary: ImportSummary, path: Path) -> Path | None:
-    """Failed items as JSON lines (the input of `--retry-failed`); None when nothing failed."""
+def write_report(
+    summary: ImportSummary, path: Path, run: dict[str, Any] | None = None
+) -> Path | None:
+    """Failed items as JSON lines (the input of `--retry-failed`); None when nothing failed.
+
+    Each line also holds `run` (the run's id, source and options), so that a retry redoes
+    the items as the first run did (items.read_report); every line stays one failure.
+    """
     if not summary.failures:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
+    extra = {} if run is None else {"run": run}
     with path.open("w", encoding="utf-8") as fh:
         for entry in summary.failures:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+            fh.write(json.dumps({**entry, **extra}, sort_keys=True) + "\n")
     summary.report = str(path)
     return path

@@ -70,11 +70,14 @@ def inputs_list(
 
 @app.command("get")
 def inputs_get(input_id: str, as_json: bool = JsonOpt) -> None:
-    """Show one input with its annotations and datasets."""
+    """Show one input with its annotations, datasets and lineage (where it came from)."""
     with open_runtime() as rt:
         row = rt.catalog.get_input(rt.settings.user_id, rt.settings.app_id, input_id)
         if row is not None:
             add_text(rt.blobs, row)
+            row["lineage"] = rt.catalog.lineage.get(
+                rt.settings.user_id, rt.settings.app_id, input_id
+            )
     if row is None:
         fail(coded(StatusCode.INPUT_DOES_NOT_EXIST, f"no input {input_id!r}"))
         return
@@ -102,6 +105,10 @@ def inputs_get(input_id: str, as_json: bool = JsonOpt) -> None:
     ):
         value = status_text(row[key]) if key == "status_code" else row[key]
         console.print(f"[bold]{key}[/]: {value}")
+    console.print("[bold]lineage[/]:")
+    for key, value in (row["lineage"] or {}).items():
+        if value is not None:
+            console.print(f"  {key}: {value}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"[bold]annotations[/]: {len(row['annotations'])}")
     for ann in row["annotations"]:
         console.print(

@@ -12,7 +12,7 @@ from pipeline.collect.operators.annotation_writer import as_annotations
 from pipeline.collect.operators.datum import Datum
 from pipeline.errors import InputError
 from pipeline.events import PredictionEvent, UploadRequest
-from pipeline.models import Annotation, Data, Input, MediaType, Text
+from pipeline.models import Annotation, Data, Input, Lineage, MediaType, Text
 from pipeline.status import StatusCode
 
 _MEDIA = {MediaType.IMAGE.value, MediaType.VIDEO.value, MediaType.AUDIO.value}
@@ -68,13 +68,15 @@ def upload_request(
     collector_key: str,
     annotations: list[Annotation],
     dataset_id: str | None,
+    collector_id: str | None = None,
 ) -> UploadRequest:
     request_id, input_id = capture_ids(event.event_id, collector_key)
+    lineage = Lineage(collector_id=collector_id, event_id=event.event_id)
     return UploadRequest(
         request_id=request_id,
         user_id=user_id,
         app_id=app_id,
-        inputs=[Input(id=input_id, data=data, annotations=annotations)],
+        inputs=[Input(id=input_id, data=data, annotations=annotations, lineage=lineage)],
         dataset_ids=[dataset_id] if dataset_id else [],
         source="collector",
     )

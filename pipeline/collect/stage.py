@@ -227,6 +227,7 @@ class CollectStage:
             collector_key=key,
             annotations=annotations,
             dataset_id=collector.dataset_id,
+            collector_id=collector.id,
         )
         return CaptureOutcome(
             key, CAPTURED, StatusCode.SUCCESS, request_id=request.request_id

@@ -23,7 +23,7 @@ from pipeline.errors import InputError
 from pipeline.ids import blob_key, check_id, fingerprint, sha256_hex
 from pipeline.ingest.checks import check_medium, size_of
 from pipeline.limits import Limits
-from pipeline.models import Input, Media, MediaType, Text
+from pipeline.models import Input, Lineage, Media, MediaType, Text
 from pipeline.ports import BlobStore, Fetcher
 from pipeline.records import InputRecord
 from pipeline.status import StatusCode
@@ -243,6 +243,19 @@ def stored_url(url: str | None) -> str | None:
     )
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def stamp_lineage(record: InputRecord, run_id: str | None, lineage: Lineage | None) -> None:
+    """Where the input came from, onto its record: the run, its source (credentials removed
+    from URLs, whoever sent them), the capture."""
+    record.run_id = run_id
+    if lineage is None:
+        return
+    uri = lineage.source_uri
+    record.source_uri = stored_url(uri) if uri and "://" in uri else uri
+    record.source_etag = lineage.source_etag
+    record.collector_id = lineage.collector_id
+    record.event_id = lineage.event_id
 
 
 def _digest(data: bytes | Path) -> str:

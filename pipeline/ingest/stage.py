@@ -23,7 +23,7 @@ from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
 from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
 from pipeline.ingest.conflicts import candidate_ids, resolve_id
-from pipeline.ingest.inputs import PreparedInput, prepare_input
+from pipeline.ingest.inputs import PreparedInput, prepare_input, stamp_lineage
 from pipeline.ingest.media_tasks import media_task, reemit
 from pipeline.ingest.ports import IngestCatalog, UploadCommit
 from pipeline.limits import Limits
@@ -254,7 +254,7 @@ class IngestStage:
         record.request_id = request.request_id
         record.job_id = request.job_id
         record.source = request.source
-        record.run_id = request.run_id
+        stamp_lineage(record, request.run_id, item.lineage)
         try:
             record.dataset_ids = _dataset_ids(request.dataset_ids, item.dataset_ids)
             annotations = _annotations(request, item, record)
@@ -310,8 +310,8 @@ class IngestStage:
             request_id=request.request_id,
             job_id=request.job_id,
             source=request.source,
-            run_id=request.run_id,
         )
+        stamp_lineage(record, request.run_id, request.inputs[index].lineage)
         return _Plan(outcome, record=record)
 
 

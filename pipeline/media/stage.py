@@ -226,6 +226,7 @@ class MediaStage:
             job_id=parent.job_id,
             source=parent.source,
             dataset_ids=list(task.dataset_ids),
+            **parent.lineage,  # a chunk came from where its parent came from
         )
         record.fingerprint = fingerprint(
             {"parent": parent.fingerprint, "chunk": meta, "sha256": digest}

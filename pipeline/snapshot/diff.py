@@ -2,12 +2,14 @@
 
 A merge walk over the two files: inputs added and removed, inputs whose data changed, and
 for inputs in both, annotations added, removed and modified. Only counts and a bounded
-sample of ids are kept, so two million-input versions compare in constant memory.
+sample of ids are kept, so two million-input versions compare in constant memory. Given
+`group`, the inputs added are also counted by what added them (an import run, a
+collector), asked a batch of ids at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ class VersionDiff:
     annotations_removed: int = 0
     annotations_modified: int = 0
     samples: dict[str, list[str]] = field(default_factory=dict)
+    added_by: dict[str, int] = field(default_factory=dict)  # group -> inputs added
     sample_size: int = 20
 
     def note(self, kind: str, item: str) -> None:
@@ -49,9 +52,25 @@ class VersionDiff:
         return out
 
 
-def diff_manifests(old: Path, new: Path, sample_size: int = 20) -> VersionDiff:
+Grouper = Callable[[list[str]], list[str]]
+"""Input ids -> the group of each (its import run, collector, ...), in the same order."""
+
+GROUP_BATCH = 1000
+
+
+def diff_manifests(
+    old: Path, new: Path, sample_size: int = 20, group: Grouper | None = None
+) -> VersionDiff:
     """Compare version `old` (A) with version `new` (B)."""
     diff = VersionDiff(sample_size=sample_size)
+    added: list[str] = []
+
+    def count_added(flush: bool = False) -> None:
+        if group is not None and added and (flush or len(added) >= GROUP_BATCH):
+            for name in group(added):
+                diff.added_by[name] = diff.added_by.get(name, 0) + 1
+            added.clear()
+
     a_lines, b_lines = read_manifest(old), read_manifest(new)
     a, b = _next(a_lines), _next(b_lines)
     while a is not None or b is not None:
@@ -63,10 +82,14 @@ def diff_manifests(old: Path, new: Path, sample_size: int = 20) -> VersionDiff:
         elif a is None or b["id"] < a["id"]:
             diff.inputs_added += 1
             diff.note("inputs_added", b["id"])
+            if group is not None:
+                added.append(b["id"])
+                count_added()
             b = _next(b_lines)
         else:
             _compare(diff, a, b)
             a, b = _next(a_lines), _next(b_lines)
+    count_added(flush=True)
     return diff
 
 

@@ -104,9 +104,11 @@ def test_local_files_outside_the_csv_folder_need_base_dir(
 
     wider = runner.invoke(app, ["import", "csv", str(path), "--base-dir", str(tmp_path), "--json"])
     summary = json.loads(wider.stdout)
-    assert summary["actions"] == {"created": 1, "failed": 1}
+    # `cat` was recorded as refused by the first run: storing it now updates that record
+    assert summary["actions"] == {"updated": 1, "failed": 1}
     assert embedded.catalog.get_input("me", "main", "cat") is not None
-    assert embedded.catalog.get_input("me", "main", "env") is None
+    env = embedded.catalog.get_input("me", "main", "env")  # refused: recorded, nothing read
+    assert env is not None and env["status_code"] == 30103 and env["blob_key"] is None
 
 
 def test_a_header_of_a_million_columns_is_refused_with_its_code(
@@ -142,6 +144,10 @@ def test_credentials_in_a_url_are_never_stored_or_printed(
     assert cred is not None and tok is not None
     assert cred["source_url"] == f"{web}/cat.jpg?X-Amz-Date=20240101"
     assert tok["source_url"] == f"{web}/big.png?size=2"
+    # The lineage keeps the URL of the cell as stored: no credentials either.
+    assert (cred["source_uri"], tok["source_uri"]) == (cred["source_url"], tok["source_url"])
+    gone = embedded.catalog.get_input("me", "main", "gone")
+    assert gone is not None and gone["source_uri"] == f"{web}/nope.jpg"
     stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != path)
     for secret in (b"PWSECRET", b"AKIDSECRET", b"SIGSECRET", b"TOKSECRET"):
         assert secret not in stored and secret.decode() not in result.stdout

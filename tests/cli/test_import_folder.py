@@ -80,7 +80,7 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
     with Runtime.open(settings) as rt:
         stored = {r["id"]: r for r in rt.catalog.list_inputs("me", "main", dataset_id="pets")}
         assert set(stored) == {
-            input_id_for(p)
+            input_id_for(folder.resolve(), p)
             for p in (
                 "cats/a.jpg",
                 "cats/b.png",
@@ -89,11 +89,12 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
                 "dogs/notes.txt",
             )
         }
-        a = stored[input_id_for("cats/a.jpg")]
+        a = stored[input_id_for(folder.resolve(), "cats/a.jpg")]
         assert [c["id"] for c in a["concepts"]] == ["cats"]
         assert a["metadata"] == {"batch": 1}
-        assert stored[input_id_for("dogs/puppies/d.gif")]["concepts"][0]["id"] == "puppies"
-        assert stored[input_id_for("dogs/notes.txt")]["media_type"] == "text"
+        puppy = stored[input_id_for(folder.resolve(), "dogs/puppies/d.gif")]
+        assert puppy["concepts"][0]["id"] == "puppies"
+        assert stored[input_id_for(folder.resolve(), "dogs/notes.txt")]["media_type"] == "text"
         blob_count = len(list(rt.blobs.keys("media/")))
     assert blob_count == 5
 
@@ -101,9 +102,15 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
     again = json.loads(second.stdout)
     assert again["actions"] == {"unchanged": 5, "failed": 3}
     with Runtime.open(settings) as rt:
-        assert (
-            len(rt.catalog.list_inputs("me", "main", limit=1000)) == 5 + 2
-        )  # broken.jpg, fake.png recorded as failed
+        # broken.jpg, fake.png failed in the ingest stage; blob.bin, refused by the importer
+        # before it, is recorded as failed too (with its code)
+        failed = rt.catalog.list_inputs("me", "main", limit=1000, failed_only=True)
+        assert {r["id"]: r["status_code"] for r in failed} == {
+            input_id_for(folder.resolve(), "cats/broken.jpg"): 30002,
+            input_id_for(folder.resolve(), "cats/fake.png"): 30101,
+            input_id_for(folder.resolve(), "dogs/blob.bin"): 30101,
+        }
+        assert len(rt.catalog.list_inputs("me", "main", limit=1000)) == 5 + 3
         assert len(list(rt.blobs.keys("media/"))) == blob_count
 
     # Fix one file and redo only the failures.
@@ -118,7 +125,7 @@ def test_folder_import_stores_good_reports_bad_and_reruns_add_nothing(
         "processed": 6,
         "to_process": 0,
         "processing": 0,
-        "errors": 1,
+        "errors": 2,
     }
 
 
@@ -193,7 +200,8 @@ def test_links_out_special_files_and_empty_files_fail_alone_and_the_rest_is_stor
     messages = {f["item"]: f["message"] for f in summary["failures"]}
     assert "outside" in messages["s.txt"] and "empty" in messages["0-empty.txt"]
     stored = {r["id"] for r in embedded.catalog.list_inputs("me", "main", limit=100)}
-    assert {input_id_for(p) for p in ("a.jpg", "note.txt", "sub/again.txt", "z.png")} <= stored
+    good = ("a.jpg", "note.txt", "sub/again.txt", "z.png")
+    assert {input_id_for(d.resolve(), p) for p in good} <= stored
     blobs = [p.read_bytes() for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
     assert blobs and not any(b"TOP SECRET" in b or b"root:" in b for b in blobs)
 
@@ -226,7 +234,7 @@ def test_summary_reports_what_the_media_stage_made_of_an_oversized_input(
     code, summary = import_json(d)
     assert code == 0, summary
     assert summary["codes"] == {"30000 INPUT_SUCCESS": 2}
-    row = embedded.catalog.get_input("me", "main", input_id_for("long.txt"))
+    row = embedded.catalog.get_input("me", "main", input_id_for(d.resolve(), "long.txt"))
     assert row is not None and row["status_code"] == 30000
 
 
@@ -260,7 +268,7 @@ def test_odd_names_and_deep_folders_fail_alone_and_the_rest_is_stored(
         (unlisted,) = (f for k, f in failures.items() if k.startswith("n/n/"))
         assert "cannot list folder" in unlisted["message"]
         stored = {r["id"] for r in embedded.catalog.list_inputs("me", "main", limit=100)}
-        assert {input_id_for(p) for p in ("a.txt", "new\nline.txt", mid)} <= stored
+        assert {input_id_for(d.resolve(), p) for p in ("a.txt", "new\nline.txt", mid)} <= stored
     finally:
         remove_chain(d, 2100, {1400: "mid.txt"})  # pytest's rmtree recurses too
 

@@ -231,8 +231,12 @@ def test_archives_good_and_hostile_through_s3(rt: Runtime, s3: S3Server, tmp_pat
     assert failures["good.zip#inner.zip"][0] == StatusCode.ARCHIVE_EXTRACT_FAILED
     assert "inside an archive" in failures["good.zip#inner.zip"][1]
     assert failures["good.zip#blob.bin"][0] == StatusCode.INPUT_UNSUPPORTED_FORMAT
-    stored = job_inputs(rt)
-    assert set(stored) == {
+    rows = job_inputs(rt)
+    stored = {k for k, r in rows.items() if r["status_code"] == StatusCode.INPUT_SUCCESS}
+    # What was refused before the ingest stage is recorded with its code, nothing stored.
+    assert rows[input_id_for(bucket, "z/evil.zip")]["status_code"] == 67000
+    assert rows[input_id_for(bucket, "z/evil.zip")]["blob_key"] is None
+    assert stored == {
         input_id_for(bucket, "z/good.zip", "a.jpg"),
         input_id_for(bucket, "z/good.zip", "t/b.txt"),
         input_id_for(bucket, "z/good.tar", "c.png"),
@@ -382,5 +386,7 @@ def test_empty_objects_fail_alone_and_bzh_text_is_not_an_archive(
     }
     expected = {input_id_for(bucket, f"drop/{k}") for k in ("a.txt", "b.jpg", "z.txt")}
     expected.add(input_id_for(bucket, "drop/c.zip", "bzh.txt"))
-    assert set(job_inputs(rt)) == expected
+    rows = job_inputs(rt)
+    assert {k for k, r in rows.items() if r["status_code"] == StatusCode.INPUT_SUCCESS} == expected
+    assert rows[input_id_for(bucket, "drop/d.tar.bz2")]["status_code"] == 67000  # recorded
     assert out.actions == {"created": 4, "failed": 4}

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors.importers.folder import input_id_for
 from ingestd.app.runtime import Runtime
 from ingestd.cli.options import table
 
 LONG_VIDEO = "videos/long-walk.mp4"
-# Parent input id (the folder importer's id of the file) -> chunks the media stage makes.
-EXPECTED_CHUNKS = {"videos-long-walk.mp4": 2, "dogs-huge.png": 1}
+# The oversized file (relative to the samples folder) -> chunks the media stage makes.
+EXPECTED_CHUNKS = {LONG_VIDEO: 2, "dogs/huge.png": 1}
 
 
 def make_long_video(folder: Path) -> None:
@@ -44,10 +45,11 @@ class MediaOutcome:
 
     parents: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     chunks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    expected: dict[str, int] = field(default_factory=dict)  # parent id -> chunks
 
     @property
     def as_expected(self) -> bool:
-        return all(len(self.chunks.get(p, [])) == n for p, n in EXPECTED_CHUNKS.items())
+        return all(len(self.chunks.get(p, [])) == n for p, n in self.expected.items())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,14 +65,16 @@ class MediaOutcome:
         }
 
 
-def collect(rt: Runtime) -> MediaOutcome:
+def collect(rt: Runtime, samples: Path) -> MediaOutcome:
     """Wait for the media stage (embedded bus), then read the chunks it wrote."""
     if not rt.kafka_mode:
         rt.bus.join()
     s = rt.settings
     chunks = rt.catalog.chunks
     outcome = MediaOutcome()
-    for parent in EXPECTED_CHUNKS:
+    for relpath, count in EXPECTED_CHUNKS.items():
+        parent = input_id_for(samples.resolve(), relpath)  # the folder importer's id
+        outcome.expected[parent] = count
         outcome.parents[parent] = rt.catalog.get_input(s.user_id, s.app_id, parent)
         outcome.chunks[parent] = chunks.chunks_of(s.user_id, s.app_id, parent)
     return outcome

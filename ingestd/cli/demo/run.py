@@ -46,7 +46,7 @@ def run_demo(workdir: str, as_json: bool = False) -> bool:
         summaries.append(
             ImportRun(rt.submit, rt.catalog, ImportOptions(source="csv", **options)).run(csv_items)
         )
-        media = demo_media.collect(rt)  # the oversized video and image, split
+        media = demo_media.collect(rt, root / "samples")  # the oversized video and image, split
         stored = rt.catalog.list_inputs(s.user_id, s.app_id, dataset_id=DATASET, limit=1000)
         where = f"{rt.blobs.describe()} and {rt.catalog.describe()}"
     scene = demo_collectors.run_scene(s, root / "samples")  # collectors.md's example

@@ -6,10 +6,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from connectors.importers.items import ImportItem, parse_metadata_option, read_report_keys
+from connectors.importers.items import (
+    ImportItem,
+    parse_metadata_option,
+    read_report,
+    read_report_keys,
+    reuse_options,
+)
 from connectors.importers.runner import ImportOptions, ImportRun, ImportSummary, write_report
 from connectors.importers.staging import FileStager
 from ingestd.cli.options import (
@@ -34,9 +41,10 @@ MetadataOpt = typer.Option(
     help="JSON object merged into every input's metadata, e.g. '{\"batch\": 3}'.",
 )
 ConflictOpt = typer.Option(
-    ConflictResolution.SKIP,
+    None,
     "--conflict",
-    help="When an input id exists with other content: SKIP it or SUFFIX the new id.",
+    help="When an input id exists with other content: SKIP it (default) or SUFFIX the new id.",
+    show_default=False,
 )
 ReportOpt = typer.Option(
     None, "--report", help="Where to write failed items as JSON lines (default: .ingestd/reports/)."
@@ -44,7 +52,8 @@ ReportOpt = typer.Option(
 RetryOpt = typer.Option(
     None,
     "--retry-failed",
-    help="Redo only the items listed in this failure report.",
+    help="Redo only the items listed in this failure report, with the options of the run "
+    "that wrote it (an option given here must agree with them).",
     exists=True,
     dir_okay=False,
 )
@@ -67,20 +76,68 @@ class ImportArgs:
 
     dataset: list[str] | None = DatasetOpt
     metadata: str | None = MetadataOpt
-    conflict: ConflictResolution = ConflictOpt
+    conflict: ConflictResolution | None = ConflictOpt
     report: Path | None = ReportOpt
     retry_failed: Path | None = RetryOpt
     as_json: bool = JsonOpt
     timeout: float | None = TimeoutOpt
 
-    def parsed(self) -> tuple[dict, set[str] | None]:
-        """(metadata, keys to retry or None); a bad option fails the command."""
-        return common_args(self.metadata, self.retry_failed, self.dataset)
+    def __post_init__(self) -> None:
+        self._run: dict[str, Any] | None = None  # what the failure report records
+        self._own: dict[str, Any] = {}
+
+    def parsed(
+        self, source: str | None = None, target: str | None = None, **own: tuple[Any, Any]
+    ) -> tuple[dict, set[str] | None]:
+        """(metadata, keys to retry or None); a bad option fails the command.
+
+        Given the import's `source` and `target` (its folder or file) and the command's own
+        options (`name=(value or None when not given, default)`, read back with `option`),
+        the run's options are recorded in its failure report, and a `--retry-failed` run
+        takes those of the run it retries (a contradicting option fails the command).
+        """
+        meta, keys = common_args(self.metadata, self.retry_failed, self.dataset)
+        if source is None:
+            return meta, keys
+        given: dict[str, Any] = {
+            "dataset": self.dataset,
+            "metadata": meta if self.metadata else None,
+            "conflict": self.conflict.value if self.conflict else None,
+            **{name: value for name, (value, _) in own.items()},
+        }
+        try:
+            recorded = read_report(self.retry_failed)[1] if self.retry_failed else None
+            chosen = reuse_options(given, recorded, source, target)
+        except ValueError as exc:
+            fail(str(exc))
+            raise
+        defaults = {"dataset": [], "metadata": {}, "conflict": ConflictResolution.SKIP.value}
+        defaults.update({name: default for name, (_, default) in own.items()})
+        chosen = {k: defaults[k] if v is None else v for k, v in chosen.items()}
+        self.dataset, self.conflict = chosen["dataset"], ConflictResolution(chosen["conflict"])
+        self._own = {name: chosen[name] for name in own}
+        self._run = {"source": source, "target": target, "options": chosen}
+        if recorded is not None and recorded.get("run_id"):
+            self._run["retry_of"] = recorded["run_id"]
+        return chosen["metadata"], keys
+
+    def option(self, name: str) -> Any:
+        """A command's own option as `parsed` resolved it."""
+        return self._own[name]
 
     def run(self, items: ItemSource, total: int, source: str) -> None:
         datasets = self.dataset or []
+        conflict = self.conflict or ConflictResolution.SKIP
         run_import(
-            items, total, source, datasets, self.conflict, self.report, self.as_json, self.timeout
+            items,
+            total,
+            source,
+            datasets,
+            conflict,
+            self.report,
+            self.as_json,
+            self.timeout,
+            run_record=self._run,
         )
 
 
@@ -107,7 +164,9 @@ def run_import(
     report: Path | None,
     as_json: bool,
     timeout: float | None = None,
+    run_record: dict[str, Any] | None = None,
 ) -> None:
+    """Run an import to its end; `run_record` (source, target, options) goes in the report."""
     with open_runtime() as rt:
         options = ImportOptions(
             user_id=rt.settings.user_id,
@@ -134,7 +193,9 @@ def run_import(
             lambda ids: rt.catalog.input_statuses(options.user_id, options.app_id, ids)
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    write_report(summary, report or Path(".ingestd/reports") / f"{source}-{stamp}.jsonl")
+    recorded = {**(run_record or {}), "run_id": summary.run_id}
+    path = report or Path(".ingestd/reports") / f"{source}-{stamp}.jsonl"
+    write_report(summary, path, recorded)
     if as_json:
         emit_json(summary.to_dict())
     else:
@@ -146,8 +207,8 @@ def run_import(
 def print_summary(summary: ImportSummary) -> None:
     rate = summary.total / summary.seconds if summary.seconds else 0.0
     console.print(
-        f"[bold]{summary.source} import:[/] {summary.total} items in {summary.requests} requests, "
-        f"{summary.seconds:.1f}s ({rate:.0f}/s)"
+        f"[bold]{summary.source} import[/] run [bold]{summary.run_id}[/]: {summary.total} items "
+        f"in {summary.requests} requests, {summary.seconds:.1f}s ({rate:.0f}/s)"
     )
     table("outcome", ["action", "count"], sorted(summary.actions.items()))
     if summary.failures:

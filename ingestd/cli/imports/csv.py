@@ -22,8 +22,11 @@ def import_csv(
         exists=True,
         dir_okay=False,
     ),
-    input_type: str = typer.Option(
-        "auto", "--type", help="auto, image, video, audio or text: how to read the input column."
+    input_type: str | None = typer.Option(
+        None,
+        "--type",
+        help="auto (default), image, video, audio or text: how to read the input column.",
+        show_default=False,
     ),
     base_dir: Path | None = typer.Option(
         None,
@@ -39,9 +42,14 @@ def import_csv(
     """Import the rows of a CSV file: URLs, raw text or local file paths, with concepts."""
     from connectors.importers.csv_rows import iter_csv_items
 
+    base = base_dir.resolve().as_posix() if base_dir is not None else None
+    meta, keys = common.parsed(
+        "csv", path.resolve().as_posix(), type=(input_type, "auto"), base_dir=(base, None)
+    )
+    input_type, chosen_base = common.option("type"), common.option("base_dir")
     if input_type not in {"auto", "image", "video", "audio", "text"}:
         fail(f"--type must be auto, image, video, audio or text, not {input_type!r}")
-    meta, keys = common.parsed()
+    base_dir = Path(chosen_base) if chosen_base is not None else None
     with path.open("rb") as fh:
         rows = max(0, sum(1 for _ in fh) - 1)
     total = len(keys) if keys is not None else rows

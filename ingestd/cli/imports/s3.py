@@ -28,7 +28,7 @@ from ingestd.cli.options import (
 )
 from ingestd.cli.state import open_runtime, settings
 from pipeline.errors import InputError
-from pipeline.ids import check_id
+from pipeline.ids import check_id, new_run_id
 from pipeline.ingest.inputs import check_metadata
 from pipeline.limits import Limits
 from pipeline.models import Concept, ConflictResolution
@@ -130,9 +130,12 @@ def import_s3(
             watch=watch,
             credentials=creds.source,
         )
+        run_id = new_run_id()
         if not as_json:
-            console.print(f"extraction job [bold]{job['id']}[/] for {where.url}")
-        outcome = _run_job(rt, config, job["id"], creds, sqs_queue, force, watch, cycles, as_json)
+            console.print(f"extraction job [bold]{job['id']}[/] for {where.url}, run {run_id}")
+        outcome = _run_job(
+            rt, config, job["id"], run_id, creds, sqs_queue, force, watch, cycles, as_json
+        )
     _report(outcome, as_json)
 
 
@@ -152,6 +155,7 @@ def _run_job(
     rt: Runtime,
     config: DropZoneSettings,
     job_id: str,
+    run_id: str,
     creds: S3Credentials,
     sqs_queue: str | None,
     force: bool,
@@ -200,6 +204,7 @@ def _run_job(
             force=force,
             on_progress=progressed,
             on_poll=polled,
+            run_id=run_id,
         )
         return runner.run(watch=watch, cycles=cycles)
 

@@ -19,6 +19,9 @@ from pipeline.snapshot.ports import VersionRow
 from pipeline.snapshot.stage import READY
 from pipeline.status import StatusCode
 
+# `versions diff --by`: the lineage column each grouping reads.
+BY = {"run": "run_id", "collector": "collector_id", "job": "job_id", "source": "source"}
+
 app = typer.Typer(
     help="Export, compare and chart dataset versions (create them with "
     "`ingestd datasets versions create`).",
@@ -111,18 +114,39 @@ def diff(
     version_a: str = typer.Argument(..., help="The older version (A)."),
     version_b: str = typer.Argument(..., help="The newer version (B)."),
     limit: int = typer.Option(10, "--limit", min=0, max=1000, help="Example ids shown per kind."),
+    by: str | None = typer.Option(
+        None,
+        "--by",
+        help="Also count the inputs added by what added them: run (import run), collector, "
+        "job (extraction job) or source (its kind: folder, csv, s3, collector, api).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """What changed from A to B: inputs added/removed, data and annotations changed."""
+    if by is not None and by not in BY:
+        fail(f"--by must be one of {', '.join(BY)}, not {by!r}")
     with open_runtime() as rt:
+        user_id, app_id = rt.settings.user_id, rt.settings.app_id
         a, b = _ready(rt, version_a), _ready(rt, version_b)
+
+        def group(ids: list[str]) -> list[str]:
+            found = rt.catalog.lineage.of(user_id, app_id, ids)
+            return [(found.get(i) or {}).get(BY[by or "run"]) or "(unknown)" for i in ids]
+
         with tempfile.TemporaryDirectory(prefix="ingestd-diff-") as tmp:
             pa, pb = Path(tmp) / "a.jsonl", Path(tmp) / "b.jsonl"
             _manifest(rt, a, pa)
             _manifest(rt, b, pb)
-            result = diff_manifests(pa, pb, sample_size=limit)
+            result = diff_manifests(pa, pb, sample_size=limit, group=group if by else None)
+        sampled = result.samples.get("inputs_added", [])
+        lineage = rt.catalog.lineage.of(user_id, app_id, sampled) if by else {}
     if as_json:
-        emit_json({"a": version_a, "b": version_b, **result.to_dict()})
+        out = {"a": version_a, "b": version_b, **result.to_dict()}
+        if by:  # the examples of inputs added, with where each came from
+            out.update(
+                by=by, inputs_added_lineage=[{"id": i, **lineage.get(i, {})} for i in sampled]
+            )
+        emit_json(out)
         return
     same = " (identical content)" if a.content_hash == b.content_hash else ""
     console.print(f"[bold]{version_a} → {version_b}[/]{same}")
@@ -143,6 +167,9 @@ def diff(
             )
         ],
     )
+    if by:
+        rows = sorted(result.added_by.items(), key=lambda kv: (-kv[1], kv[0]))
+        table(f"inputs added, by {by}", [by, "inputs"], rows)
 
 
 @app.command("plot")

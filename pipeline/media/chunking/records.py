@@ -26,6 +26,7 @@ class MediaParent:
     request_id: str = ""
     job_id: str | None = None
     source: str = "api"
+    lineage: dict[str, Any] = field(default_factory=dict)  # records.LINEAGE_FIELDS
 
 
 @dataclass(frozen=True)
