@@ -29,5 +29,7 @@ def serve(
         serve_forever(
             settings().model_copy(update={k: v for k, v in given.items() if v is not None})
         )
-    except OSError as exc:
+    except OSError as exc:  # a port taken, an address not ours
         fail(f"cannot serve: {exc}")
+    except Exception as exc:  # the catalog or blob store cannot be opened, as open_runtime says
+        fail(f"cannot open ingestd storage: {exc}")

@@ -59,7 +59,7 @@ def test_import_s3_then_list_get_and_cancel_a_finished_job(
     assert [f["code"] for f in out["failures"]] == [StatusCode.INPUT_UNSUPPORTED_FORMAT]
     assert re.fullmatch(r"run-[0-9a-f]{12}", out["run_id"])  # the run, on every input it sent
     a = runner.invoke(app, ["inputs", "list", "--json"])
-    assert {r["run_id"] for r in json.loads(a.stdout)} == {out["run_id"]}
+    assert {r["run_id"] for r in json.loads(a.stdout)["inputs"]} == {out["run_id"]}
 
     listed = runner.invoke(app, ["jobs", "list", "--json"])
     assert listed.exit_code == 0 and [j["id"] for j in json.loads(listed.stdout)] == [job["id"]]

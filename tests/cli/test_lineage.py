@@ -152,7 +152,7 @@ def test_items_refused_before_the_ingest_stage_count_as_errors_with_their_codes(
     assert invoke("inputs", "status", "--json") == {
         "processed": 1, "to_process": 0, "processing": 0, "errors": 4,
     }  # fmt: skip
-    failed = {r["id"]: r for r in invoke("inputs", "list", "--failed", "--json")}
+    failed = {r["id"]: r for r in invoke("inputs", "list", "--failed", "--json")["inputs"]}
     blob = input_id_for(d.resolve(), "blob.bin")
     assert {i: r["status_code"] for i, r in failed.items()} == {
         blob: 30101,  # INPUT_UNSUPPORTED_FORMAT: a failed input under its id
