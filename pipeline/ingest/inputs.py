@@ -23,7 +23,12 @@ from pipeline.ingest.checks import check_medium, size_of
 from pipeline.limits import Limits
 from pipeline.models import Input, Media, MediaType, Text
 from pipeline.ports import BlobStore, Fetcher
-from pipeline.records import InputRecord
+from pipeline.records import (
+    AnnotationRecord,
+    InputRecord,
+    input_level_annotation,
+    sent_annotation,
+)
 from pipeline.status import StatusCode
 
 # Status codes per media type for the three ways an input can fail.
@@ -239,3 +244,27 @@ def _typed(exc: InputError, media_type: MediaType) -> InputError:
     }
     table = mapping.get(exc.code)
     return InputError(table[media_type], exc.message) if table else exc
+
+
+def dataset_ids_of(*groups: list[str]) -> list[str]:
+    """The dataset ids of an input: the request's then its own, checked, each once."""
+    ids: list[str] = []
+    for group in groups:
+        for dataset_id in group:
+            check_id(dataset_id, "dataset id")
+            if dataset_id not in ids:
+                ids.append(dataset_id)
+    return ids
+
+
+def annotations_of(user_id: str, item: Input, record: InputRecord) -> list[AnnotationRecord]:
+    """The input-level annotation (its concepts) plus the annotations sent with it."""
+    out: list[AnnotationRecord] = []
+    if record.concepts:
+        out.append(input_level_annotation(record, user_id))
+    for n, ann in enumerate(item.annotations):
+        data = ann.data.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        ann_id = ann.id or derived_id(record.app_id, record.id, str(n), fingerprint(data))
+        check_id(ann_id, "annotation id")
+        out.append(sent_annotation(ann, ann_id, record, user_id, data, ann.annotation_info))
+    return out
