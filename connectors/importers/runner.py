@@ -18,10 +18,11 @@ from typing import Any, Protocol
 
 from connectors.importers.items import ImportItem
 from pipeline.events import DeadLetter, UploadRequest
-from pipeline.limits import Limits, batches
+from pipeline.limits import Limits, shard_batches
 from pipeline.models import ConflictResolution
 from pipeline.records import Action, InputOutcome
 from pipeline.status import StatusCode
+from pipeline.topics import shard_of_id
 
 
 class SettledSource(Protocol):
@@ -106,7 +107,12 @@ class ImportRun:
     def run(self, items: Iterable[ImportItem], timeout: float | None = None) -> ImportSummary:
         started = time.monotonic()
         good = self._divert_failures(items)
-        for batch in batches(good, lambda it: it.size, self.options.limits, is_video=_is_video):
+        limits = self.options.limits
+        # One shard of input ids per request: an app's import spreads over every partition
+        # while requests for one id keep their order.
+        for batch in shard_batches(
+            good, _shard, lambda it: it.size, limits, _is_video, held_bytes=limits.batch_bytes
+        ):
             if self.should_stop():
                 self.summary.stopped = True
                 break  # cancelled: this batch is never sent; the ones sent still settle
@@ -232,6 +238,11 @@ def _move(counter: Counter[str], old: str, new: str) -> None:
     if counter[old] <= 0:
         del counter[old]
     counter[new] += 1
+
+
+def _shard(item: ImportItem) -> int:
+    input_id = item.input.id if item.input is not None else None
+    return shard_of_id(input_id or item.key)
 
 
 def _is_video(item: ImportItem) -> bool:
