@@ -22,11 +22,11 @@ from pydantic import BaseModel
 
 from pipeline.events import PredictionEvent, SnapshotRequest, UploadRequest
 from pipeline.ids import blob_key, sha256_hex
-from pipeline.limits import Limits, batches
+from pipeline.limits import Limits, shard_batches
 from pipeline.models import ConflictResolution, Input, Media, Text
 from pipeline.ports import BlobStore
 from pipeline.sniff import sniff
-from pipeline.topics import key_for, topic_for
+from pipeline.topics import key_for, partition_for, shard_of_id, topic_for
 
 log = logging.getLogger("ingestd.producer")
 
@@ -50,6 +50,7 @@ class IngestClient:
     ) -> None:
         self.topic_prefix = topic_prefix
         self._pending: list[Any] = []
+        self._partitions: dict[str, int] = {}
         self.blobs = blobs
         self.user_id = user_id
         self.app_id = app_id
@@ -75,9 +76,12 @@ class IngestClient:
         source: str = "api",
         job_id: str | None = None,
     ) -> list[str]:
-        """Send inputs as upload requests within the batch limits; returns the request ids."""
+        """Send inputs as upload requests within the batch limits, one shard of input ids per
+        request (so requests spread over every partition); returns the request ids."""
         ids = []
-        for batch in batches(inputs, _inline_size, self.limits):
+        shard = _input_shard
+        held = self.limits.batch_bytes
+        for batch in shard_batches(inputs, shard, _inline_size, self.limits, held_bytes=held):
             request = UploadRequest(
                 user_id=self.user_id,
                 app_id=self.app_id,
@@ -116,12 +120,25 @@ class IngestClient:
                 "claim checks or send fewer inputs per request"
             )
         key = key_for(event)
+        topic = self.topic_prefix + topic_for(event)
         future = self.producer.send(
-            self.topic_prefix + topic_for(event), key=key.encode() if key else None, value=value
+            topic,
+            key=key.encode() if key else None,
+            value=value,
+            partition=partition_for(event, self._partition_count(topic)),
         )
         self._pending.append(future)
         if len(self._pending) > 10_000:  # keep only what has not been confirmed yet
             self._raise_failures(done_only=True)
+
+    def _partition_count(self, topic: str) -> int:
+        # 0 (unknown yet): the key's hash picks the partition instead.
+        if topic not in self._partitions:
+            found = self.producer.partitions_for(topic)
+            if not found:
+                return 0
+            self._partitions[topic] = len(found)
+        return self._partitions[topic]
 
     def _claim_check(self, request: UploadRequest) -> UploadRequest:
         """Move inline media to the blob store until the request fits in one message."""
@@ -180,6 +197,10 @@ def _raw_of(media: Media | Text | None) -> bytes | None:
     if isinstance(media, Text) and media.raw is not None:
         return media.raw.encode("utf-8")
     return media.base64 if isinstance(media.base64, bytes) else None
+
+
+def _input_shard(item: Input) -> int:
+    return shard_of_id(item.id) if item.id else -1  # no id: any request, no order needed
 
 
 def _inline_size(item: Input) -> int:

@@ -78,17 +78,46 @@ def batches(
     An item too large for any batch travels alone; the ingest stage then refuses it with a
     clear over-limit status instead of the batcher hiding it.
     """
-    batch: list[T] = []
-    used = videos = 0
+    return shard_batches(items, lambda _item: 0, size_of, limits, is_video)
+
+
+def shard_batches(
+    items: Iterable[T],
+    shard_of: Callable[[T], int],
+    size_of: Callable[[T], int],
+    limits: Limits,
+    is_video: Callable[[T], bool] = lambda _item: False,
+    held_bytes: int | None = None,
+) -> Iterator[list[T]]:
+    """`batches`, each holding one shard's items in their order (so a request can be keyed
+    by its shard). Open batches wait to fill up; when together they hold `held_bytes` (or
+    more), the largest goes at once, which bounds the memory held whatever the shard count."""
+    open_: dict[int, list[T]] = {}
+    used: dict[int, int] = {}
+    videos: dict[int, int] = {}
+    held = 0
     for item in items:
-        size = size_of(item)
-        video = int(is_video(item))
-        full = len(batch) >= limits.batch_inputs or used + size >= limits.batch_bytes
-        if batch and (full or videos + video > limits.videos_per_request):
-            yield batch
-            batch, used, videos = [], 0, 0
-        batch.append(item)
-        used += size
-        videos += video
-    if batch:
-        yield batch
+        shard, size, video = shard_of(item), size_of(item), int(is_video(item))
+        batch = open_.get(shard)
+        if batch:
+            full = len(batch) >= limits.batch_inputs or used[shard] + size >= limits.batch_bytes
+            if full or videos[shard] + video > limits.videos_per_request:
+                held -= used[shard]
+                yield _close(open_, used, videos, shard)
+        open_.setdefault(shard, []).append(item)
+        used[shard] = used.get(shard, 0) + size
+        videos[shard] = videos.get(shard, 0) + video
+        held += size
+        if held_bytes is not None and held >= held_bytes:
+            largest = max(used, key=used.__getitem__)
+            held -= used[largest]
+            yield _close(open_, used, videos, largest)
+    for shard in list(open_):
+        yield _close(open_, used, videos, shard)
+
+
+def _close(
+    open_: dict[int, list[T]], used: dict[int, int], videos: dict[int, int], shard: int
+) -> list[T]:
+    del used[shard], videos[shard]
+    return open_.pop(shard)

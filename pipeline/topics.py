@@ -7,6 +7,7 @@ carried by exactly one topic.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,12 @@ MEDIA = "ingestd.media"
 SNAPSHOTS = "ingestd.snapshots"
 DEADLETTER = "ingestd.deadletter"
 
+UPLOAD_SHARDS = 64
+"""Upload requests are keyed `<user>/<app>/<shard>`, shard = CRC-32 of the first input id
+(of the request id when no input has one) modulo this. Part of the wire format: every
+producer of one deployment must use the same value, or requests for one id may be handled
+out of order (still correctly: the catalog decides races, see ingest/stage.py)."""
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -32,7 +39,7 @@ class Topic:
 
 
 TOPICS: tuple[Topic, ...] = (
-    Topic(UPLOADS, UploadRequest, lambda e: e.app_id, "ingest"),
+    Topic(UPLOADS, UploadRequest, lambda e: upload_key(e), "ingest"),
     Topic(PREDICTIONS, PredictionEvent, lambda e: e.model.version_id, "collect"),
     Topic(SNAPSHOTS, SnapshotRequest, lambda e: e.dataset_id, "snapshot"),
     Topic(MEDIA, MediaTask, lambda e: e.input_id, "media"),
@@ -43,6 +50,31 @@ _BY_EVENT = {t.event: t for t in TOPICS}
 
 EVENTS: dict[str, type[Strict]] = {t.event.__name__: t.event for t in TOPICS}
 """Every event by name, as `ingestd schema` prints them."""
+
+
+def shard_of_id(input_id: str) -> int:
+    """The shard of an input id: requests for one id share a key, so they stay in order."""
+    return zlib.crc32(input_id.encode()) % UPLOAD_SHARDS
+
+
+def upload_key(request: UploadRequest) -> str:
+    return f"{request.user_id}/{request.app_id}/{upload_shard(request)}"
+
+
+def upload_shard(request: UploadRequest) -> int:
+    """The shard of an upload request (the importers and the producer client send one
+    shard's inputs per request)."""
+    first = next((item.id for item in request.inputs if item.id), None)
+    return shard_of_id(first or request.request_id)
+
+
+def partition_for(event: object, partitions: int) -> int | None:
+    """The partition an upload request goes to: its shard modulo the partitions, an even
+    spread for any app (hashing 64 keys would load one of 4 partitions with up to ~40 %).
+    None for other events: the key's hash decides."""
+    if isinstance(event, UploadRequest) and partitions > 0:
+        return upload_shard(event) % partitions
+    return None
 
 
 class UnroutableEvent(ValueError):

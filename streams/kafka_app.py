@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from pipeline.events import DeadLetter
 from pipeline.ids import derived_id
 from pipeline.stage import Stage
-from pipeline.topics import DEADLETTER, TOPICS, key_for, topic_for
+from pipeline.topics import DEADLETTER, TOPICS, key_for, partition_for, topic_for
 from streams import metrics
 from streams.delivery import Delivered, Origin, RetryPolicy, deliver, route_follow_ups
 
@@ -82,6 +82,7 @@ class KafkaTransport:
         # directory of the worker's own, removed by close(), unless the caller names one.
         self._own_datadir = datadir is None
         self.datadir = datadir or tempfile.mkdtemp(prefix="ingestd-faust-")
+        self.partitions = partitions
         self.record_dead_letter = record_dead_letter
         self.policy = policy or RetryPolicy(max_attempts=0)
         self.pool = ThreadPoolExecutor(max_workers=max(2, len(stages)), thread_name_prefix="stage")
@@ -207,7 +208,9 @@ class KafkaTransport:
         name = topic or topic_for(event)
         key = key_for(event)
         fut = await self.topics[name].send(
-            key=key.encode() if key else None, value=event.model_dump_json().encode()
+            key=key.encode() if key else None,
+            value=event.model_dump_json().encode(),
+            partition=partition_for(event, self.partitions),
         )
         await fut
 

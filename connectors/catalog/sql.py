@@ -39,7 +39,7 @@ from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
 from connectors.catalog.versions import VersionCatalog
 from connectors.catalog.workflows import WorkflowCatalog
 from pipeline.errors import TransientError
-from pipeline.ingest.ports import UploadCommit
+from pipeline.ingest.ports import InputsChanged, UploadCommit
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
 from pipeline.status import StatusCode
 
@@ -123,11 +123,9 @@ class SqlCatalog(CatalogQueries):
         now = utc_now()
         user_id, app_id, event_id = upload.user_id, upload.app_id, upload.event_id
         with self.begin() as conn:
-            self._upsert_inputs(conn, upload.inputs, now)
-            self.upsert_annotations(conn, upload.annotations, now)
-            self.add_memberships(conn, upload.inputs, now)
-            self._record_refused(conn, user_id, app_id, event_id, upload.refused, now)
-            conn.execute(
+            # The event's row first: it is a write, so on SQLite this transaction holds the
+            # write lock from here on and what it reads below cannot change before it commits.
+            claimed = conn.execute(
                 self.insert(t.processed_events)
                 .values(
                     user_id=user_id,
@@ -138,7 +136,17 @@ class SqlCatalog(CatalogQueries):
                     processed_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])
-            )
+                .returning(t.processed_events.c.event_id)
+            ).first()
+            if claimed is None:
+                raise InputsChanged(f"request {event_id} was processed by another worker")
+            self._write_inputs(conn, upload, now)
+            self.upsert_annotations(conn, upload.annotations, now)
+            self.add_memberships(conn, upload.inputs, now)
+            self._record_refused(conn, user_id, app_id, event_id, upload.refused, now)
+
+    def referenced_blobs(self, keys: Collection[str]) -> set[str]:
+        return self.blob_refs.referenced_by_inputs(keys)
 
     def _record_refused(
         self,
@@ -176,8 +184,37 @@ class SqlCatalog(CatalogQueries):
             list(rows.values()),
         )
 
-    def _upsert_inputs(self, conn: Connection, records: list[InputRecord], now: datetime) -> None:
-        rows = [input_row(r, now) for r in records]
+    def _write_inputs(self, conn: Connection, upload: UploadCommit, now: datetime) -> None:
+        """The rows, where the plan's view of each id still holds (the catalog decides races:
+        a new id goes in only if nobody inserted it meanwhile, a known id is overwritten only
+        if it still holds what the plan saw); otherwise InputsChanged and nothing is kept."""
+        expected = upload.expected
+        rows = sorted((input_row(r, now) for r in upload.inputs), key=lambda r: r["id"])
+        fresh = [r for r in rows if r["id"] in expected and expected[r["id"]] is None]
+        if fresh:
+            stmt = self.insert(t.inputs).on_conflict_do_nothing(
+                index_elements=["user_id", "app_id", "id"]
+            )
+            inserted = set(conn.execute(stmt.returning(t.inputs.c.id), fresh).scalars())
+            lost = [r["id"] for r in fresh if r["id"] not in inserted]
+            if lost:
+                raise InputsChanged(f"input ids created by another request meanwhile: {lost[:5]}")
+        known = [r for r in rows if expected.get(r["id"]) is not None]
+        if known:
+            c = t.inputs.c
+            query = select(c.id, c.fingerprint).where(
+                of_tenant(t.inputs, upload.user_id, upload.app_id)
+            )
+            if self.dialect == "postgresql":
+                query = query.with_for_update()  # held until commit: the check stays true
+            now_held = {r["id"]: r["fingerprint"] for r in rows_among(conn, query, c.id, expected)}
+            changed = [r["id"] for r in known if now_held.get(r["id"]) != expected[r["id"]]]
+            if changed:
+                raise InputsChanged(f"inputs changed by another request meanwhile: {changed[:5]}")
+        inserted_now = {r["id"] for r in fresh}
+        self._upsert_inputs(conn, [r for r in rows if r["id"] not in inserted_now])
+
+    def _upsert_inputs(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         stmt = self.insert(t.inputs)

@@ -20,10 +20,11 @@ from connectors.importers.items import ImportItem
 from pipeline.errors import InputError
 from pipeline.events import DeadLetter, UploadRequest
 from pipeline.ids import new_run_id
-from pipeline.limits import Limits, batches
+from pipeline.limits import Limits, shard_batches
 from pipeline.models import ConflictResolution, Input
 from pipeline.records import Action, InputOutcome, Refusal
 from pipeline.status import StatusCode
+from pipeline.topics import shard_of_id
 
 REFUSALS_PER_WRITE = 500  # refused items written to the catalog together
 
@@ -123,7 +124,12 @@ class ImportRun:
     def run(self, items: Iterable[ImportItem], timeout: float | None = None) -> ImportSummary:
         started = time.monotonic()
         good = self._divert_failures(items)
-        for batch in batches(good, lambda it: it.size, self.options.limits, is_video=_is_video):
+        limits = self.options.limits
+        # One shard of input ids per request: an app's import spreads over every partition
+        # while requests for one id keep their order.
+        for batch in shard_batches(
+            good, _shard, lambda it: it.size, limits, _is_video, held_bytes=limits.batch_bytes
+        ):
             if self.should_stop():
                 self.summary.stopped = True
                 break  # cancelled: this batch is never sent; the ones sent still settle
@@ -285,6 +291,11 @@ def _with_lineage(item: ImportItem) -> Input:
     if item.input.lineage is not None or lineage is None:
         return item.input
     return item.input.model_copy(update={"lineage": lineage})
+
+
+def _shard(item: ImportItem) -> int:
+    input_id = item.input.id if item.input is not None else None
+    return shard_of_id(input_id or item.key)
 
 
 def _is_video(item: ImportItem) -> bool:

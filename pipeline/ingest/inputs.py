@@ -19,13 +19,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from pipeline.annotation_changes import annotation_record, content
+from pipeline.annotations import check_annotation
 from pipeline.errors import InputError
 from pipeline.ids import blob_key, check_id, fingerprint, sha256_hex
 from pipeline.ingest.checks import check_medium, size_of
 from pipeline.limits import Limits
 from pipeline.models import Input, Lineage, Media, MediaType, Text
 from pipeline.ports import BlobStore, Fetcher
-from pipeline.records import InputRecord
+from pipeline.records import (
+    AnnotationRecord,
+    InputRecord,
+    input_level_annotation,
+)
 from pipeline.status import StatusCode
 
 SPOOL_BYTES = 32 * 2**20  # larger media are files in the work directory, never bytes
@@ -276,3 +282,35 @@ def _typed(exc: InputError, media_type: MediaType) -> InputError:
     }
     table = mapping.get(exc.code)
     return InputError(table[media_type], exc.message) if table else exc
+
+
+def dataset_ids_of(*groups: list[str]) -> list[str]:
+    """The dataset ids of an input: the request's then its own, checked, each once."""
+    ids: list[str] = []
+    for group in groups:
+        for dataset_id in group:
+            check_id(dataset_id, "dataset id")
+            if dataset_id not in ids:
+                ids.append(dataset_id)
+    return ids
+
+
+def annotations_of(user_id: str, item: Input, record: InputRecord) -> list[AnnotationRecord]:
+    """The input-level annotation (its concepts) plus the annotations sent with it, each
+    checked (pipeline/annotations.py): one that breaks a rule fails the input."""
+    out: dict[str, AnnotationRecord] = {}
+    if record.concepts:
+        level = input_level_annotation(record, user_id)
+        out[level.id] = level
+    for n, ann in enumerate(item.annotations):
+        shown = f"annotation {ann.id!r}" if ann.id else f"annotation #{n}"
+        check_annotation(ann, shown)
+        # Ids from the input and the content: the same annotation sent twice is one record.
+        sent = annotation_record(ann, user_id=user_id, app_id=record.app_id, input_id=record.id)
+        if sent.id in out and content(out[sent.id]) != content(sent):
+            raise InputError(
+                StatusCode.DATABASE_DUPLICATE_KEY,
+                f"{shown}: two annotations of this input have id {sent.id!r}; give each its own",
+            )
+        out[sent.id] = sent
+    return list(out.values())

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from pipeline.errors import TransientError
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
+
+
+class InputsChanged(TransientError):
+    """Another worker wrote one of the request's input ids (or the request) since it was
+    planned: nothing was committed; plan again against what the catalog holds now."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,10 @@ class UploadCommit:
     annotations: list[AnnotationRecord]
     outcomes: list[InputOutcome]
     refused: Sequence[InputOutcome] = ()
+    expected: Mapping[str, str | None] = field(default_factory=dict)
+    """What the plan saw: each input id's fingerprint then (None: no such input). An id
+    holding anything else at commit time fails the commit with InputsChanged; ids not
+    listed are written as they are."""
 
 
 class IngestCatalog(Protocol):
@@ -36,5 +46,10 @@ class IngestCatalog(Protocol):
     ) -> dict[str, ExistingInput]: ...
 
     def commit_upload(self, upload: UploadCommit) -> None:
-        """Records, memberships, refused ids and the processed event id, in one transaction."""
+        """Records, memberships, refused ids and the processed event id, in one transaction;
+        InputsChanged (nothing written) when the event or an expected id changed meanwhile."""
+        ...
+
+    def referenced_blobs(self, keys: Collection[str]) -> set[str]:
+        """The blob keys among `keys` that some input row references."""
         ...

@@ -17,15 +17,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.annotation_changes import annotation_record, content
-from pipeline.annotations import check_annotation
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
 from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
 from pipeline.ingest.conflicts import candidate_ids, resolve_id
-from pipeline.ingest.inputs import PreparedInput, prepare_input, stamp_lineage
+from pipeline.ingest.inputs import (
+    PreparedInput,
+    annotations_of,
+    dataset_ids_of,
+    prepare_input,
+    stamp_lineage,
+)
 from pipeline.ingest.media_tasks import media_task, reemit
-from pipeline.ingest.ports import IngestCatalog, UploadCommit
+from pipeline.ingest.ports import IngestCatalog, InputsChanged, UploadCommit
 from pipeline.limits import Limits
 from pipeline.media.ports import MediaCatalog
 from pipeline.models import Input, MediaType
@@ -36,12 +40,12 @@ from pipeline.records import (
     ExistingInput,
     InputOutcome,
     InputRecord,
-    input_level_annotation,
 )
 from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
+_PLANS = 8  # plans of one request before its conflicts count as a transient failure
 
 
 @dataclass
@@ -94,26 +98,50 @@ class IngestStage:
                 f"request {request.request_id} has {len(request.inputs)} inputs; at most "
                 f"{limits.batch_inputs} per request (the importers batch automatically)",
             )
+        created: set[str] = set()  # blobs this request wrote where there were none
+        try:
+            for _ in range(_PLANS):
+                try:
+                    result, used = self._attempt(request, created)
+                except InputsChanged as exc:
+                    # Another worker wrote one of these ids (or this request) first: plan
+                    # again against what it stored, as if this request had come second.
+                    log.info("request %s: %s; planning again", request.request_id, exc.message)
+                    continue
+                created -= used
+                return result
+            raise InputsChanged(
+                f"request {request.request_id}: its input ids kept changing under it"
+            )
+        finally:
+            self._drop_unreferenced(created)
+
+    def _attempt(self, request: UploadRequest, created: set[str]) -> tuple[IngestResult, set[str]]:
+        """Plan, write blobs and commit once; the result and the blob keys it references."""
         prior = self.catalog.processed_outcomes(request.user_id, request.app_id, request.request_id)
         if prior is not None:
             # Tasks of inputs still pending may have been lost in a crash before publishing.
             again: list[FollowUp] = list(reemit(request, prior, self.media_catalog))
-            return IngestResult(request.request_id, prior, replayed=True, follow_ups=again)
+            return IngestResult(request.request_id, prior, replayed=True, follow_ups=again), set()
 
+        existing: dict[str, ExistingInput] = {}
         with (
             tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir,
             ThreadPoolExecutor(max_workers=max(1, self.blob_concurrency)) as pool,
         ):
             # Uploads start as soon as an input is decided, overlapping with the decoding
             # of the next ones; every one must finish before the catalog commit.
-            uploads: list[Future[None]] = []
+            uploads: list[Future[str | None]] = []
             plans = self._plan(
                 request,
                 lambda key, src: uploads.append(pool.submit(self._put, key, src)),
                 Path(workdir),
+                existing,
             )
             for upload in uploads:
-                upload.result()  # re-raises a storage failure for the transport to retry
+                new_key = upload.result()  # re-raises a storage failure for the transport
+                if new_key is not None:
+                    created.add(new_key)
         records = [p.record for p in plans if p.record is not None]
         annotations = [a for p in plans for a in p.annotations]
         outcomes = [p.outcome for p in plans]
@@ -127,6 +155,7 @@ class IngestStage:
             # back here, and forgetting twice is harmless.
             self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
         refused = [p.outcome for p in plans if p.refused]
+        seen = {r.id: existing[r.id].fingerprint if r.id in existing else None for r in records}
         self.catalog.commit_upload(
             UploadCommit(
                 request.user_id,
@@ -136,14 +165,26 @@ class IngestStage:
                 annotations,
                 outcomes,
                 refused,
+                seen,
             )
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
-        return IngestResult(
+        result = IngestResult(
             request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks
         )
+        return result, {r.blob_key for r in records if r.blob_key}
 
-    def _put(self, key: str, src: bytes | Path) -> None:
+    def _drop_unreferenced(self, keys: set[str]) -> None:
+        """Remove blobs a lost race left behind: written first by this request, for an input
+        it did not store, and referenced by no input row."""
+        if keys:
+            for key in keys - self.catalog.referenced_blobs(keys):
+                self.blobs.delete(key)
+
+    def _put(self, key: str, src: bytes | Path) -> str | None:
+        """Writes the blob; returns its key if it was not there before (only such a blob may
+        be removed again when its input loses a race: an existing one may be a version's)."""
+        new = not self.blobs.exists(key)
         # Written even when present (same key, same bytes): the write makes the blob new
         # again, so `ingestd gc`, which removes only blobs older than its grace period that
         # nothing references, cannot remove it before this upload's records are committed.
@@ -151,6 +192,7 @@ class IngestStage:
             self.blobs.put(key, src)
         else:
             self.blobs.put_file(key, src)
+        return key if new else None
 
     # -- planning ---------------------------------------------------------------------
 
@@ -159,13 +201,14 @@ class IngestStage:
         request: UploadRequest,
         write: Callable[[str, bytes | Path], None],
         workdir: Path,
+        existing: dict[str, ExistingInput],
     ) -> list[_Plan]:
         requested = [
             item.id or derived_id(request.request_id, str(index))
             for index, item in enumerate(request.inputs)
         ]
         candidates = candidate_ids(request.conflict_resolution, requested)
-        existing = self.catalog.existing_inputs(request.user_id, request.app_id, candidates)
+        existing.update(self.catalog.existing_inputs(request.user_id, request.app_id, candidates))
         taken: set[str] = set()
         plans: list[_Plan] = []
         batch_bytes = 0
@@ -256,8 +299,8 @@ class IngestStage:
         record.source = request.source
         stamp_lineage(record, request.run_id, item.lineage)
         try:
-            record.dataset_ids = _dataset_ids(request.dataset_ids, item.dataset_ids)
-            annotations = _annotations(request, item, record)
+            record.dataset_ids = dataset_ids_of(request.dataset_ids, item.dataset_ids)
+            annotations = annotations_of(request.user_id, item, record)
         except InputError as exc:
             return self._failed(request, index, requested_id, exc, existing, taken)
         if ready.oversized:
@@ -349,38 +392,3 @@ def _pending(
         index, requested_id, record.id, action, StatusCode.INPUT_PENDING, record.status_message
     )
     return _Plan(outcome, record=record, data=ready.data, path=ready.path, task=task)
-
-
-def _dataset_ids(*groups: list[str]) -> list[str]:
-    ids: list[str] = []
-    for group in groups:
-        for dataset_id in group:
-            check_id(dataset_id, "dataset id")
-            if dataset_id not in ids:
-                ids.append(dataset_id)
-    return ids
-
-
-def _annotations(
-    request: UploadRequest, item: Input, record: InputRecord
-) -> list[AnnotationRecord]:
-    """The input-level annotation (its concepts) plus the annotations sent with it, each
-    checked (pipeline/annotations.py): one that breaks a rule fails the input."""
-    out: dict[str, AnnotationRecord] = {}
-    if record.concepts:
-        level = input_level_annotation(record, request.user_id)
-        out[level.id] = level
-    for n, ann in enumerate(item.annotations):
-        shown = f"annotation {ann.id!r}" if ann.id else f"annotation #{n}"
-        check_annotation(ann, shown)
-        # Ids from the input and the content: the same annotation sent twice is one record.
-        sent = annotation_record(
-            ann, user_id=request.user_id, app_id=record.app_id, input_id=record.id
-        )
-        if sent.id in out and content(out[sent.id]) != content(sent):
-            raise InputError(
-                StatusCode.DATABASE_DUPLICATE_KEY,
-                f"{shown}: two annotations of this input have id {sent.id!r}; give each its own",
-            )
-        out[sent.id] = sent
-    return list(out.values())

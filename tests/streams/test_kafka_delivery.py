@@ -53,8 +53,8 @@ class Workload:
 
     def __init__(self, n: int, bad_every: int = 50, garbage: int = 5, apps: int = 1) -> None:
         self.n = n
-        # Upload requests are keyed by app (ordering per app), so spreading the work over
-        # partitions, and so over workers, takes several apps.
+        # Several apps: the verdict checks per app (one app's uploads spread over every
+        # partition too: tests/streams/test_kafka_shards.py).
         self.apps = ["main"] if apps == 1 else [f"app{a}" for a in range(apps)]
         self.bad = {i for i in range(n) if i % bad_every == 7}
         self.garbage = garbage
@@ -224,8 +224,7 @@ def test_two_workers_share_the_partitions(tmp_path, request, kafka) -> None:
     from tests.support.kafka_broker import free_port
 
     settings = kafka_settings(tmp_path, request, kafka)
-    # Eight apps, keyed onto all four partitions (murmur2 of app0..app7 covers 0-3), so
-    # whichever two partitions a worker gets, it has work.
+    # Single-input requests keyed by a shard of their input id: every partition gets work.
     workload = Workload(800, garbage=0, apps=8)
     uploads = settings.topic_prefix + "ingestd.uploads"
     group = settings.topic_prefix + "ingestd"
