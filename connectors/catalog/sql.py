@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.catalog import schema as t
+from connectors.catalog.add_jobs import AddJobCatalog
 from connectors.catalog.blob_refs import BlobRefCatalog
 from connectors.catalog.chunks import ChunkCatalog
 from connectors.catalog.collectors import CollectorCatalog
@@ -60,6 +61,7 @@ class SqlCatalog(CatalogQueries):
     chunks = cached_property(ChunkCatalog)
     inputs = cached_property(InputCatalog)
     blob_refs = cached_property(BlobRefCatalog)
+    add_jobs = cached_property(AddJobCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -118,7 +120,7 @@ class SqlCatalog(CatalogQueries):
             self._upsert_inputs(conn, upload.inputs, now)
             self.upsert_annotations(conn, upload.annotations, now)
             self.add_memberships(conn, upload.inputs, now)
-            self._record_refused(conn, user_id, app_id, event_id, upload.refused, now)
+            self.record_refused(conn, user_id, app_id, event_id, upload.refused, now)
             conn.execute(
                 self.insert(t.processed_events)
                 .values(
@@ -132,7 +134,7 @@ class SqlCatalog(CatalogQueries):
                 .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])
             )
 
-    def _record_refused(
+    def record_refused(
         self,
         conn: Connection,
         user_id: str,

@@ -66,7 +66,7 @@ class Api:
 
     def __init__(self, runtime: Runtime, wait_s: float = 10.0) -> None:
         self.rt = runtime
-        self.auth = KeyAuth(runtime.catalog.keys.all)
+        self.auth = KeyAuth(runtime.catalog.keys)
         self.inputs = InputsApi(runtime, wait_s)
         self.datasets = DatasetsApi(runtime, self.inputs.pager)
 
