@@ -16,6 +16,7 @@ from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
 
 from ingestd.api.convert import input_message, input_model, status, struct_dict
+from ingestd.api.deadline import wait_until
 from ingestd.api.jobs import job_progress
 from ingestd.api.paging import Pager
 from ingestd.app.runtime import Runtime
@@ -80,7 +81,7 @@ class InputsApi:
     def _wait(self, user: str, app: str, request_id: str) -> list[InputOutcome] | DeadLetter | None:
         """The request's outcomes (or its dead letter) once settled within the wait, else
         None: still pending."""
-        deadline = time.monotonic() + self.wait_s
+        deadline = wait_until(self.wait_s)
         pause = _WAIT_STEP_S[0]
         while True:
             done = self.rt.catalog.settled(user, app, [request_id]).get(request_id)
@@ -88,7 +89,7 @@ class InputsApi:
                 return done
             if time.monotonic() >= deadline:
                 return None
-            time.sleep(pause)
+            time.sleep(max(min(pause, deadline - time.monotonic()), 0))
             pause = min(pause * 2, _WAIT_STEP_S[1])
 
     def _post_response(
