@@ -13,29 +13,33 @@ from google.protobuf import json_format
 
 from ingestd.api.convert import status
 from ingestd.api.http_wire import Refused, Request, Response, WireServer
+from ingestd.api.openapi import document
 from ingestd.api.service import Api, request_type, response_type
 from ingestd.app.settings import Settings
 from pipeline.limits import Limits
 from pipeline.status import StatusCode
 
-_APP = r"(?:/users/(?P<user_id>[^/]+)/apps/(?P<app_id>[^/]+))?"
-# (HTTP method, path pattern) -> V2 method; the short forms act on the key's own app.
-ROUTES: list[tuple[str, re.Pattern[str], str]] = [
-    (verb, re.compile(f"^/v2{_APP}{path}$"), method)
-    for verb, path, method in [
-        ("POST", "/inputs", "PostInputs"),
-        ("GET", "/inputs", "ListInputs"),
-        ("PATCH", "/inputs", "PatchInputs"),
-        ("DELETE", "/inputs", "DeleteInputs"),
-        ("GET", "/inputs/status", "GetInputCount"),
-        ("GET", "/inputs/jobs/add/(?P<id>[^/]+)", "GetInputsAddJob"),
-        ("GET", "/inputs/(?P<input_id>[^/]+)", "GetInput"),
-        ("DELETE", "/inputs/(?P<input_id>[^/]+)", "DeleteInput"),
-        ("POST", "/datasets", "PostDatasets"),
-        ("GET", "/datasets", "ListDatasets"),
-        ("GET", "/datasets/(?P<dataset_id>[^/]+)", "GetDataset"),
-    ]
+# (HTTP verb, path under /v2, V2 method), in the order they are matched. Each is served in
+# full (`/v2/users/{user_id}/apps/{app_id}/...`) and short (`/v2/...`: the key's own app).
+ROUTE_TABLE: list[tuple[str, str, str]] = [
+    ("POST", "/inputs", "PostInputs"),
+    ("GET", "/inputs", "ListInputs"),
+    ("PATCH", "/inputs", "PatchInputs"),
+    ("DELETE", "/inputs", "DeleteInputs"),
+    ("GET", "/inputs/status", "GetInputCount"),
+    ("GET", "/inputs/jobs/add/{id}", "GetInputsAddJob"),
+    ("GET", "/inputs/{input_id}", "GetInput"),
+    ("DELETE", "/inputs/{input_id}", "DeleteInput"),
+    ("POST", "/datasets", "PostDatasets"),
+    ("GET", "/datasets", "ListDatasets"),
+    ("GET", "/datasets/{dataset_id}", "GetDataset"),
 ]
+_APP = r"(?:/users/(?P<user_id>[^/]+)/apps/(?P<app_id>[^/]+))?"
+ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    (verb, re.compile("^/v2" + _APP + re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", path) + "$"), method)
+    for verb, path, method in ROUTE_TABLE
+]
+_OPENAPI: list[bytes] = []  # built on first request
 
 
 def route(verb: str, path: str) -> tuple[str, dict[str, str]] | None:
@@ -86,6 +90,10 @@ class HttpApi:
         if verb == "GET" and path in ("/healthz", "/readyz"):
             ok = path == "/healthz" or self.ready.is_set()
             return Response(200 if ok else 503, b'{"ok": true}' if ok else b'{"ok": false}')
+        if verb == "GET" and path == "/openapi.json":
+            if not _OPENAPI:
+                _OPENAPI.append(json.dumps(document(ROUTE_TABLE, "1")).encode())
+            return Response(200, _OPENAPI[0])
         if verb == "GET" and path == "/metrics":
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -128,17 +136,23 @@ def _json(message: Any) -> bytes:
 
 
 def _http_code(code: int) -> int:
+    """The HTTP status of a platform status code: 2xx for success (and mixed), 5xx only for
+    ingestd's own failures and its being busy, 4xx for the rest (the request's fault)."""
     if code in (int(StatusCode.SUCCESS), int(StatusCode.MIXED_STATUS)):
         return 200
-    if code in (11007, 11008):
-        return 403
-    if code == int(StatusCode.RPC_REQUEST_TIMEOUT):
-        return 408
-    if code == 11009:
-        return 401
-    if code in (int(StatusCode.CONN_DOES_NOT_EXIST), int(StatusCode.INPUT_DOES_NOT_EXIST)):
-        return 404
-    return 400 if code != int(StatusCode.FAILURE) else 500
+    special = {
+        11007: 403,
+        11008: 403,
+        11009: 401,
+        int(StatusCode.CONN_DOES_NOT_EXIST): 404,
+        int(StatusCode.INPUT_DOES_NOT_EXIST): 404,
+        int(StatusCode.RPC_REQUEST_TIMEOUT): 408,
+        int(StatusCode.CONN_EXCEEDS_LIMITS): 413,
+        int(StatusCode.RPC_REQUEST_QUEUE_FULL): 503,
+    }
+    if code in special:
+        return special[code]
+    return 500 if code // 1000 == 98 else 400
 
 
 def http_server(api: Api, settings: Settings, ready: threading.Event) -> tuple[WireServer, int]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
+from clarifai_grpc.grpc.api.status import status_pb2
 
 from ingestd.api.convert import input_message, input_model, status, struct_dict
 from ingestd.api.deadline import wait_until
@@ -199,10 +200,10 @@ class InputsApi:
     # -- changing -----------------------------------------------------------------------
 
     def delete_inputs(self, req: svc.DeleteInputsRequest, user: str, app: str) -> Any:
-        return _manage_response(self.rt.catalog.inputs.delete_inputs(user, app, list(req.ids)))
+        return _status_only(self.rt.catalog.inputs.delete_inputs(user, app, list(req.ids)))
 
     def delete_input(self, req: svc.DeleteInputRequest, user: str, app: str) -> Any:
-        return _manage_response(self.rt.catalog.inputs.delete_inputs(user, app, [req.input_id]))
+        return _status_only(self.rt.catalog.inputs.delete_inputs(user, app, [req.input_id]))
 
     def patch_inputs(self, req: svc.PatchInputsRequest, user: str, app: str) -> Any:
         try:
@@ -244,6 +245,11 @@ def _patchable(data: res.Data) -> dict[str, Any]:
         p = data.geo.geo_point
         out["geo"] = {"geo_point": {"latitude": p.latitude, "longitude": p.longitude}}
     return out
+
+
+def _status_only(outcomes: list[ManageOutcome]) -> status_pb2.BaseResponse:
+    """The platform answers deletes with a status alone: what failed is in its details."""
+    return status_pb2.BaseResponse(status=_manage_response(outcomes).status)
 
 
 def _manage_response(outcomes: list[ManageOutcome]) -> svc.MultiInputResponse:

@@ -14,6 +14,7 @@ from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
+from google.protobuf.message_factory import GetMessageClass
 
 from ingestd.api.auth import KeyAuth, authorize
 from ingestd.api.convert import status
@@ -54,11 +55,11 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
 
 def response_type(method: str) -> type[Any]:
     """The response message class of a V2 method."""
-    return getattr(svc, _V2.methods_by_name[method].output_type.name)
+    return GetMessageClass(_V2.methods_by_name[method].output_type)
 
 
 def request_type(method: str) -> type[Any]:
-    return getattr(svc, _V2.methods_by_name[method].input_type.name)
+    return GetMessageClass(_V2.methods_by_name[method].input_type)
 
 
 class Api:
@@ -90,7 +91,9 @@ class Api:
             log.exception("%s failed", method)
             response = response_type(method)()
             response.status.CopyFrom(
-                status(StatusCode.FAILURE, f"{method} failed inside ingestd; see its log")
+                status(
+                    StatusCode.INTERNAL_SERVER_ISSUE, f"{method} failed inside ingestd; see its log"
+                )
             )
         log.info(
             json.dumps(
