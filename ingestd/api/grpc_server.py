@@ -8,13 +8,14 @@ connection and calls at once by the API limits, and a call's deadline bounds its
 
 from __future__ import annotations
 
+import time
 from concurrent import futures
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
-from ingestd.api import deadline
+from ingestd.api import deadline, metrics
 from ingestd.api.convert import status
 from ingestd.api.service import METHODS, Api, request_type, response_type
 from ingestd.app.settings import Settings
@@ -43,13 +44,16 @@ def _parser(cls: type[Any]) -> Any:
 
 def _handler(api: Api, name: str) -> grpc.RpcMethodHandler:
     def handle(request: Any, context: grpc.ServicerContext) -> Any:
+        started = time.monotonic()
         if isinstance(request, _Malformed):
             response = response_type(name)()
             response.status.CopyFrom(status(StatusCode.CONN_BAD_REQUEST_FORMAT, request.reason))
-            return response
-        deadline.set_remaining(context.time_remaining())
-        metadata = dict(context.invocation_metadata())
-        return api.call(name, request, metadata.get("authorization"))
+        else:
+            deadline.set_remaining(context.time_remaining())
+            metadata = dict(context.invocation_metadata())
+            response = api.call(name, request, metadata.get("authorization"))
+        metrics.count("grpc", name, response.status.code, time.monotonic() - started)
+        return response
 
     return grpc.unary_unary_rpc_method_handler(
         handle,

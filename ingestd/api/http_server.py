@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from google.protobuf import json_format
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ingestd.api import metrics
 from ingestd.api.convert import status
 from ingestd.api.http_wire import Refused, Request, Response, WireServer
 from ingestd.api.openapi import document
@@ -40,6 +43,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     for verb, path, method in ROUTE_TABLE
 ]
 _OPENAPI: list[bytes] = []  # built on first request
+_OK = int(StatusCode.SUCCESS)
 
 
 def route(verb: str, path: str) -> tuple[str, dict[str, str]] | None:
@@ -85,22 +89,29 @@ class HttpApi:
         self.api, self.ready = api, ready
 
     def __call__(self, request: Request) -> Response:
+        started = time.monotonic()
+        name, code, response = self._answer(request)
+        metrics.count("http", name, code, time.monotonic() - started)
+        return response
+
+    def _answer(self, request: Request) -> tuple[str, int, Response]:
+        """The route's name and platform code (for metrics), and the answer."""
         verb = request.method
         path, _, query = request.target.partition("?")
         if verb == "GET" and path in ("/healthz", "/readyz"):
             ok = path == "/healthz" or self.ready.is_set()
-            return Response(200 if ok else 503, b'{"ok": true}' if ok else b'{"ok": false}')
+            body = b'{"ok": true}' if ok else b'{"ok": false}'
+            return path, _OK, Response(200 if ok else 503, body)
         if verb == "GET" and path == "/openapi.json":
             if not _OPENAPI:
                 _OPENAPI.append(json.dumps(document(ROUTE_TABLE, "1")).encode())
-            return Response(200, _OPENAPI[0])
+            return path, _OK, Response(200, _OPENAPI[0])
         if verb == "GET" and path == "/metrics":
-            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-            return Response(200, generate_latest(), CONTENT_TYPE_LATEST)
+            return path, _OK, Response(200, generate_latest(), CONTENT_TYPE_LATEST)
         found = route(verb, path)
         if found is None:
-            return refusal(Refused(404, StatusCode.CONN_DOES_NOT_EXIST, f"no route {verb} {path}"))
+            no_route = Refused(404, StatusCode.CONN_DOES_NOT_EXIST, f"no route {verb} {path}")
+            return "(no route)", int(no_route.code), _refused(no_route)
         method, params = found
         message = request_type(method)()
         try:
@@ -111,13 +122,20 @@ class HttpApi:
             fields = query_fields(message.DESCRIPTOR, query)
             json_format.ParseDict({**fields, **params}, message, ignore_unknown_fields=False)
         except (json_format.ParseError, ValueError, UnicodeDecodeError, RecursionError) as exc:
-            return _answer(method, StatusCode.CONN_BAD_REQUEST_FORMAT, str(exc)[:300])
+            bad = StatusCode.CONN_BAD_REQUEST_FORMAT
+            return method, int(bad), _answer(method, bad, str(exc)[:300])
         response = self.api.call(method, message, request.headers.get("authorization"))
-        return Response(_http_code(response.status.code), _json(response))
+        code = response.status.code
+        return method, code, Response(_http_code(code), _json(response))
 
 
 def refusal(refused: Refused) -> Response:
     """A request refused before it reached a method: the platform's Status as JSON."""
+    metrics.count("http", "(refused)", int(refused.code))
+    return _refused(refused)
+
+
+def _refused(refused: Refused) -> Response:
     body = {"status": {"code": int(refused.code), "description": refused.code.name}}
     body["status"]["details"] = refused.message
     return Response(refused.http, json.dumps(body).encode())
