@@ -36,6 +36,16 @@ ROUTE_TABLE: list[tuple[str, str, str]] = [
     ("POST", "/datasets", "PostDatasets"),
     ("GET", "/datasets", "ListDatasets"),
     ("GET", "/datasets/{dataset_id}", "GetDataset"),
+    ("POST", "/datasets/{dataset_id}/inputs", "PostDatasetInputs"),
+    ("GET", "/datasets/{dataset_id}/inputs", "ListDatasetInputs"),
+    ("POST", "/datasets/{dataset_id}/versions", "PostDatasetVersions"),
+    ("GET", "/datasets/{dataset_id}/versions", "ListDatasetVersions"),
+    ("GET", "/datasets/{dataset_id}/versions/{dataset_version_id}", "GetDatasetVersion"),
+    (
+        "PUT",
+        "/datasets/{dataset_id}/versions/{dataset_version_id}/exports",
+        "PutDatasetVersionExports",
+    ),
 ]
 _APP = r"(?:/users/(?P<user_id>[^/]+)/apps/(?P<app_id>[^/]+))?"
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [

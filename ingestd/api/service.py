@@ -19,6 +19,7 @@ from google.protobuf.message_factory import GetMessageClass
 from ingestd.api.auth import KeyAuth, authorize
 from ingestd.api.convert import status
 from ingestd.api.datasets import DatasetsApi
+from ingestd.api.exports import ExportsApi
 from ingestd.api.inputs import InputsApi
 from ingestd.app.runtime import Runtime
 from pipeline.errors import IngestError
@@ -47,6 +48,7 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
     "PostDatasetVersions": ("datasets.post_dataset_versions", Scope.POST_DATASETS),
     "ListDatasetVersions": ("datasets.list_dataset_versions", Scope.GET_DATASETS),
     "GetDatasetVersion": ("datasets.get_dataset_version", Scope.GET_DATASETS),
+    "PutDatasetVersionExports": ("exports.put_dataset_version_exports", Scope.POST_DATASETS),
     "GetApp": ("get_app", None),
     "ListApps": ("list_apps", None),
     "GetUser": ("get_user", None),
@@ -70,6 +72,7 @@ class Api:
         self.auth = KeyAuth(runtime.catalog.keys)
         self.inputs = InputsApi(runtime, wait_s)
         self.datasets = DatasetsApi(runtime, self.inputs.pager)
+        self.exports = ExportsApi(runtime)
 
     def call(self, method: str, request: Any, authorization: str | None) -> Any:
         """Run `method` for the caller the authorization header names; errors become the
