@@ -25,6 +25,7 @@ from connectors.catalog.blob_refs import BlobRefCatalog
 from connectors.catalog.chunks import ChunkCatalog
 from connectors.catalog.collectors import CollectorCatalog
 from connectors.catalog.extraction_jobs import ExtractionJobCatalog
+from connectors.catalog.input_rows import InputRowsCatalog
 from connectors.catalog.inputs import InputCatalog
 from connectors.catalog.keys import KeyCatalog
 from connectors.catalog.knowledge import KnowledgeCatalog
@@ -62,6 +63,7 @@ class SqlCatalog(CatalogQueries):
     inputs = cached_property(InputCatalog)
     blob_refs = cached_property(BlobRefCatalog)
     add_jobs = cached_property(AddJobCatalog)
+    input_rows = cached_property(InputRowsCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)

@@ -8,7 +8,6 @@ status; GetInputsAddJob reports the rest. Patching and deleting are the catalog'
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -17,9 +16,9 @@ from clarifai_grpc.grpc.api import service_pb2 as svc
 from clarifai_grpc.grpc.api.status import status_pb2
 
 from ingestd.api.convert import input_message, input_model, status, struct_dict
-from ingestd.api.deadline import wait_until
 from ingestd.api.jobs import job_progress
 from ingestd.api.paging import Pager
+from ingestd.api.settle import Settled, Settler
 from ingestd.app.runtime import Runtime
 from pipeline.errors import InputError
 from pipeline.events import DeadLetter, UploadRequest
@@ -30,14 +29,13 @@ from pipeline.patching import PatchAction
 from pipeline.records import Action, InputOutcome
 from pipeline.status import StatusCode
 
-_WAIT_STEP_S = (0.005, 0.25)  # first and longest pause between looks at the catalog
-
 
 class InputsApi:
     def __init__(self, runtime: Runtime, wait_s: float) -> None:
         self.rt = runtime
         self.wait_s = wait_s
         self.pager = Pager()
+        self.settler = Settler(runtime)
 
     # -- PostInputs / GetInputsAddJob ---------------------------------------------------
 
@@ -73,32 +71,20 @@ class InputsApi:
         job_id = req.inputs_add_job_id or request_id
         # Recorded before the request is submitted: a poll in between sees it pending.
         self.rt.catalog.add_jobs.record(user, app, job_id, request_id, len(good), refused)
+        outcomes: Settled = []
         if good:
-            self.rt.submit(request)
-            self.rt.flush()
-        outcomes = self._wait(user, app, request_id) if good else []
+            with self.settler.expecting(request_id):
+                self.rt.submit(request)
+                self.rt.flush()
+                outcomes = self.settler.wait(user, app, request_id, self.wait_s)
         return self._post_response(req, good, refused, outcomes, job_id)
-
-    def _wait(self, user: str, app: str, request_id: str) -> list[InputOutcome] | DeadLetter | None:
-        """The request's outcomes (or its dead letter) once settled within the wait, else
-        None: still pending."""
-        deadline = wait_until(self.wait_s)
-        pause = _WAIT_STEP_S[0]
-        while True:
-            done = self.rt.catalog.settled(user, app, [request_id]).get(request_id)
-            if done is not None:
-                return done
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(max(min(pause, deadline - time.monotonic()), 0))
-            pause = min(pause * 2, _WAIT_STEP_S[1])
 
     def _post_response(
         self,
         req: svc.PostInputsRequest,
         good: list[tuple[int, Input]],
         refused: list[InputOutcome],
-        outcomes: list[InputOutcome] | DeadLetter | None,
+        outcomes: Settled,
         job_id: str,
     ) -> svc.MultiInputResponse:
         by_index: dict[int, tuple[str, StatusCode, str]] = {
@@ -163,8 +149,8 @@ class InputsApi:
             return wanted is None or row["status_code"] == wanted
 
         if req.ids:
-            found = [self.rt.catalog.get_input(user, app, i) for i in dict.fromkeys(req.ids)]
-            rows = [r for r in found if r is not None and keep(r)]
+            found = self.rt.catalog.input_rows.by_ids(user, app, list(dict.fromkeys(req.ids)))
+            rows = [found[i] for i in dict.fromkeys(req.ids) if i in found and keep(found[i])]
             page, per_page = max(req.page, 1), req.per_page or len(rows) or 1
             rows = rows[(page - 1) * per_page : page * per_page]
         else:
