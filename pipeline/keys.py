@@ -2,6 +2,12 @@
 
 A secret is shown once, when the key is made (`new_key`); afterwards only its hash exists,
 so a leaked catalog does not leak keys. `verify_secret` checks a presented secret.
+
+Finding the key of a presented secret must not cost one scrypt per stored key (an unknown
+secret would then cost them all), so each key also stores `secret_index`, an HMAC-SHA256 of
+the secret under a fixed domain key: one indexed lookup, then one scrypt for the key found.
+A fast hash is safe here because secrets are 256 random bits (nothing to guess), and it
+reveals nothing of the secret; scrypt stays the check.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pipeline.status import StatusCode
 # scrypt cost: ~16 MB and a few tens of ms per hash; keys are checked rarely (not per event).
 _N, _R, _P = 2**14, 8, 1
 _PREFIX = "ik_"
+_INDEX_KEY = b"ingestd api key lookup index v1"
 
 
 class Scope(StrEnum):
@@ -75,16 +82,22 @@ class ApiKey:
     secret_hash: str = field(default="", repr=False)
     salt: str = field(default="", repr=False)
     created_at: datetime | None = None
+    secret_index: str | None = field(default=None, repr=False)  # None: made before 0014
 
     def public(self) -> dict[str, object]:
-        """What may be shown: everything but the hash and salt."""
+        """What may be shown: everything but the hashes and salt."""
         shown = asdict(self)
-        del shown["secret_hash"], shown["salt"]
+        del shown["secret_hash"], shown["salt"], shown["secret_index"]
         return shown
 
 
 def hash_secret(secret: str, salt: bytes) -> str:
     return hashlib.scrypt(secret.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32).hex()
+
+
+def secret_index(secret: str) -> str:
+    """The lookup index of a secret (not a check of it: verify_secret is)."""
+    return hmac.new(_INDEX_KEY, secret.encode(), hashlib.sha256).hexdigest()
 
 
 def new_key(
@@ -102,6 +115,7 @@ def new_key(
         description=description,
         secret_hash=hash_secret(secret, salt),
         salt=salt.hex(),
+        secret_index=secret_index(secret),
     )
     return key, secret
 

@@ -31,7 +31,11 @@ api_keys = Table(
     Column("secret_hash", String(128), nullable=False),
     Column("salt", String(64), nullable=False),
     *timestamp_columns(),
+    # pipeline.keys.secret_index of the secret: a presented secret is found by one indexed
+    # select, so an unknown one costs no scrypt (added by migration 0014; NULL before it).
+    Column("secret_index", String(64)),
     Index("ix_api_keys_app", "user_id", "app_id"),
+    Index("ix_api_keys_secret_index", "secret_index"),
 )
 
 workflows = tenant_table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from connectors.catalog.collectors_tables import api_keys, collectors
 from connectors.catalog.rows import by_id, from_row, utc_now
@@ -34,6 +34,24 @@ class KeyCatalog:
         with self.catalog.begin() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
         return None if row is None else api_key_from_row(row)
+
+    def by_secret_index(self, index: str) -> ApiKey | None:
+        """The key whose secret has this lookup index (pipeline.keys.secret_index)."""
+        query = select(api_keys).where(api_keys.c.secret_index == index)
+        with self.catalog.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else api_key_from_row(row)
+
+    def unindexed(self) -> list[ApiKey]:
+        """Keys made before migration 0014, which have no lookup index yet."""
+        query = select(api_keys).where(api_keys.c.secret_index.is_(None)).order_by(api_keys.c.id)
+        with self.catalog.begin() as conn:
+            return [api_key_from_row(r) for r in conn.execute(query).mappings()]
+
+    def set_secret_index(self, key_id: str, index: str) -> None:
+        """Index an older key once its secret has been verified."""
+        with self.catalog.begin() as conn:
+            conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(secret_index=index))
 
     def all(self) -> list[ApiKey]:
         """Every key of every app (the API server finds a presented secret's key among them)."""

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from connectors.catalog import (
+    add_jobs,
     chunk_tables,
     collectors_tables,
     request_tables,
@@ -39,6 +40,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0009_refused_inputs", request_tables.create_refused),
     ("0010_input_lineage", request_tables.add_lineage),
     ("0012_search_indexes", create_search_indexes),
+    ("0014_api_add_jobs", add_jobs.create),
 ]
 
 

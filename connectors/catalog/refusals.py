@@ -66,7 +66,7 @@ class RefusalCatalog:
                     list(rows.values()),
                 )
             for run_id, outcomes in unnamed.items():
-                self.catalog._record_refused(conn, user_id, app_id, run_id, outcomes, now)
+                self.catalog.record_refused(conn, user_id, app_id, run_id, outcomes, now)
 
 
 def _valid(input_id: str | None) -> bool:

@@ -20,12 +20,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.catalog import schema as t
+from connectors.catalog.add_jobs import AddJobCatalog
 from connectors.catalog.annotations import AnnotationCatalog
 from connectors.catalog.blob_refs import BlobRefCatalog
 from connectors.catalog.chunks import ChunkCatalog
 from connectors.catalog.collectors import CollectorCatalog
 from connectors.catalog.datasets import DatasetCatalog
 from connectors.catalog.extraction_jobs import ExtractionJobCatalog
+from connectors.catalog.input_rows import InputRowsCatalog
 from connectors.catalog.inputs import InputCatalog
 from connectors.catalog.keys import KeyCatalog
 from connectors.catalog.knowledge import KnowledgeCatalog
@@ -68,6 +70,8 @@ class SqlCatalog(CatalogQueries):
     annotations = cached_property(AnnotationCatalog)
     lineage = cached_property(LineageCatalog)
     refusals = cached_property(RefusalCatalog)
+    add_jobs = cached_property(AddJobCatalog)
+    input_rows = cached_property(InputRowsCatalog)
 
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -143,12 +147,12 @@ class SqlCatalog(CatalogQueries):
             self._write_inputs(conn, upload, now)
             self.upsert_annotations(conn, upload.annotations, now)
             self.add_memberships(conn, upload.inputs, now)
-            self._record_refused(conn, user_id, app_id, event_id, upload.refused, now)
+            self.record_refused(conn, user_id, app_id, event_id, upload.refused, now)
 
     def referenced_blobs(self, keys: Collection[str]) -> set[str]:
         return self.blob_refs.referenced_by_inputs(keys)
 
-    def _record_refused(
+    def record_refused(
         self,
         conn: Connection,
         user_id: str,

@@ -1,10 +1,12 @@
 """`Authorization: Key <secret>`: which key of `ingestd keys` a request presents, and whether
 it may act on the app it names with the scope the method needs.
 
-Secrets are stored only as salted scrypt hashes, so finding a presented secret's key means
-hashing it once per stored key. A verified (or refused) secret is remembered by its SHA-256,
-in memory only and for a short time, so a client making many calls costs one lookup; the
-secret itself is neither kept nor logged.
+Secrets are stored as salted scrypt hashes plus a fast lookup index (pipeline.keys), so a
+presented secret costs one indexed select and, when it names a key, one scrypt: an unknown
+secret costs no scrypt at all. Keys made before the index existed are found by trying them
+one after another, one such search at a time (so unknown secrets cannot take more than one
+core), and are indexed once found. A verified (or refused) secret is remembered by its
+SHA-256, in memory only and for a short time; the secret itself is neither kept nor logged.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pipeline.errors import InputError
-from pipeline.keys import ApiKey, Scope, has_scope, verify_secret
+from pipeline.keys import ApiKey, Scope, has_scope, secret_index, verify_secret
 from pipeline.status import StatusCode
 
 _CACHE_SIZE = 1024
@@ -51,11 +53,20 @@ def secret_from(header: str | None) -> str:
     return secret.strip()
 
 
-class KeyAuth:
-    """Finds the key of a presented secret among `keys()` (every stored key)."""
+class Keys(Protocol):
+    """What KeyAuth needs of the catalog's keys (connectors.catalog.keys.KeyCatalog)."""
 
-    def __init__(self, keys: Callable[[], Iterable[ApiKey]]) -> None:
+    def by_secret_index(self, index: str) -> ApiKey | None: ...
+    def unindexed(self) -> list[ApiKey]: ...
+    def set_secret_index(self, key_id: str, index: str) -> None: ...
+
+
+class KeyAuth:
+    """Finds the key of a presented secret."""
+
+    def __init__(self, keys: Keys) -> None:
         self._keys = keys
+        self._slow = threading.Lock()  # one search among unindexed keys at a time
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[float, Caller | None]] = OrderedDict()
 
@@ -85,10 +96,23 @@ class KeyAuth:
         return found
 
     def _lookup(self, secret: str) -> Caller | None:
-        for key in self._keys():
-            if verify_secret(key, secret):
-                return Caller(key.id, key.user_id, key.app_id, tuple(key.scopes))
+        index = secret_index(secret)
+        key = self._keys.by_secret_index(index)
+        if key is not None:
+            return _caller(key) if verify_secret(key, secret) else None
+        older = self._keys.unindexed()
+        if not older:
+            return None
+        with self._slow:
+            for key in older:
+                if verify_secret(key, secret):
+                    self._keys.set_secret_index(key.id, index)
+                    return _caller(key)
         return None
+
+
+def _caller(key: ApiKey) -> Caller:
+    return Caller(key.id, key.user_id, key.app_id, tuple(key.scopes))
 
 
 def authorize(caller: Caller, user_id: str, app_id: str, scope: Scope | None) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from pipeline.errors import InputError
 from pipeline.events import SnapshotRequest
 from pipeline.ids import check_id
 from pipeline.records import InputRecord
+from pipeline.snapshot.metrics import METRIC_FIELDS
 from pipeline.snapshot.ports import VersionRow
 from pipeline.status import StatusCode
 
@@ -162,6 +163,10 @@ def _version(row: VersionRow) -> res.DatasetVersion:
         request_origin=row.request_origin,
     )
     msg.status.CopyFrom(status(StatusCode(row.status_code), row.status_message))
+    if row.metrics:  # the platform's metrics map: "/" is the whole version
+        whole = msg.metrics["/"]
+        for name in METRIC_FIELDS:
+            getattr(whole, name).value = int(row.metrics.get(name) or 0)
     for name in ("created_at", "modified_at"):
         ts = timestamp(getattr(row, name))
         if ts is not None:

@@ -3,39 +3,57 @@ messages, run by the same `Api.call` as gRPC; and /healthz, /readyz, /metrics.""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from google.protobuf import json_format
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ingestd.api import metrics
 from ingestd.api.convert import status
+from ingestd.api.http_wire import Refused, Request, Response, WireServer
+from ingestd.api.openapi import document
 from ingestd.api.service import Api, request_type, response_type
+from ingestd.app.settings import Settings
+from pipeline.limits import Limits
 from pipeline.status import StatusCode
 
-MAX_BODY_BYTES = 180 * 1024 * 1024  # a full batch as base64 JSON
-_TIMEOUT_S = 60.0  # a client silent this long mid-request is dropped
-
-_APP = r"(?:/users/(?P<user_id>[^/]+)/apps/(?P<app_id>[^/]+))?"
-# (HTTP method, path pattern) -> V2 method; the short forms act on the key's own app.
-ROUTES: list[tuple[str, re.Pattern[str], str]] = [
-    (verb, re.compile(f"^/v2{_APP}{path}$"), method)
-    for verb, path, method in [
-        ("POST", "/inputs", "PostInputs"),
-        ("GET", "/inputs", "ListInputs"),
-        ("PATCH", "/inputs", "PatchInputs"),
-        ("DELETE", "/inputs", "DeleteInputs"),
-        ("GET", "/inputs/status", "GetInputCount"),
-        ("GET", "/inputs/jobs/add/(?P<id>[^/]+)", "GetInputsAddJob"),
-        ("GET", "/inputs/(?P<input_id>[^/]+)", "GetInput"),
-        ("DELETE", "/inputs/(?P<input_id>[^/]+)", "DeleteInput"),
-        ("POST", "/datasets", "PostDatasets"),
-        ("GET", "/datasets", "ListDatasets"),
-        ("GET", "/datasets/(?P<dataset_id>[^/]+)", "GetDataset"),
-    ]
+# (HTTP verb, path under /v2, V2 method), in the order they are matched. Each is served in
+# full (`/v2/users/{user_id}/apps/{app_id}/...`) and short (`/v2/...`: the key's own app).
+ROUTE_TABLE: list[tuple[str, str, str]] = [
+    ("POST", "/inputs", "PostInputs"),
+    ("GET", "/inputs", "ListInputs"),
+    ("PATCH", "/inputs", "PatchInputs"),
+    ("DELETE", "/inputs", "DeleteInputs"),
+    ("GET", "/inputs/status", "GetInputCount"),
+    ("GET", "/inputs/jobs/add/{id}", "GetInputsAddJob"),
+    ("GET", "/inputs/{input_id}", "GetInput"),
+    ("DELETE", "/inputs/{input_id}", "DeleteInput"),
+    ("POST", "/datasets", "PostDatasets"),
+    ("GET", "/datasets", "ListDatasets"),
+    ("GET", "/datasets/{dataset_id}", "GetDataset"),
+    ("POST", "/datasets/{dataset_id}/inputs", "PostDatasetInputs"),
+    ("GET", "/datasets/{dataset_id}/inputs", "ListDatasetInputs"),
+    ("POST", "/datasets/{dataset_id}/versions", "PostDatasetVersions"),
+    ("GET", "/datasets/{dataset_id}/versions", "ListDatasetVersions"),
+    ("GET", "/datasets/{dataset_id}/versions/{dataset_version_id}", "GetDatasetVersion"),
+    (
+        "PUT",
+        "/datasets/{dataset_id}/versions/{dataset_version_id}/exports",
+        "PutDatasetVersionExports",
+    ),
 ]
+_APP = r"(?:/users/(?P<user_id>[^/]+)/apps/(?P<app_id>[^/]+))?"
+ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    (verb, re.compile("^/v2" + _APP + re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", path) + "$"), method)
+    for verb, path, method in ROUTE_TABLE
+]
+_OPENAPI: list[bytes] = []  # built on first request
+_OK = int(StatusCode.SUCCESS)
 
 
 def route(verb: str, path: str) -> tuple[str, dict[str, str]] | None:
@@ -74,78 +92,69 @@ def _is_repeated(field: Any) -> bool:
     return bool(flag) if flag is not None else field.label == field.LABEL_REPEATED
 
 
-def _handler(api: Api, ready: threading.Event) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        timeout = _TIMEOUT_S
-        server_version = "ingestd"
+class HttpApi:
+    """Requests (read whole by http_wire) to `Api.call`, and /healthz, /readyz, /metrics."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # Api.call logs one JSON line per request, without secrets
+    def __init__(self, api: Api, ready: threading.Event) -> None:
+        self.api, self.ready = api, ready
 
-        def _send(self, code: int, body: bytes, kind: str = "application/json") -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def __call__(self, request: Request) -> Response:
+        started = time.monotonic()
+        name, code, response = self._answer(request)
+        metrics.count("http", name, code, time.monotonic() - started)
+        return response
 
-        def _serve(self, verb: str) -> None:
-            path, _, query = self.path.partition("?")
-            if verb == "GET" and path in ("/healthz", "/readyz"):
-                ok = path == "/healthz" or ready.is_set()
-                self._send(200 if ok else 503, b'{"ok": true}' if ok else b'{"ok": false}')
-                return
-            if verb == "GET" and path == "/metrics":
-                from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    def _answer(self, request: Request) -> tuple[str, int, Response]:
+        """The route's name and platform code (for metrics), and the answer."""
+        verb = request.method
+        path, _, query = request.target.partition("?")
+        if verb == "GET" and path in ("/healthz", "/readyz"):
+            ok = path == "/healthz" or self.ready.is_set()
+            body = b'{"ok": true}' if ok else b'{"ok": false}'
+            return path, _OK, Response(200 if ok else 503, body)
+        if verb == "GET" and path == "/openapi.json":
+            if not _OPENAPI:
+                _OPENAPI.append(json.dumps(document(ROUTE_TABLE, "1")).encode())
+            return path, _OK, Response(200, _OPENAPI[0])
+        if verb == "GET" and path == "/metrics":
+            return path, _OK, Response(200, generate_latest(), CONTENT_TYPE_LATEST)
+        found = route(verb, path)
+        if found is None:
+            no_route = Refused(404, StatusCode.CONN_DOES_NOT_EXIST, f"no route {verb} {path}")
+            return "(no route)", int(no_route.code), _refused(no_route)
+        method, params = found
+        message = request_type(method)()
+        try:
+            json_format.Parse(request.body or b"{}", message)
+            user, app = params.pop("user_id", ""), params.pop("app_id", "")
+            if user or app:
+                message.user_app_id.user_id, message.user_app_id.app_id = user, app
+            fields = query_fields(message.DESCRIPTOR, query)
+            json_format.ParseDict({**fields, **params}, message, ignore_unknown_fields=False)
+        except (json_format.ParseError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+            bad = StatusCode.CONN_BAD_REQUEST_FORMAT
+            return method, int(bad), _answer(method, bad, str(exc)[:300])
+        response = self.api.call(method, message, request.headers.get("authorization"))
+        code = response.status.code
+        return method, code, Response(_http_code(code), _json(response))
 
-                self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
-                return
-            found = route(verb, path)
-            if found is None:
-                self._send(404, b'{"status": {"code": 11101, "description": "no such route"}}')
-                return
-            method, params = found
-            self._call(method, params, query)
 
-        def _call(self, method: str, params: dict[str, str], query: str) -> None:
-            size = int(self.headers.get("Content-Length") or 0)
-            if size > MAX_BODY_BYTES:  # refused before a byte of it is read
-                self.close_connection = True
-                self._reply(method, StatusCode.CONN_EXCEEDS_LIMITS, f"body over {MAX_BODY_BYTES}")
-                return
-            request = request_type(method)()
-            try:
-                body = self.rfile.read(size) if size else b"{}"
-                json_format.Parse(body or b"{}", request)
-                user, app = params.pop("user_id", ""), params.pop("app_id", "")
-                if user or app:
-                    request.user_app_id.user_id, request.user_app_id.app_id = user, app
-                fields = query_fields(request.DESCRIPTOR, query)
-                json_format.ParseDict({**fields, **params}, request, ignore_unknown_fields=False)
-            except (json_format.ParseError, ValueError, UnicodeDecodeError) as exc:
-                self._reply(method, StatusCode.CONN_BAD_REQUEST_FORMAT, str(exc)[:300])
-                return
-            response = api.call(method, request, self.headers.get("Authorization"))
-            self._send(_http_code(response.status.code), _json(response))
+def refusal(refused: Refused) -> Response:
+    """A request refused before it reached a method: the platform's Status as JSON."""
+    metrics.count("http", "(refused)", int(refused.code))
+    return _refused(refused)
 
-        def _reply(self, method: str, code: StatusCode, details: str) -> None:
-            response = response_type(method)()
-            response.status.CopyFrom(status(code, details))
-            self._send(_http_code(int(code)), _json(response))
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's names
-            self._serve("GET")
+def _refused(refused: Refused) -> Response:
+    body = {"status": {"code": int(refused.code), "description": refused.code.name}}
+    body["status"]["details"] = refused.message
+    return Response(refused.http, json.dumps(body).encode())
 
-        def do_POST(self) -> None:  # noqa: N802
-            self._serve("POST")
 
-        def do_PATCH(self) -> None:  # noqa: N802
-            self._serve("PATCH")
-
-        def do_DELETE(self) -> None:  # noqa: N802
-            self._serve("DELETE")
-
-    return Handler
+def _answer(method: str, code: StatusCode, details: str) -> Response:
+    response = response_type(method)()
+    response.status.CopyFrom(status(code, details))
+    return Response(_http_code(int(code)), _json(response))
 
 
 def _json(message: Any) -> bytes:
@@ -155,21 +164,37 @@ def _json(message: Any) -> bytes:
 
 
 def _http_code(code: int) -> int:
+    """The HTTP status of a platform status code: 2xx for success (and mixed), 5xx only for
+    ingestd's own failures and its being busy, 4xx for the rest (the request's fault)."""
     if code in (int(StatusCode.SUCCESS), int(StatusCode.MIXED_STATUS)):
         return 200
-    if code in (11007, 11008):
-        return 403
-    if code == 11009:
-        return 401
-    if code in (int(StatusCode.CONN_DOES_NOT_EXIST), int(StatusCode.INPUT_DOES_NOT_EXIST)):
-        return 404
-    return 400 if code != int(StatusCode.FAILURE) else 500
+    special = {
+        11007: 403,
+        11008: 403,
+        11009: 401,
+        int(StatusCode.CONN_DOES_NOT_EXIST): 404,
+        int(StatusCode.INPUT_DOES_NOT_EXIST): 404,
+        int(StatusCode.RPC_REQUEST_TIMEOUT): 408,
+        int(StatusCode.CONN_EXCEEDS_LIMITS): 413,
+        int(StatusCode.RPC_REQUEST_QUEUE_FULL): 503,
+    }
+    if code in special:
+        return special[code]
+    return 500 if code // 1000 == 98 else 400
 
 
-def http_server(
-    api: Api, host: str, port: int, ready: threading.Event
-) -> tuple[ThreadingHTTPServer, int]:
-    server = ThreadingHTTPServer((host, port), _handler(api, ready))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="ingestd-http", daemon=True).start()
-    return server, server.server_address[1]
+def http_server(api: Api, settings: Settings, ready: threading.Event) -> tuple[WireServer, int]:
+    """A started HTTP server and its port (0 in settings picks a free one)."""
+    wire = WireServer(
+        HttpApi(api, ready),
+        refusal,
+        settings.api_limits,
+        max_body_bytes(settings.limits),
+        settings.api_workers,
+    )
+    return wire, wire.start(settings.api_host, settings.http_port)
+
+
+def max_body_bytes(limits: Limits) -> int:
+    """A full batch as base64 in JSON: 4/3 of its bytes, and room for the JSON around it."""
+    return limits.batch_bytes * 4 // 3 + 1024 * 1024

@@ -8,34 +8,34 @@ status; GetInputsAddJob reports the rest. Patching and deleting are the catalog'
 
 from __future__ import annotations
 
-import time
+import uuid
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
+from clarifai_grpc.grpc.api.status import status_pb2
 
 from ingestd.api.convert import input_message, input_model, status, struct_dict
-from ingestd.api.jobs import JobRegistry, Progress
+from ingestd.api.jobs import job_progress
 from ingestd.api.paging import Pager
+from ingestd.api.settle import Settled, Settler
 from ingestd.app.runtime import Runtime
 from pipeline.errors import InputError
 from pipeline.events import DeadLetter, UploadRequest
+from pipeline.ids import check_id
 from pipeline.ingest.manage import InputPatch, ManageOutcome, overall
 from pipeline.models import Input
 from pipeline.patching import PatchAction
 from pipeline.records import Action, InputOutcome
 from pipeline.status import StatusCode
 
-_WAIT_STEP_S = (0.005, 0.25)  # first and longest pause between looks at the catalog
-_BUSY = {int(StatusCode.INPUT_PENDING), int(StatusCode.INPUT_IN_PROGRESS)}
-
 
 class InputsApi:
     def __init__(self, runtime: Runtime, wait_s: float) -> None:
         self.rt = runtime
         self.wait_s = wait_s
-        self.jobs = JobRegistry()
         self.pager = Pager()
+        self.settler = Settler(runtime)
 
     # -- PostInputs / GetInputsAddJob ---------------------------------------------------
 
@@ -48,6 +48,8 @@ class InputsApi:
             )
         if not req.inputs:
             raise InputError(StatusCode.INPUT_INVALID_REQUEST, "no inputs to add")
+        if req.inputs_add_job_id:
+            check_id(req.inputs_add_job_id, "inputs_add_job_id")
         good: list[tuple[int, Input]] = []
         refused: list[InputOutcome] = []
         for n, msg in enumerate(req.inputs):
@@ -57,43 +59,32 @@ class InputsApi:
                 refused.append(
                     InputOutcome(n, msg.id, msg.id, Action.FAILED, exc.code, exc.message)
                 )
-        request_id = None
+        request = UploadRequest(
+            user_id=user,
+            app_id=app,
+            inputs=[i for _, i in good],
+            job_id=req.inputs_add_job_id or None,
+            source="api",
+        )
+        # A request with nothing to submit still needs an id for its refusals.
+        request_id = request.request_id if good else uuid.uuid4().hex
+        job_id = req.inputs_add_job_id or request_id
+        # Recorded before the request is submitted: a poll in between sees it pending.
+        self.rt.catalog.add_jobs.record(user, app, job_id, request_id, len(good), refused)
+        outcomes: Settled = []
         if good:
-            request = UploadRequest(
-                user_id=user,
-                app_id=app,
-                inputs=[i for _, i in good],
-                job_id=req.inputs_add_job_id or None,
-                source="api",
-            )
-            request_id = request.request_id
-            self.rt.submit(request)
-            self.rt.flush()
-        job_id = req.inputs_add_job_id or request_id or ""
-        self.jobs.add(user, app, job_id, request_id, len(good), refused)
-        outcomes = self._wait(user, app, request_id) if request_id else []
+            with self.settler.expecting(request_id):
+                self.rt.submit(request)
+                self.rt.flush()
+                outcomes = self.settler.wait(user, app, request_id, self.wait_s)
         return self._post_response(req, good, refused, outcomes, job_id)
-
-    def _wait(self, user: str, app: str, request_id: str) -> list[InputOutcome] | DeadLetter | None:
-        """The request's outcomes (or its dead letter) once settled within the wait, else
-        None: still pending."""
-        deadline = time.monotonic() + self.wait_s
-        pause = _WAIT_STEP_S[0]
-        while True:
-            done = self.rt.catalog.settled(user, app, [request_id]).get(request_id)
-            if done is not None:
-                return done
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(pause)
-            pause = min(pause * 2, _WAIT_STEP_S[1])
 
     def _post_response(
         self,
         req: svc.PostInputsRequest,
         good: list[tuple[int, Input]],
         refused: list[InputOutcome],
-        outcomes: list[InputOutcome] | DeadLetter | None,
+        outcomes: Settled,
         job_id: str,
     ) -> svc.MultiInputResponse:
         by_index: dict[int, tuple[str, StatusCode, str]] = {
@@ -128,46 +119,26 @@ class InputsApi:
         return resp
 
     def get_inputs_add_job(self, req: svc.GetInputsAddJobRequest, user: str, app: str) -> Any:
-        job = self.jobs.get(user, app, req.id)
-        if job is None:
+        requests = self.rt.catalog.add_jobs.requests(user, app, check_id(req.id, "job id"))
+        if not requests:
             raise InputError(
                 StatusCode.CONN_DOES_NOT_EXIST,
-                f"no inputs-add job {req.id!r}: this server knows the jobs it took since it "
-                "started (`ingestd inputs list` shows what is stored)",
+                f"no inputs-add job {req.id!r} in {user}/{app} (`ingestd inputs list` shows "
+                "what is stored)",
             )
-        outcomes: list[InputOutcome] = []
-        unsettled = 0
-        settled = self.rt.catalog.settled(user, app, job.request_ids)
-        for request_id in job.request_ids:
-            done = settled.get(request_id)
-            if isinstance(done, list):
-                outcomes.extend(done)
-            elif done is None:
-                unsettled += 1
-        progress = self._progress(user, app, job.submitted, outcomes, unsettled)
+        progress = job_progress(self.rt.catalog, user, app, requests)
         resp = svc.SingleInputsAddJobResponse()
         info = resp.inputs_add_job
-        info.id = job.id
+        info.id = req.id
         p = info.progress
         p.pending_count = progress.pending
         p.in_progress_count = progress.in_progress
         p.success_count = progress.success
-        p.failed_count = progress.failed + len(job.refused)
+        p.failed_count = progress.failed
         code = StatusCode.JOB_COMPLETED if progress.done else StatusCode.JOB_RUNNING
         info.status.CopyFrom(status(code))
         resp.status.CopyFrom(status(StatusCode.SUCCESS))
         return resp
-
-    def _progress(
-        self, user: str, app: str, submitted: int, outcomes: list[InputOutcome], unsettled: int
-    ) -> Progress:
-        busy = [o.input_id for o in outcomes if o.code in _BUSY]
-        now = self.rt.catalog.input_statuses(user, app, busy) if busy else {}
-        still = sum(1 for i in busy if now.get(i, (0, ""))[0] in _BUSY)
-        success = sum(1 for o in outcomes if o.ok and o.code not in _BUSY) + len(busy) - still
-        failed = sum(1 for o in outcomes if not o.ok)
-        pending = max(submitted - len(outcomes), 0) if unsettled else 0
-        return Progress(pending, still, success, failed)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -178,8 +149,8 @@ class InputsApi:
             return wanted is None or row["status_code"] == wanted
 
         if req.ids:
-            found = [self.rt.catalog.get_input(user, app, i) for i in dict.fromkeys(req.ids)]
-            rows = [r for r in found if r is not None and keep(r)]
+            found = self.rt.catalog.input_rows.by_ids(user, app, list(dict.fromkeys(req.ids)))
+            rows = [found[i] for i in dict.fromkeys(req.ids) if i in found and keep(found[i])]
             page, per_page = max(req.page, 1), req.per_page or len(rows) or 1
             rows = rows[(page - 1) * per_page : page * per_page]
         else:
@@ -215,10 +186,10 @@ class InputsApi:
     # -- changing -----------------------------------------------------------------------
 
     def delete_inputs(self, req: svc.DeleteInputsRequest, user: str, app: str) -> Any:
-        return _manage_response(self.rt.catalog.inputs.delete_inputs(user, app, list(req.ids)))
+        return _status_only(self.rt.catalog.inputs.delete_inputs(user, app, list(req.ids)))
 
     def delete_input(self, req: svc.DeleteInputRequest, user: str, app: str) -> Any:
-        return _manage_response(self.rt.catalog.inputs.delete_inputs(user, app, [req.input_id]))
+        return _status_only(self.rt.catalog.inputs.delete_inputs(user, app, [req.input_id]))
 
     def patch_inputs(self, req: svc.PatchInputsRequest, user: str, app: str) -> Any:
         try:
@@ -260,6 +231,11 @@ def _patchable(data: res.Data) -> dict[str, Any]:
         p = data.geo.geo_point
         out["geo"] = {"geo_point": {"latitude": p.latitude, "longitude": p.longitude}}
     return out
+
+
+def _status_only(outcomes: list[ManageOutcome]) -> status_pb2.BaseResponse:
+    """The platform answers deletes with a status alone: what failed is in its details."""
+    return status_pb2.BaseResponse(status=_manage_response(outcomes).status)
 
 
 def _manage_response(outcomes: list[ManageOutcome]) -> svc.MultiInputResponse:

@@ -1,29 +1,20 @@
-"""Inputs-add jobs: which upload requests a PostInputs job id stands for, and their progress.
+"""Inputs-add jobs: the progress of the requests a PostInputs job id stands for.
 
-The catalog records what each request did (processed events, dead letters); this registry
-only remembers, in memory and for a bounded number of jobs, which requests belong to a job
-id, so GetInputsAddJob answers for jobs this server took.
+Which requests belong to a job is recorded in the catalog (`catalog.add_jobs`), and what
+each request did is too (processed events, dead letters, input rows): GetInputsAddJob
+answers from the catalog alone, after a restart and in front of Kafka workers alike.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from connectors.catalog.add_jobs import JobRequest
+from connectors.catalog.sql import SqlCatalog
 from pipeline.records import InputOutcome
+from pipeline.status import StatusCode
 
-_MAX_JOBS = 10_000
-
-
-@dataclass
-class Job:
-    id: str
-    user_id: str
-    app_id: str
-    request_ids: list[str] = field(default_factory=list)
-    submitted: int = 0  # inputs handed to the ingest stage
-    refused: list[InputOutcome] = field(default_factory=list)  # refused before it
+_BUSY = {int(StatusCode.INPUT_PENDING), int(StatusCode.INPUT_IN_PROGRESS)}
 
 
 @dataclass(frozen=True)
@@ -38,35 +29,30 @@ class Progress:
         return self.pending == 0 and self.in_progress == 0
 
 
-class JobRegistry:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: OrderedDict[tuple[str, str, str], Job] = OrderedDict()
-
-    def add(
-        self,
-        user_id: str,
-        app_id: str,
-        job_id: str,
-        request_id: str | None,
-        submitted: int,
-        refused: list[InputOutcome],
-    ) -> Job:
-        """Record a request (None: nothing was submitted) under the job; a job id posted
-        again gathers every request sent with it."""
-        with self._lock:
-            key = (user_id, app_id, job_id)
-            job = self._jobs.get(key) or Job(job_id, user_id, app_id)
-            if request_id is not None and request_id not in job.request_ids:
-                job.request_ids.append(request_id)
-                job.submitted += submitted
-            job.refused.extend(refused)
-            self._jobs[key] = job
-            self._jobs.move_to_end(key)
-            while len(self._jobs) > _MAX_JOBS:
-                self._jobs.popitem(last=False)
-            return job
-
-    def get(self, user_id: str, app_id: str, job_id: str) -> Job | None:
-        with self._lock:
-            return self._jobs.get((user_id, app_id, job_id))
+def job_progress(catalog: SqlCatalog, user: str, app: str, requests: list[JobRequest]) -> Progress:
+    """Counts over every input of the job's requests: a request not yet processed is
+    pending; an input still being chunked is in progress; refusals are failures."""
+    settled = catalog.settled(user, app, [r.request_id for r in requests if r.submitted])
+    outcomes: list[InputOutcome] = []
+    pending = failed = 0
+    for r in requests:
+        failed += r.refused
+        if not r.submitted:
+            continue
+        done = settled.get(r.request_id)
+        if isinstance(done, list):
+            outcomes.extend(done)
+        elif done is None:
+            pending += r.submitted
+        else:  # a dead letter: the whole request was refused
+            failed += r.submitted
+    busy = [o.input_id for o in outcomes if o.code in _BUSY]
+    now = catalog.input_statuses(user, app, busy) if busy else {}
+    still = sum(1 for i in busy if now.get(i, (0, ""))[0] in _BUSY)
+    late_failed = sum(
+        1 for i in busy if now.get(i, (0, ""))[0] not in _BUSY | {StatusCode.INPUT_SUCCESS}
+    )
+    success = sum(1 for o in outcomes if o.ok and o.code not in _BUSY)
+    success += len(busy) - still - late_failed
+    failed += sum(1 for o in outcomes if not o.ok) + late_failed
+    return Progress(pending, still, success, failed)

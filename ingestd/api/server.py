@@ -6,12 +6,12 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
 
 from ingestd.api.grpc_server import grpc_server
 from ingestd.api.http_server import http_server
+from ingestd.api.http_wire import WireServer
 from ingestd.api.service import Api
 from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
@@ -26,7 +26,7 @@ class Served:
 
     runtime: Runtime
     grpc: grpc.Server
-    http: Any
+    http: WireServer
     grpc_port: int
     http_port: int
     ready: threading.Event = field(default_factory=threading.Event)
@@ -36,8 +36,7 @@ class Served:
         drains the embedded bus)."""
         self.ready.clear()
         self.grpc.stop(_GRACE_S).wait(_GRACE_S + 1)
-        self.http.shutdown()
-        self.http.server_close()
+        self.http.stop(_GRACE_S)
         self.runtime.close()
 
 
@@ -46,8 +45,8 @@ def start(settings: Settings) -> Served:
     try:
         api = Api(runtime, wait_s=settings.api_wait_s)
         ready = threading.Event()
-        g, gport = grpc_server(api, settings.api_host, settings.grpc_port, settings.api_workers)
-        h, hport = http_server(api, settings.api_host, settings.http_port, ready)
+        g, gport = grpc_server(api, settings)
+        h, hport = http_server(api, settings, ready)
     except BaseException:
         runtime.close()
         raise

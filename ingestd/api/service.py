@@ -14,10 +14,12 @@ from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
+from google.protobuf.message_factory import GetMessageClass
 
 from ingestd.api.auth import KeyAuth, authorize
 from ingestd.api.convert import status
 from ingestd.api.datasets import DatasetsApi
+from ingestd.api.exports import ExportsApi
 from ingestd.api.inputs import InputsApi
 from ingestd.app.runtime import Runtime
 from pipeline.errors import IngestError
@@ -46,6 +48,7 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
     "PostDatasetVersions": ("datasets.post_dataset_versions", Scope.POST_DATASETS),
     "ListDatasetVersions": ("datasets.list_dataset_versions", Scope.GET_DATASETS),
     "GetDatasetVersion": ("datasets.get_dataset_version", Scope.GET_DATASETS),
+    "PutDatasetVersionExports": ("exports.put_dataset_version_exports", Scope.POST_DATASETS),
     "GetApp": ("get_app", None),
     "ListApps": ("list_apps", None),
     "GetUser": ("get_user", None),
@@ -54,11 +57,11 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
 
 def response_type(method: str) -> type[Any]:
     """The response message class of a V2 method."""
-    return getattr(svc, _V2.methods_by_name[method].output_type.name)
+    return GetMessageClass(_V2.methods_by_name[method].output_type)
 
 
 def request_type(method: str) -> type[Any]:
-    return getattr(svc, _V2.methods_by_name[method].input_type.name)
+    return GetMessageClass(_V2.methods_by_name[method].input_type)
 
 
 class Api:
@@ -66,9 +69,10 @@ class Api:
 
     def __init__(self, runtime: Runtime, wait_s: float = 10.0) -> None:
         self.rt = runtime
-        self.auth = KeyAuth(runtime.catalog.keys.all)
+        self.auth = KeyAuth(runtime.catalog.keys)
         self.inputs = InputsApi(runtime, wait_s)
         self.datasets = DatasetsApi(runtime, self.inputs.pager)
+        self.exports = ExportsApi(runtime)
 
     def call(self, method: str, request: Any, authorization: str | None) -> Any:
         """Run `method` for the caller the authorization header names; errors become the
@@ -90,7 +94,9 @@ class Api:
             log.exception("%s failed", method)
             response = response_type(method)()
             response.status.CopyFrom(
-                status(StatusCode.FAILURE, f"{method} failed inside ingestd; see its log")
+                status(
+                    StatusCode.INTERNAL_SERVER_ISSUE, f"{method} failed inside ingestd; see its log"
+                )
             )
         log.info(
             json.dumps(

@@ -6,6 +6,7 @@ bus and the Kafka worker both subscribe exactly these.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from pipeline.snapshot.stage import SnapshotStage
 from pipeline.stage import Stage
 from pipeline.topics import PREDICTIONS, TOPICS, key_for, topic_for
 from streams.bus import EmbeddedBus
-from streams.delivery import RetryPolicy
+from streams.delivery import Delivered, RetryPolicy
 
 if TYPE_CHECKING:
     from connectors.producer import IngestClient
@@ -38,6 +39,10 @@ class Runtime:
     ingest: IngestStage
     _bus: EmbeddedBus | None = field(default=None, repr=False)
     _client: IngestClient | None = field(default=None, repr=False)
+    # Called after each event the embedded bus delivers (`ingestd serve` wakes its waiters).
+    delivery_listeners: list[Callable[[str, Delivered], None]] = field(
+        default_factory=list, repr=False
+    )
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Runtime:
@@ -100,11 +105,16 @@ class Runtime:
                 queue_size=self.settings.queue_size,
                 workers=self.settings.workers,
                 policy=RetryPolicy(max_attempts=self.settings.max_attempts),
+                on_delivered=self._delivered,
             )
             for topic, stage in self.stages().items():
                 bus.subscribe(topic, stage)
             self._bus = bus
         return self._bus
+
+    def _delivered(self, topic: str, done: Delivered) -> None:
+        for listener in self.delivery_listeners:
+            listener(topic, done)
 
     @property
     def kafka_mode(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.blobs import S3Settings
@@ -17,6 +17,23 @@ from connectors.importers.dropzone_config import DropZoneSettings
 from pipeline.errors import InputError
 from pipeline.ids import check_id
 from pipeline.limits import Limits
+
+
+class ApiLimits(BaseModel):
+    """How much one `ingestd serve` lets clients hold (INGESTD_API_LIMITS__...). Request
+    bodies are bounded by Limits.batch_bytes (as base64 JSON over HTTP)."""
+
+    max_connections: int = Field(
+        256, description="HTTP connections open at once; beyond, 503 busy (40030) at once."
+    )
+    header_timeout_s: float = Field(
+        10.0, description="A request line and headers (or an idle keep-alive) within this."
+    )
+    body_timeout_s: float = Field(60.0, description="A whole request body within this.")
+    buffered_mb: int = Field(
+        512, description="Request bodies held in memory at once; others wait their turn."
+    )
+    grpc_streams: int = Field(64, description="Concurrent gRPC streams per connection.")
 
 
 class Settings(BaseSettings):
@@ -84,6 +101,7 @@ class Settings(BaseSettings):
     api_wait_s: float = Field(
         10.0, description="How long PostInputs waits for its inputs' final status."
     )
+    api_limits: ApiLimits = Field(default_factory=ApiLimits)
     dropzone: DropZoneSettings = Field(
         default_factory=DropZoneSettings, description="S3 drop zones and extraction jobs."
     )

@@ -192,7 +192,10 @@ def prepare_input(
 ) -> PreparedInput:
     """Load, recognise and check one input; raises InputError when it is not acceptable."""
     check_id(input_id)
-    media_type, source = item.data.media()
+    try:
+        media_type, source = item.data.media()
+    except ValueError as exc:  # no medium, or two: this input is refused, not the request
+        raise InputError(StatusCode.INPUT_INVALID_ARGUMENT, str(exc)) from None
     metadata = check_metadata(item.data.metadata, limits)
     try:
         data = load_bytes(source, media_type, blobs, fetcher, limits, workdir)

@@ -158,3 +158,21 @@ def test_clarifai_grpc_json_channel_over_http(api: Server) -> None:
     assert patched.status.code == StatusCode.SUCCESS
     row = api.served.runtime.catalog.get_input("me", "main", "t2")
     assert row is not None and [c["id"] for c in row["concepts"]] == ["c"]
+
+
+def _metric(base: str, line_start: str) -> float:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    found = [ln for ln in text.splitlines() if ln.startswith(line_start)]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
+def test_metrics_count_calls_by_route_and_code(api: Server) -> None:
+    ok = 'ingestd_api_requests_total{code="10000",route="ListInputs",transport="grpc"}'
+    denied = 'ingestd_api_requests_total{code="11009",route="ListInputs",transport="http"}'
+    before = _metric(api.http_base, ok), _metric(api.http_base, denied)
+    _stub(api).ListInputs(svc.ListInputsRequest(user_app_id=APP), metadata=_meta(api.secret))
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"{api.http_base}/v2/inputs", timeout=30)
+    after = _metric(api.http_base, ok), _metric(api.http_base, denied)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)

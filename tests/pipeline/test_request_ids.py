@@ -193,3 +193,14 @@ def test_an_existing_catalog_gets_tenant_scoped_request_ids(
         assert not rt.ingest.handle(other).replayed
     with Runtime.open(settings) as rt:  # applied once: reopening changes nothing
         assert rt.catalog.settled("me", "other", ["req-1"])
+
+
+def test_an_input_without_a_medium_is_refused_alone(embedded: Runtime) -> None:
+    result = embedded.ingest.handle(
+        UploadRequest(inputs=[text_input("ok"), Input(id="empty", data=Data())])
+    )
+    assert [o.code for o in result.outcomes] == [
+        StatusCode.INPUT_SUCCESS,
+        StatusCode.INPUT_INVALID_ARGUMENT,
+    ]
+    assert embedded.catalog.get_input("me", "main", "ok") is not None
