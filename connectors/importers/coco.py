@@ -34,7 +34,7 @@ from connectors.importers.items import ImportItem
 from connectors.importers.local_paths import read_local_file
 from pipeline.errors import InputError
 from pipeline.ids import derived_id, slug
-from pipeline.models import Annotation, Concept, Input, MediaType
+from pipeline.models import Annotation, Input, MediaType
 from pipeline.status import StatusCode
 
 ANNOTATION_KEY = "#annotation="
@@ -121,16 +121,16 @@ def _member(prefix: str, name: str) -> str | None:
     return joined
 
 
-def concepts_of(categories: dict[str, CocoCategory]) -> dict[str, Concept]:
+def concepts_of(categories: dict[str, CocoCategory]) -> dict[str, dict[str, Any]]:
     """A concept per category: its id from the name; two names of one slug stay apart."""
-    out: dict[str, Concept] = {}
+    out: dict[str, dict[str, Any]] = {}
     taken: set[str] = set()
     for key, cat in categories.items():
         cid = slug(cat.name, max_len=120)
         if cid in taken:
             cid = f"{cid}-{slug(str(cat.id), max_len=40)}"
         taken.add(cid)
-        out[key] = Concept(id=cid, name=cat.name, value=1.0)
+        out[key] = {"id": cid, "name": cat.name, "value": 1.0}
     return out
 
 
@@ -190,7 +190,7 @@ def iter_coco_items(
 @dataclass
 class _Lister:
     source: CocoSource
-    concepts: dict[str, Concept]
+    concepts: dict[str, dict[str, Any]]  # category key -> the concept, as the model's dict
     metadata: dict[str, Any]
     max_pixels: int
 

@@ -100,6 +100,8 @@ class CocoIndex:
 
 def id_key(value: Any) -> str | None:
     """An id as canonical JSON text (ints and strings both occur in the wild); None if absent."""
+    if type(value) is int:  # the common case, without json.dumps
+        return str(value)
     if value is None or isinstance(value, dict | list | bool):
         return None
     if isinstance(value, float) and value.is_integer():
