@@ -4,10 +4,11 @@
 
 Both commands run as their own processes (`python -m ingestd.cli`) on the embedded default
 (SQLite, local blobs), each round into a fresh catalog and blob directory, on the same
-folder of small JPEGs. The COCO import additionally streams and indexes the instances JSON
-and turns every box into an annotation. Rounds alternate folder / coco so drift on a shared
-machine hits both; the best round of each is compared. Prints images/s of both, the ratio
-(goal: coco >= 0.7 of folder) and the peak RSS of each process (ru_maxrss).
+folder of 640x480 JPEGs of ~110 KB (COCO's usual size). The COCO import additionally
+streams and indexes the instances JSON and turns every box into an annotation. Rounds
+alternate folder / coco so drift on a shared machine hits both; the best round of each is
+compared. Prints images/s of both, the ratio (goal: coco >= 0.7 of folder) and the peak
+RSS of each process (ru_maxrss).
 """
 
 from __future__ import annotations
@@ -28,18 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import options, rate_line  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-W, H = 320, 240
+W, H = 640, 480  # COCO's most common size
 
 
 def make_dataset(root: Path, images: int, boxes: int) -> Path:
-    """root/images/*.jpg (noise, ~30 KB each) and root/instances.json; returns the JSON."""
+    """root/images/*.jpg (~110 KB each, COCO's are ~160 KB) and root/instances.json."""
     folder = root / "images"
     folder.mkdir(parents=True)
     rng = random.Random(7)
-    for n in range(images):
-        Image.frombytes("RGB", (W, H), rng.randbytes(W * H * 3)).save(
-            folder / f"img{n:05d}.jpg", "JPEG", quality=85
-        )
+    base = Image.linear_gradient("L").resize((W, H)).convert("RGB")
+    for n in range(images):  # each different: media are content-addressed
+        noise = Image.frombytes("RGB", (W, H), rng.randbytes(W * H * 3))
+        Image.blend(base, noise, 0.25).save(folder / f"img{n:05d}.jpg", "JPEG", quality=85)
     anns = []
     for a in range(boxes):
         x, y = rng.uniform(0, W - 40), rng.uniform(0, H - 40)

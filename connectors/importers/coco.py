@@ -58,7 +58,7 @@ def open_coco(
 ) -> CocoSource:
     """Index a COCO JSON (or a zip of one and its images); raises ValueError or InputError."""
     if zipfile.is_zipfile(path):
-        return _open_zip(path, workdir, archive_limits)
+        return _open_zip(path, images, workdir, archive_limits)
     index = build_index(path, workdir)
     names = index.first_file_names(_PROBE)
     if images is not None:
@@ -75,7 +75,7 @@ def _has_any(root: Path, names: list[str]) -> bool:
     return root.is_dir() and any((root / n).is_file() for n in names)
 
 
-def _open_zip(path: Path, workdir: Path, limits: ArchiveLimits) -> CocoSource:
+def _open_zip(path: Path, images: Path | None, workdir: Path, limits: ArchiveLimits) -> CocoSource:
     members = {m.name: m.path for m in extract_archive(path, "zip", workdir / "members", limits)}
     jsons = [n for n in members if n.lower().endswith(".json")]
     if len(jsons) > 1:
@@ -86,6 +86,8 @@ def _open_zip(path: Path, workdir: Path, limits: ArchiveLimits) -> CocoSource:
             f"{path.name} must hold exactly one COCO instances .json file (found: {found})"
         )
     index = build_index(members[jsons[0]], workdir)
+    if images is not None:  # the zip holds only the JSON
+        return CocoSource(index, lambda n: read_local_file(images, n, shown=n), str(images))
     names = index.first_file_names(_PROBE)
     here = posixpath.dirname(jsons[0])
     up = posixpath.dirname(here)
@@ -166,14 +168,15 @@ def iter_coco_items(
     lister = _Lister(source, concepts, dict(metadata or {}), max_pixels)
     for image in index.iter_images():
         name = image.raw.get("file_name") if isinstance(image.raw, dict) else None
-        key = name if isinstance(name, str) and name else f"images[{image.seq}]"
+        named = isinstance(name, str) and bool(name)
+        key = str(name) if named else f"images[{image.seq}]"
         replace = False
         if retry is not None:
             if key in retry.annotated:
                 replace = True  # stored before without the annotation that failed: update it
             elif key not in retry.images:
                 continue
-        yield from lister.items(image, key, replace)
+        yield from lister.items(image, key, named=named, replace=replace)
     for ann in index.orphan_annotations():
         key = f"annotation={ann.raw.get('id') if isinstance(ann.raw, dict) else ann.seq}"
         if keys is not None and key not in keys:
@@ -194,9 +197,11 @@ class _Lister:
     metadata: dict[str, Any]
     max_pixels: int
 
-    def items(self, image: CocoImage, key: str, replace: bool) -> Iterator[ImportItem]:
+    def items(
+        self, image: CocoImage, key: str, *, named: bool, replace: bool
+    ) -> Iterator[ImportItem]:
         raw = image.raw
-        if not key or key.startswith("images["):
+        if not named:
             yield ImportItem.failed(
                 key, StatusCode.INPUT_INVALID_ARGUMENT, f"{key} needs an id and a file_name"
             )
@@ -220,10 +225,16 @@ class _Lister:
             return
         annotations: list[Annotation] = []
         extra = 0
+        seen: set[str] = set()
         for ann in self.source.index.annotations_of(image.key):
             ann_key = f"{key}{ANNOTATION_KEY}{ann.raw.get('id', ann.seq)}"
             try:
                 made, weight = self._annotation(ann.raw, input_id, size)
+                if made.id is not None and made.id in seen:
+                    raise InputError(
+                        StatusCode.ANNOTATION_INVALID_ARGUMENT,
+                        "its id repeats an earlier annotation of this image",
+                    )
             except InputError as exc:
                 yield ImportItem.failed(
                     ann_key,
@@ -232,6 +243,7 @@ class _Lister:
                 )
                 continue
             annotations.append(made)
+            seen.add(made.id or "")
             extra += weight
         media, nbytes = data_from_bytes(data, MediaType.IMAGE)
         media.metadata = dict(self.metadata)

@@ -63,18 +63,17 @@ class CocoIndex:
         cur = self.db.execute("SELECT seq, key, file_name, raw FROM images ORDER BY seq")
         for seq, key, name, raw in cur:
             image = CocoImage(seq, key, orjson.loads(raw))
-            first = min(
-                self.db.execute("SELECT MIN(seq) FROM images WHERE key = ?", (key,)).fetchone()[0]
-                if key is not None
-                else seq,
-                self.db.execute("SELECT MIN(seq) FROM images WHERE file_name = ?", (name,))
-                .fetchone()[0]
-                if name is not None
-                else seq,
-            )
+            first = min(self._first("key", key, seq), self._first("file_name", name, seq))
             if first != seq:
                 image.duplicate_of = first
             yield image
+
+    def _first(self, column: str, value: str | None, seq: int) -> int:
+        """The first image with this id or file_name (both indexed with seq: one lookup)."""
+        if value is None:
+            return seq
+        query = f"SELECT MIN(seq) FROM images WHERE {column} = ?"  # noqa: S608 (a fixed name)
+        return int(self.db.execute(query, (value,)).fetchone()[0])
 
     def annotations_of(self, image_key: str) -> list[CocoAnnotation]:
         rows = self.db.execute(

@@ -177,3 +177,25 @@ def test_zip_climbing_out_is_refused_whole(tmp_path: Path) -> None:
         open_coco(archive, None, tmp_path / "w", ArchiveLimits())
     assert exc.value.code == StatusCode.ARCHIVE_EXTRACT_FAILED
     assert not (tmp_path / "escape.png").exists()
+
+
+def test_a_repeated_annotation_id_on_one_image_fails_alone(tmp_path: Path) -> None:
+    # Two annotations of one id on one input would be one catalog row written twice in a
+    # statement (PostgreSQL refuses ON CONFLICT touching a row twice).
+    doc = make_coco(tmp_path, 1)
+    doc["annotations"][1]["id"] = doc["annotations"][0]["id"]
+    write_json(tmp_path / "annotations/instances.json", doc)
+    items = items_of(tmp_path / "annotations/instances.json", tmp_path / "w")
+    err = items[f"img0.png{ANNOTATION_KEY}1000"].error
+    assert err is not None and "repeats" in err.message
+    item = items["img0.png"].input
+    assert item is not None and len(item.annotations) == 4
+
+
+def test_zip_of_the_json_alone_reads_images_from_the_folder_given(tmp_path: Path) -> None:
+    make_coco(tmp_path / "src", 2)
+    archive = tmp_path / "only-json.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(tmp_path / "src/annotations/instances.json", "instances.json")
+    items = items_of(archive, tmp_path / "w", images=tmp_path / "src/annotations/images")
+    assert [it.input is not None for it in items.values()] == [True, True]
