@@ -110,13 +110,14 @@ class DatasetReader:
             a.model_version_id,
             a.task_id,
             cast(a.data, Text),
+            cast(a.annotation_info, Text),
         ).where(
             a.user_id == self.user_id,
             a.app_id == self.app_id,
             _among(a.input_id, input_ids, self.postgres),
         )
         out: dict[str, list[dict[str, Any]]] = {}
-        for input_id, ann_id, user, status, model, task, data in self.conn.execute(query):
+        for input_id, ann_id, user, status, model, task, data, info in self.conn.execute(query):
             out.setdefault(input_id, []).append(
                 {
                     "id": ann_id,
@@ -125,6 +126,7 @@ class DatasetReader:
                     "model_version_id": model,
                     "task_id": task,
                     "data": orjson.loads(data),
+                    "annotation_info": orjson.loads(info) if info else {},
                 }
             )
         return out

@@ -57,10 +57,10 @@ class CocoWriter:
                     if ann["data"].get("frames"):
                         self.skipped["video frames"] += len(ann["data"]["frames"])
                     for region in ann["data"].get("regions") or ():
-                        self._region(anns, region, image, ann["id"])
+                        self._region(anns, region, image, ann)
 
     def _region(
-        self, out: IO[str], region: dict[str, Any], image: dict[str, Any], ann_id: str
+        self, out: IO[str], region: dict[str, Any], image: dict[str, Any], ann: dict[str, Any]
     ) -> None:
         concepts = [
             c for c in (region.get("data") or {}).get("concepts") or () if c.get("value", 1.0) > 0
@@ -72,13 +72,18 @@ class CocoWriter:
         shape = self._shape(info, image["width"], image["height"])
         if shape is None:
             return
+        # What an import from COCO kept (`import coco`): a non-crowd polygon mask is stored as
+        # a mask, yet stays iscrowd 0.
+        crowd = ((ann.get("annotation_info") or {}).get("coco") or {}).get("iscrowd")
+        if crowd in (0, 1):
+            shape["iscrowd"] = crowd
         for concept in concepts:
             self.annotations += 1
             entry = {
                 "id": self.annotations,
                 "image_id": image["id"],
                 "category_id": self._category(concept),
-                "ingestd_annotation_id": ann_id,
+                "ingestd_annotation_id": ann["id"],
                 **shape,
             }
             _append(out, entry, self.annotations == 1)

@@ -34,7 +34,8 @@ class SnapshotMember:
     """One input of the dataset as read from the catalog, with all its annotations.
 
     `input` has id, media_type, blob_key, sha256, format, size, width, height, source_url,
-    metadata, geo; each annotation has id, user_id, status, model_version_id, task_id, data.
+    metadata, geo; each annotation has id, user_id, status, model_version_id, task_id, data,
+    annotation_info.
     """
 
     input: dict[str, Any]
@@ -53,6 +54,8 @@ def manifest_line(member: SnapshotMember, annotations: list[dict[str, Any]]) -> 
         for k in _ANN_KEYS:
             if a.get(k) is not None:
                 entry[k] = a[k]
+        if a.get("annotation_info"):  # only when set: versions without any keep their hash
+            entry["annotation_info"] = a["annotation_info"]
         anns.append(entry)
     return {"id": row["id"], "type": row.get("media_type"), "data": data, "annotations": anns}
 
