@@ -47,7 +47,7 @@ class CocoSource:
 
     index: CocoIndex
     read_image: Callable[[str], bytes]  # raises InputError
-    images_root: str
+    images_root: str  # the images folder, resolved (or `zip path:prefix`): part of input ids
 
     def close(self) -> None:
         self.index.db.close()
@@ -68,7 +68,9 @@ def open_coco(
         stem = path.stem.removeprefix("instances_")
         roots += [path.parent.parent / "images", path.parent.parent / stem, path.parent.parent]
         root = next((r for r in roots if _has_any(r, names)), roots[0])
-    return CocoSource(index, lambda name: read_local_file(root, name, shown=name), str(root))
+    return CocoSource(
+        index, lambda name: read_local_file(root, name, shown=name), str(root.resolve())
+    )
 
 
 def _has_any(root: Path, names: list[str]) -> bool:
@@ -87,7 +89,8 @@ def _open_zip(path: Path, images: Path | None, workdir: Path, limits: ArchiveLim
         )
     index = build_index(members[jsons[0]], workdir)
     if images is not None:  # the zip holds only the JSON
-        return CocoSource(index, lambda n: read_local_file(images, n, shown=n), str(images))
+        shown_root = str(images.resolve())
+        return CocoSource(index, lambda n: read_local_file(images, n, shown=n), shown_root)
     names = index.first_file_names(_PROBE)
     here = posixpath.dirname(jsons[0])
     up = posixpath.dirname(here)
@@ -113,7 +116,7 @@ def _open_zip(path: Path, images: Path | None, workdir: Path, limits: ArchiveLim
             raise InputError(StatusCode.INPUT_DOES_NOT_EXIST, f"no member {member} in {path.name}")
         return found.read_bytes()
 
-    return CocoSource(index, read, f"{path.name}:{prefix or '/'}")
+    return CocoSource(index, read, f"{path.resolve()}:{prefix or '/'}")
 
 
 def _member(prefix: str, name: str) -> str | None:
@@ -206,7 +209,8 @@ class _Lister:
                 key, StatusCode.INPUT_INVALID_ARGUMENT, f"{key} needs an id and a file_name"
             )
             return
-        input_id = input_id_for(key)
+        # As `import folder` names the same file (the images folder is part of the id).
+        input_id = input_id_for(Path(self.source.images_root), key)
         if image.key is None or image.duplicate_of is not None:
             why = (
                 "has no id"

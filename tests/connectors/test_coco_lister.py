@@ -15,6 +15,7 @@ from connectors.importers.coco import ANNOTATION_KEY, iter_coco_items, open_coco
 from connectors.importers.coco_index import CocoFileError
 from connectors.importers.coco_shapes import rle_string_counts
 from connectors.importers.dropzone_config import ArchiveLimits
+from connectors.importers.folder import input_id_for
 from connectors.importers.items import ImportItem
 from pipeline.errors import InputError
 from pipeline.status import StatusCode
@@ -36,7 +37,9 @@ def test_every_shape_becomes_a_region(tmp_path: Path, annotations_first: bool) -
     items = items_of(tmp_path / "annotations/instances.json", tmp_path / "w", metadata={"b": 1})
     assert list(items) == ["img0.png", "img1.png"]
     item = items["img0.png"].input
-    assert item is not None and item.id == "img0.png" and item.data.metadata == {"b": 1}
+    images = (tmp_path / "annotations/images").resolve()
+    assert item is not None and item.data.metadata == {"b": 1}
+    assert item.id == input_id_for(images, "img0.png")  # named as `import folder` names it
     regions = [a.data.regions[0] for a in item.annotations]
     box = regions[0].region_info.bounding_box
     assert box is not None and regions[0].region_info.polygon is None

@@ -40,7 +40,10 @@ def import_coco(
     from pipeline.errors import InputError
     from pipeline.status import StatusCode
 
-    meta, keys = common.parsed()
+    given_images = images.resolve().as_posix() if images is not None else None
+    meta, keys = common.parsed("coco", path.resolve().as_posix(), images=(given_images, None))
+    recorded_images = common.option("images")  # a retry reads the folder its run read
+    images = Path(recorded_images) if recorded_images else None
     conf = settings()
     with tempfile.TemporaryDirectory(prefix="ingestd-coco-") as tmp:
         try:
@@ -54,6 +57,6 @@ def import_coco(
             items = iter_coco_items(
                 source, metadata=meta, keys=keys, max_pixels=conf.limits.image_pixels
             )
-            common.run(items, total, "coco")
+            common.run(lambda _stager: items, total, "coco")
         finally:
             source.close()

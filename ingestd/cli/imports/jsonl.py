@@ -25,6 +25,6 @@ def import_jsonl(
     """Import the inputs of a JSON-lines file; a bad line fails alone with its line number."""
     from connectors.importers.jsonl import count_lines, iter_jsonl_items
 
-    meta, keys = common.parsed()
+    meta, keys = common.parsed("jsonl", path.resolve().as_posix())
     total = len(keys) if keys is not None else count_lines(path)
-    common.run(iter_jsonl_items(path, metadata=meta, keys=keys), total, "jsonl")
+    common.run(lambda _stager: iter_jsonl_items(path, metadata=meta, keys=keys), total, "jsonl")
