@@ -63,7 +63,12 @@ def fingerprint(value: Any) -> str:
 def blob_key(user_id: str, app_id: str, digest: str, extension: str = "") -> str:
     """Content-addressed key of a medium, scoped by tenant: never derived from time."""
     suffix = f".{extension}" if extension else ""
-    return f"media/{user_id}/{app_id}/{digest[:2]}/{digest}{suffix}"
+    return f"{media_prefix(user_id, app_id)}{digest[:2]}/{digest}{suffix}"
+
+
+def media_prefix(user_id: str, app_id: str) -> str:
+    """Where an app's media blobs live: the only keys an upload of that app may name."""
+    return f"media/{user_id}/{app_id}/"
 
 
 def suffixed_ids(base: str) -> Iterator[str]:

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from pipeline.annotation_changes import annotation_record, content
 from pipeline.annotations import check_annotation
 from pipeline.errors import InputError
-from pipeline.ids import blob_key, check_id, fingerprint, sha256_hex
+from pipeline.ids import blob_key, check_id, fingerprint, media_prefix, sha256_hex
 from pipeline.ingest.checks import check_medium, size_of
 from pipeline.limits import Limits
 from pipeline.models import Input, Lineage, Media, MediaType, Text
@@ -147,6 +147,17 @@ def load_bytes(
     return path
 
 
+def _check_own_blob(key: str, user_id: str, app_id: str) -> None:
+    """An upload may name only its own app's media blobs: another app's key (or a version's,
+    a dead letter's) is answered as absent, so the answer says nothing of what exists."""
+    prefix = media_prefix(user_id, app_id)
+    if not key.startswith(prefix) or ".." in key.split("/"):
+        raise InputError(
+            StatusCode.INPUT_DOES_NOT_EXIST,
+            f"blob {key!r} is not one of this app's media blobs (their keys start with {prefix})",
+        )
+
+
 def _work_file(workdir: Path | None, prefix: str) -> Path:
     # A fresh name per medium: the same URL or blob twice in a request must not share a file
     # an upload of the first may still be reading.
@@ -197,6 +208,8 @@ def prepare_input(
     except ValueError as exc:  # no medium, or two: this input is refused, not the request
         raise InputError(StatusCode.INPUT_INVALID_ARGUMENT, str(exc)) from None
     metadata = check_metadata(item.data.metadata, limits)
+    if source.blob_key is not None:
+        _check_own_blob(source.blob_key, user_id, app_id)
     try:
         data = load_bytes(source, media_type, blobs, fetcher, limits, workdir)
         checked = check_medium(data, media_type, limits, bool(source.url), workdir)

@@ -300,3 +300,30 @@ def test_create_dataset_says_whether_it_created(runtime: Runtime) -> None:
     assert runtime.catalog.create_dataset("me", "main", "fresh", "second") is False
     got = runtime.catalog.get_dataset("me", "main", "fresh")
     assert got is not None and got["description"] == "first"
+
+
+def test_an_upload_names_only_its_own_apps_blobs(runtime: Runtime) -> None:
+    """A blob key is a way to send bytes already in the store (the producer client and the
+    importers stage large files so); it must not read another app's media or any other blob."""
+    first = UploadRequest(app_id="a", inputs=[image_input("x", image_bytes())])
+    mine = runtime.ingest.handle(first)
+    assert codes(mine) == {"x": StatusCode.INPUT_SUCCESS}
+    row = runtime.catalog.get_input("me", "a", "x")
+    assert row is not None and row["blob_key"].startswith("media/me/a/")
+    theirs = row["blob_key"]
+    inputs = [
+        Input(id="steal", data=Data(image=Media(blob_key=theirs))),
+        Input(id="climb", data=Data(image=Media(blob_key="media/me/b/../a/" + theirs[10:]))),
+        Input(id="other", data=Data(image=Media(blob_key="versions/me/a/x.jsonl"))),
+        Input(id="own", data=Data(image=Media(blob_key=theirs.replace("/me/a/", "/me/b/")))),
+    ]
+    runtime.blobs.put(theirs.replace("/me/a/", "/me/b/"), runtime.blobs.get(theirs))
+    result = runtime.ingest.handle(UploadRequest(app_id="b", inputs=inputs))
+    assert codes(result) == {
+        "steal": StatusCode.INPUT_DOES_NOT_EXIST,
+        "climb": StatusCode.INPUT_DOES_NOT_EXIST,
+        "other": StatusCode.INPUT_DOES_NOT_EXIST,
+        "own": StatusCode.INPUT_SUCCESS,
+    }
+    failed = runtime.catalog.get_input("me", "b", "steal")
+    assert failed is None or failed["blob_key"] is None  # nothing of app a's reached app b
