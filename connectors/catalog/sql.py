@@ -149,9 +149,6 @@ class SqlCatalog(CatalogQueries):
             self.add_memberships(conn, upload.inputs, now)
             self.record_refused(conn, user_id, app_id, event_id, upload.refused, now)
 
-    def referenced_blobs(self, keys: Collection[str]) -> set[str]:
-        return self.blob_refs.referenced_by_inputs(keys)
-
     def record_refused(
         self,
         conn: Connection,

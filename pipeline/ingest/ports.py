@@ -49,7 +49,3 @@ class IngestCatalog(Protocol):
         """Records, memberships, refused ids and the processed event id, in one transaction;
         InputsChanged (nothing written) when the event or an expected id changed meanwhile."""
         ...
-
-    def referenced_blobs(self, keys: Collection[str]) -> set[str]:
-        """The blob keys among `keys` that some input row references."""
-        ...

@@ -98,31 +98,27 @@ class IngestStage:
                 f"request {request.request_id} has {len(request.inputs)} inputs; at most "
                 f"{limits.batch_inputs} per request (the importers batch automatically)",
             )
-        created: set[str] = set()  # blobs this request wrote where there were none
-        try:
-            for _ in range(_PLANS):
-                try:
-                    result, used = self._attempt(request, created)
-                except InputsChanged as exc:
-                    # Another worker wrote one of these ids (or this request) first: plan
-                    # again against what it stored, as if this request had come second.
-                    log.info("request %s: %s; planning again", request.request_id, exc.message)
-                    continue
-                created -= used
-                return result
-            raise InputsChanged(
-                f"request {request.request_id}: its input ids kept changing under it"
-            )
-        finally:
-            self._drop_unreferenced(created)
+        # A request that loses a race for an id may leave a blob it wrote that no input
+        # references. It is not removed here: another request of the app holding the same
+        # bytes under another id may be about to commit a reference to that very key (keys
+        # are content-addressed), and no check-then-delete can exclude that. `ingestd gc`
+        # removes it once it is older than its grace period and still unreferenced.
+        for _ in range(_PLANS):
+            try:
+                return self._attempt(request)
+            except InputsChanged as exc:
+                # Another worker wrote one of these ids (or this request) first: plan
+                # again against what it stored, as if this request had come second.
+                log.info("request %s: %s; planning again", request.request_id, exc.message)
+        raise InputsChanged(f"request {request.request_id}: its input ids kept changing under it")
 
-    def _attempt(self, request: UploadRequest, created: set[str]) -> tuple[IngestResult, set[str]]:
-        """Plan, write blobs and commit once; the result and the blob keys it references."""
+    def _attempt(self, request: UploadRequest) -> IngestResult:
+        """Plan, write blobs and commit once."""
         prior = self.catalog.processed_outcomes(request.user_id, request.app_id, request.request_id)
         if prior is not None:
             # Tasks of inputs still pending may have been lost in a crash before publishing.
             again: list[FollowUp] = list(reemit(request, prior, self.media_catalog))
-            return IngestResult(request.request_id, prior, replayed=True, follow_ups=again), set()
+            return IngestResult(request.request_id, prior, replayed=True, follow_ups=again)
 
         existing: dict[str, ExistingInput] = {}
         with (
@@ -131,7 +127,7 @@ class IngestStage:
         ):
             # Uploads start as soon as an input is decided, overlapping with the decoding
             # of the next ones; every one must finish before the catalog commit.
-            uploads: list[Future[str | None]] = []
+            uploads: list[Future[None]] = []
             plans = self._plan(
                 request,
                 lambda key, src: uploads.append(pool.submit(self._put, key, src)),
@@ -139,9 +135,7 @@ class IngestStage:
                 existing,
             )
             for upload in uploads:
-                new_key = upload.result()  # re-raises a storage failure for the transport
-                if new_key is not None:
-                    created.add(new_key)
+                upload.result()  # re-raises a storage failure for the transport
         records = [p.record for p in plans if p.record is not None]
         annotations = [a for p in plans for a in p.annotations]
         outcomes = [p.outcome for p in plans]
@@ -169,22 +163,11 @@ class IngestStage:
             )
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
-        result = IngestResult(
+        return IngestResult(
             request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks
         )
-        return result, {r.blob_key for r in records if r.blob_key}
 
-    def _drop_unreferenced(self, keys: set[str]) -> None:
-        """Remove blobs a lost race left behind: written first by this request, for an input
-        it did not store, and referenced by no input row."""
-        if keys:
-            for key in keys - self.catalog.referenced_blobs(keys):
-                self.blobs.delete(key)
-
-    def _put(self, key: str, src: bytes | Path) -> str | None:
-        """Writes the blob; returns its key if it was not there before (only such a blob may
-        be removed again when its input loses a race: an existing one may be a version's)."""
-        new = not self.blobs.exists(key)
+    def _put(self, key: str, src: bytes | Path) -> None:
         # Written even when present (same key, same bytes): the write makes the blob new
         # again, so `ingestd gc`, which removes only blobs older than its grace period that
         # nothing references, cannot remove it before this upload's records are committed.
@@ -192,7 +175,6 @@ class IngestStage:
             self.blobs.put(key, src)
         else:
             self.blobs.put_file(key, src)
-        return key if new else None
 
     # -- planning ---------------------------------------------------------------------
 
