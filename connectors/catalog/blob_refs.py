@@ -12,7 +12,8 @@ from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Index, select
+from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
 from connectors.catalog.rows import rows_among
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
 
 _READY = int(StatusCode.DATASET_VERSION_READY)
 _RUNNING = (int(StatusCode.DATASET_VERSION_PENDING), int(StatusCode.DATASET_VERSION_IN_PROGRESS))
+
+
+# gc asks "does any input reference these keys?" a page at a time: without this index each
+# page is a scan of `inputs` (about 1.4 ms per blob at a million inputs, bench/manage_bench.py).
+ix_inputs_blob = Index("ix_inputs_blob", t.inputs.c.blob_key)
+
+
+def create_index(conn: Connection) -> None:
+    """Migration 0015 (a new catalog has the index with its table)."""
+    ix_inputs_blob.create(conn, checkfirst=True)
 
 
 class BlobRefCatalog:

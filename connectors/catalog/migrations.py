@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.catalog import (
     add_jobs,
+    blob_refs,
     chunk_tables,
     collectors_tables,
     request_tables,
@@ -41,8 +42,8 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0010_input_lineage", request_tables.add_lineage),
     ("0012_search_indexes", create_search_indexes),
     ("0014_api_add_jobs", add_jobs.create),
+    ("0015_blob_key_index", blob_refs.create_index),
 ]
-
 
 def migrate(engine: Engine) -> list[str]:
     """Apply every step not yet recorded; returns the names applied now."""
@@ -65,7 +66,6 @@ def migrate(engine: Engine) -> list[str]:
                 continue
         applied_now.append(name)
     return applied_now
-
 
 def _lock(conn: Connection) -> None:
     """On PostgreSQL, workers starting together take turns (SQLite locks the file anyway)."""
