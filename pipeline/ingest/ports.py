@@ -10,6 +10,15 @@ from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, Inpu
 
 
 @dataclass(frozen=True)
+class ReplacedAnnotations:
+    """An updated input's annotations the new upload replaces: those by `users` (the
+    uploader and every user its annotations name), except the ones it sends again."""
+
+    input_id: str
+    users: frozenset[str]
+
+
+@dataclass(frozen=True)
 class UploadCommit:
     """All one request writes: committed together, or not at all."""
 
@@ -20,6 +29,7 @@ class UploadCommit:
     annotations: list[AnnotationRecord]
     outcomes: list[InputOutcome]
     refused: Sequence[InputOutcome] = ()
+    replaced: Sequence[ReplacedAnnotations] = ()
 
 
 class IngestCatalog(Protocol):
@@ -36,5 +46,6 @@ class IngestCatalog(Protocol):
     ) -> dict[str, ExistingInput]: ...
 
     def commit_upload(self, upload: UploadCommit) -> None:
-        """Records, memberships, refused ids and the processed event id, in one transaction."""
+        """Records, memberships, refused ids, the annotations updates replace and the
+        processed event id, in one transaction."""
         ...

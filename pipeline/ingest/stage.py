@@ -22,10 +22,10 @@ from pipeline.annotations import check_annotation
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
 from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
-from pipeline.ingest.conflicts import candidate_ids, resolve_id
+from pipeline.ingest.conflicts import candidate_ids, replaced_annotations, resolve_id
 from pipeline.ingest.inputs import PreparedInput, prepare_input, stamp_lineage
 from pipeline.ingest.media_tasks import media_task, reemit
-from pipeline.ingest.ports import IngestCatalog, UploadCommit
+from pipeline.ingest.ports import IngestCatalog, ReplacedAnnotations, UploadCommit
 from pipeline.limits import Limits
 from pipeline.media.ports import MediaCatalog
 from pipeline.models import Input, MediaType
@@ -69,6 +69,7 @@ class _Plan:
     path: Path | None = None  # a large original in the work directory, uploaded from there
     task: MediaTask | None = None  # oversized: what the media stage gets
     refused: bool = False  # failed for an id the catalog cannot hold: listed apart
+    replaces: ReplacedAnnotations | None = None  # an update: what the earlier upload brought
 
 
 @dataclass(eq=False)
@@ -136,6 +137,7 @@ class IngestStage:
                 annotations,
                 outcomes,
                 refused,
+                [p.replaces for p in plans if p.replaces is not None],
             )
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
@@ -261,7 +263,10 @@ class IngestStage:
         except InputError as exc:
             return self._failed(request, index, requested_id, exc, existing, taken)
         if ready.oversized:
-            return _pending(request, index, item, requested_id, ready, prior)
+            plan = _pending(request, index, item, requested_id, ready, prior)
+            if plan.outcome.action is Action.UPDATED:
+                plan.replaces = replaced_annotations(request, item, chosen)
+            return plan
         if prior is not None and prior.fingerprint == record.fingerprint:
             # Same content under this id: nothing to write but dataset memberships.
             outcome = InputOutcome(
@@ -270,8 +275,14 @@ class IngestStage:
             return _Plan(outcome, record=record)
         action = Action.UPDATED if prior is not None else Action.CREATED
         outcome = InputOutcome(index, requested_id, chosen, action, StatusCode.INPUT_SUCCESS)
+        replaces = replaced_annotations(request, item, chosen) if prior is not None else None
         return _Plan(
-            outcome, record=record, data=ready.data, path=ready.path, annotations=annotations
+            outcome,
+            record=record,
+            data=ready.data,
+            path=ready.path,
+            annotations=annotations,
+            replaces=replaces,
         )
 
     def _failed(
