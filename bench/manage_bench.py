@@ -202,21 +202,22 @@ HANDWRITTEN = {
 }
 
 
+PARAMS = {
+    "user": USER,
+    "app": APP,
+    "meta": json.dumps(SEARCH_META),
+    "has": json.dumps([{"id": SEARCH_CONCEPT}]),
+    "concept": SEARCH_CONCEPT,
+    "camera": SEARCH_META["camera"],
+}
+
+
 def handwritten_search(catalog: SqlCatalog) -> list[str]:
     """The same question as one hand-written statement on a raw DB-API connection."""
-    params = {
-        "user": USER,
-        "app": APP,
-        "meta": json.dumps(SEARCH_META),
-        "has": json.dumps([{"id": SEARCH_CONCEPT}]),
-        "concept": SEARCH_CONCEPT,
-        "camera": SEARCH_META["camera"],
-    }
-    sql = HANDWRITTEN[catalog.dialect]
     raw = catalog.engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute(sql, params)
+        cur.execute(HANDWRITTEN[catalog.dialect], PARAMS)
         ids = [row[2] for row in cur.fetchall()]  # user_id, app_id, id, ...
         cur.close()
         raw.rollback()
@@ -235,15 +236,8 @@ def plan_indexes(catalog: SqlCatalog) -> tuple[list[str], list[str]]:
         ours = conn.exec_driver_sql(
             "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params
         ).scalar_one()
-        params = {
-            "user": USER,
-            "app": APP,
-            "meta": json.dumps(SEARCH_META),
-            "has": json.dumps([{"id": SEARCH_CONCEPT}]),
-            "concept": SEARCH_CONCEPT,
-        }
         theirs = conn.exec_driver_sql(
-            "EXPLAIN (FORMAT JSON) " + HANDWRITTEN["postgresql"], params
+            "EXPLAIN (FORMAT JSON) " + HANDWRITTEN["postgresql"], PARAMS
         ).scalar_one()
     return _index_names(ours), _index_names(theirs)
 
@@ -287,8 +281,7 @@ def patch(catalog: SqlCatalog, n: int) -> tuple[float, int]:
 
 
 def make_blobs(root: Path, ks: list[int]) -> float:
-    """One small blob per input, written as files at the store's paths (os-level, to keep
-    the set-up short; `LocalBlobStore.put` would write the same files)."""
+    """One small blob per input, as files at the store's paths (as `LocalBlobStore.put` does)."""
     started = time.perf_counter()
     payload = b"\xff\xd8" + b"x" * 510
     for k in ks:
