@@ -10,9 +10,10 @@ in the blob store, keep what they froze.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
 from connectors.catalog import schema as t
@@ -34,7 +35,7 @@ from pipeline.ingest.manage import (
     patched_fingerprint,
 )
 from pipeline.limits import Limits
-from pipeline.records import InputRecord, input_level_annotation
+from pipeline.records import AnnotationRecord, InputRecord, input_level_annotation
 from pipeline.search import InputQuery, decode_cursor, encode_cursor
 from pipeline.status import StatusCode
 
@@ -110,70 +111,42 @@ class InputCatalog:
         for batch in in_batches(list(dict.fromkeys(ids))):
             with self.catalog.begin() as conn:
                 rows = _rows(conn, user_id, app_id, batch, lock=True)
+                writes = _PatchWrites()
                 for input_id in batch:
                     row = rows.get(input_id)
                     out[input_id] = (
                         not_found(input_id)
                         if row is None
-                        else self._patch_one(conn, user_id, row, change, limits)
+                        else _patch_one(writes, user_id, row, change, limits)
                     )
+                self._write(conn, user_id, app_id, writes)
         return list(out.values())
 
-    def _patch_one(
-        self,
-        conn: Connection,
-        user_id: str,
-        row: dict[str, Any],
-        change: InputPatch,
-        limits: Limits,
-    ) -> ManageOutcome:
-        input_id = row["id"]
-        if row["status_code"] in _BUSY:
-            # The media stage rewrites a pending input when it finishes; a patch now would be
-            # lost (or stop the stage from recognising its input).
-            return ManageOutcome(
-                input_id,
-                StatusCode.INPUT_MODIFY_FAILED,
-                f"input {input_id!r} is still being processed "
-                f"({StatusCode(row['status_code']).name}); patch it once it is done",
-            )
-        try:
-            data = apply_patch(change, row, limits)
-        except InputError as exc:
-            return ManageOutcome(input_id, exc.code, f"input {input_id!r}: {exc.message}")
+    def _write(self, conn: Connection, user_id: str, app_id: str, writes: _PatchWrites) -> None:
+        """A batch's changes, one executemany per statement (a round trip per input made a
+        patch of 100,000 inputs take minutes on PostgreSQL)."""
         now = utc_now()
-        c = t.inputs.c
-        conn.execute(
-            update(t.inputs)
-            .where(of_tenant(t.inputs, row["user_id"], row["app_id"]), c.id == input_id)
-            .values(
-                concepts=data.concepts,
-                metadata=data.metadata,
-                geo=data.geo,
-                fingerprint=patched_fingerprint(row["fingerprint"], data),
-                modified_at=now,
-            )
-        )
-        # The input-level annotation holds the input's own concepts (what versions export).
-        record = InputRecord(
-            user_id=row["user_id"],
-            app_id=row["app_id"],
-            id=input_id,
-            media_type=row["media_type"],
-            status_code=StatusCode(row["status_code"]),
-            concepts=data.concepts,
-        )
-        level = input_level_annotation(record, user_id)
-        if data.concepts:
-            self.catalog.upsert_annotations(conn, [level], now)
-        else:
-            a = t.annotations.c
-            conn.execute(
-                delete(t.annotations).where(
-                    of_tenant(t.annotations, row["user_id"], row["app_id"]), a.id == level.id
+        c, a = t.inputs.c, t.annotations.c
+        if writes.rows:
+            stmt = (
+                update(t.inputs)
+                .where(of_tenant(t.inputs, user_id, app_id), c.id == bindparam("b_id"))
+                .values(
+                    concepts=bindparam("b_concepts"),
+                    metadata=bindparam("b_metadata"),
+                    geo=bindparam("b_geo"),
+                    fingerprint=bindparam("b_fingerprint"),
+                    modified_at=now,
                 )
             )
-        return ManageOutcome(input_id, StatusCode.INPUT_MODIFY_SUCCESS, "", "patched")
+            conn.execute(stmt, writes.rows)
+        self.catalog.upsert_annotations(conn, writes.levels, now)
+        if writes.unlabelled:
+            conn.execute(
+                delete(t.annotations).where(
+                    of_tenant(t.annotations, user_id, app_id), a.id.in_(writes.unlabelled)
+                )
+            )
 
     def delete_inputs(self, user_id: str, app_id: str, ids: Sequence[str]) -> list[ManageOutcome]:
         """Delete inputs, their annotations, dataset memberships and chunks, a batch per
@@ -195,6 +168,65 @@ class InputCatalog:
                     note = f"with its {chunks} chunk(s)" if chunks else ""
                     out[input_id] = ManageOutcome(input_id, StatusCode.SUCCESS, note, "deleted")
         return list(out.values())
+
+
+@dataclass
+class _PatchWrites:
+    """What a batch of patches writes: input rows, input-level annotations to upsert and the
+    ids of those to delete (their input has no concept left)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    levels: list[AnnotationRecord] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)
+
+
+def _patch_one(
+    writes: _PatchWrites,
+    user_id: str,
+    row: dict[str, Any],
+    change: InputPatch,
+    limits: Limits,
+) -> ManageOutcome:
+    input_id = row["id"]
+    if row["status_code"] in _BUSY:
+        # The media stage rewrites a pending input when it finishes; a patch now would be
+        # lost (or stop the stage from recognising its input).
+        return ManageOutcome(
+            input_id,
+            StatusCode.INPUT_MODIFY_FAILED,
+            f"input {input_id!r} is still being processed "
+            f"({StatusCode(row['status_code']).name}); patch it once it is done",
+        )
+    try:
+        data = apply_patch(change, row, limits)
+    except InputError as exc:
+        return ManageOutcome(input_id, exc.code, f"input {input_id!r}: {exc.message}")
+    writes.rows.append(
+        {
+            "b_id": input_id,
+            "b_concepts": data.concepts,
+            "b_metadata": data.metadata,
+            "b_geo": data.geo,
+            "b_fingerprint": patched_fingerprint(row["fingerprint"], data),
+        }
+    )
+    if data.concepts != row["concepts"]:
+        # The input-level annotation holds the input's own concepts (what versions export);
+        # rewritten only when they changed (a metadata patch leaves it as it is).
+        record = InputRecord(
+            user_id=row["user_id"],
+            app_id=row["app_id"],
+            id=input_id,
+            media_type=row["media_type"],
+            status_code=StatusCode(row["status_code"]),
+            concepts=data.concepts,
+        )
+        level = input_level_annotation(record, user_id)
+        if data.concepts:
+            writes.levels.append(level)
+        else:
+            writes.unlabelled.append(level.id)
+    return ManageOutcome(input_id, StatusCode.INPUT_MODIFY_SUCCESS, "", "patched")
 
 
 def _rows(

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -145,9 +145,27 @@ class SqlCatalog(CatalogQueries):
             if claimed is None:
                 raise InputsChanged(f"request {event_id} was processed by another worker")
             self._write_inputs(conn, upload, now)
+            self._drop_replaced(conn, upload)
             self.upsert_annotations(conn, upload.annotations, now)
             self.add_memberships(conn, upload.inputs, now)
             self.record_refused(conn, user_id, app_id, event_id, upload.refused, now)
+
+    def _drop_replaced(self, conn: Connection, upload: UploadCommit) -> None:
+        """An updated input loses what its earlier upload brought (UploadCommit.replaced);
+        what the new upload sends again keeps its row (and its creation time)."""
+        a = t.annotations.c
+        sent: dict[str, set[str]] = {}
+        for ann in upload.annotations:
+            sent.setdefault(ann.input_id, set()).add(ann.id)
+        for r in upload.replaced:
+            conn.execute(
+                delete(t.annotations).where(
+                    of_tenant(t.annotations, upload.user_id, upload.app_id),
+                    a.input_id == r.input_id,
+                    a.annotation_user_id.in_(sorted(r.users)),
+                    a.id.not_in(sorted(sent.get(r.input_id, ()))),
+                )
+            )
 
     def record_refused(
         self,

@@ -1,16 +1,25 @@
-"""Input id conflicts: which id a new input gets when its id is taken (SKIP or SUFFIX).
+"""Input id conflicts: which id a new input gets when its id is taken (SKIP or SUFFIX), and
+what an update replaces.
 
 The reference's extraction jobs: SKIP (default) leaves an existing input with other content
 alone; SUFFIX tries "-1" .. "-9", then a random suffix. The same content under an id is not a
 conflict (it is the same input again), and a failed input may always be replaced.
+
+An update (`replace`, or a failed input uploaded again) replaces what the earlier upload
+brought: the input's annotations by the uploader and by each user the new upload's
+annotations name. The reference says nothing of re-uploads; annotations other users added
+on their own (`ingestd annotations add`, a review) stay. The catalog does not record which
+upload wrote an annotation, so the uploader's own separately added annotations go too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from pipeline.events import UploadRequest
 from pipeline.ids import suffixed_ids
-from pipeline.models import ConflictResolution
+from pipeline.ingest.ports import ReplacedAnnotations
+from pipeline.models import ConflictResolution, Input
 from pipeline.records import ExistingInput
 from pipeline.status import StatusCode
 
@@ -51,6 +60,12 @@ def candidate_ids(mode: ConflictResolution, requested: Iterable[str]) -> set[str
     if mode is ConflictResolution.SUFFIX:
         wanted.update(f"{i}-{n}" for i in list(wanted) for n in range(1, 10))
     return wanted
+
+
+def replaced_annotations(request: UploadRequest, item: Input, input_id: str) -> ReplacedAnnotations:
+    """What the update of `input_id` by `item` replaces (see the module docstring)."""
+    users = {request.user_id, *(a.user_id or request.user_id for a in item.annotations)}
+    return ReplacedAnnotations(input_id, frozenset(users))
 
 
 def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:

@@ -16,6 +16,15 @@ class InputsChanged(TransientError):
 
 
 @dataclass(frozen=True)
+class ReplacedAnnotations:
+    """An updated input's annotations the new upload replaces: those by `users` (the
+    uploader and every user its annotations name), except the ones it sends again."""
+
+    input_id: str
+    users: frozenset[str]
+
+
+@dataclass(frozen=True)
 class UploadCommit:
     """All one request writes: committed together, or not at all."""
 
@@ -30,6 +39,7 @@ class UploadCommit:
     """What the plan saw: each input id's fingerprint then (None: no such input). An id
     holding anything else at commit time fails the commit with InputsChanged; ids not
     listed are written as they are."""
+    replaced: Sequence[ReplacedAnnotations] = ()
 
 
 class IngestCatalog(Protocol):
@@ -46,6 +56,7 @@ class IngestCatalog(Protocol):
     ) -> dict[str, ExistingInput]: ...
 
     def commit_upload(self, upload: UploadCommit) -> None:
-        """Records, memberships, refused ids and the processed event id, in one transaction;
-        InputsChanged (nothing written) when the event or an expected id changed meanwhile."""
+        """Records, memberships, refused ids, the annotations updates replace and the
+        processed event id, in one transaction; InputsChanged (nothing written) when the
+        event or an expected id changed meanwhile."""
         ...

@@ -20,7 +20,7 @@ from pathlib import Path
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
 from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
-from pipeline.ingest.conflicts import candidate_ids, resolve_id
+from pipeline.ingest.conflicts import candidate_ids, replaced_annotations, resolve_id
 from pipeline.ingest.inputs import (
     PreparedInput,
     annotations_of,
@@ -29,7 +29,7 @@ from pipeline.ingest.inputs import (
     stamp_lineage,
 )
 from pipeline.ingest.media_tasks import media_task, reemit
-from pipeline.ingest.ports import IngestCatalog, InputsChanged, UploadCommit
+from pipeline.ingest.ports import IngestCatalog, InputsChanged, ReplacedAnnotations, UploadCommit
 from pipeline.limits import Limits
 from pipeline.media.ports import MediaCatalog
 from pipeline.models import Input, MediaType
@@ -73,6 +73,7 @@ class _Plan:
     path: Path | None = None  # a large original in the work directory, uploaded from there
     task: MediaTask | None = None  # oversized: what the media stage gets
     refused: bool = False  # failed for an id the catalog cannot hold: listed apart
+    replaces: ReplacedAnnotations | None = None  # an update: what the earlier upload brought
 
 
 @dataclass(eq=False)
@@ -160,6 +161,7 @@ class IngestStage:
                 outcomes,
                 refused,
                 seen,
+                replaced=[p.replaces for p in plans if p.replaces is not None],
             )
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
@@ -286,7 +288,10 @@ class IngestStage:
         except InputError as exc:
             return self._failed(request, index, requested_id, exc, existing, taken)
         if ready.oversized:
-            return _pending(request, index, item, requested_id, ready, prior)
+            plan = _pending(request, index, item, requested_id, ready, prior)
+            if plan.outcome.action is Action.UPDATED:
+                plan.replaces = replaced_annotations(request, item, chosen)
+            return plan
         if prior is not None and prior.fingerprint == record.fingerprint:
             # Same content under this id: nothing to write but dataset memberships.
             outcome = InputOutcome(
@@ -295,8 +300,14 @@ class IngestStage:
             return _Plan(outcome, record=record)
         action = Action.UPDATED if prior is not None else Action.CREATED
         outcome = InputOutcome(index, requested_id, chosen, action, StatusCode.INPUT_SUCCESS)
+        replaces = replaced_annotations(request, item, chosen) if prior is not None else None
         return _Plan(
-            outcome, record=record, data=ready.data, path=ready.path, annotations=annotations
+            outcome,
+            record=record,
+            data=ready.data,
+            path=ready.path,
+            annotations=annotations,
+            replaces=replaces,
         )
 
     def _failed(

@@ -28,6 +28,8 @@ META = {
     "m-string": {"x": {"y": "1"}, "flag": 1},
     "m-quote": {'key.with"quote': "v", "n": None, "f": 2.5},
     "m-list": {"tags": ["a", "b"], "x": {}},
+    # Keys a JSON path could misread (dots, spaces, a colon, non-ASCII stored \u-escaped).
+    "m-keys": {"café": "v", "a.b c:d/e": {"in-ner": 2}, "Z": [True]},
 }
 
 
@@ -78,7 +80,13 @@ def test_filters_mean_the_same_on_both_catalogs(runtime: Runtime) -> None:
     assert ids(rt, metadata={"tags": "b"}) == []  # a member is not an array
     assert ids(rt, metadata={"x": {}}) == ["m-list", "m-nested", "m-string"]
     assert ids(rt, metadata={"batch": 1}) == ["img-a"]
-    assert len(ids(rt, metadata={})) == 10
+    assert ids(rt, metadata={"café": "v"}) == ["m-keys"]
+    assert ids(rt, metadata={"a.b c:d/e": {"in-ner": 2}}) == ["m-keys"]
+    assert ids(rt, metadata={"a.b c:d/e": {"in-ner": "2"}}) == []
+    assert ids(rt, metadata={"a": {"b c:d/e": {"in-ner": 2}}}) == []  # the dot is no path
+    assert ids(rt, metadata={"Z": [True]}) == ["m-keys"]
+    assert ids(rt, metadata={"Z": [1]}) == []
+    assert len(ids(rt, metadata={})) == 11
     # Concepts: positive (value above 0) and negative (value 0).
     assert ids(rt, concepts=["cat"]) == ["img-a"]
     assert ids(rt, concepts=["dog"]) == []

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import struct
 import zlib
+from datetime import UTC, datetime
 
 import pytest
 
 from ingestd.app.runtime import Runtime
+from pipeline.annotation_changes import AnnotationAction, annotation_record, prepare_annotations
 from pipeline.errors import InputError
 from pipeline.events import UploadRequest
+from pipeline.ids import derived_id, fingerprint
 from pipeline.models import (
     Annotation,
     AnnotationData,
@@ -327,3 +331,68 @@ def test_an_upload_names_only_its_own_apps_blobs(runtime: Runtime) -> None:
     }
     failed = runtime.catalog.get_input("me", "b", "steal")
     assert failed is None or failed["blob_key"] is None  # nothing of app a's reached app b
+
+
+@pytest.mark.parametrize("storage", ["sqlite-local", "postgres-local"], indirect=True)
+def test_an_update_replaces_the_annotations_its_upload_brought(runtime: Runtime) -> None:
+    """An updated input keeps exactly the annotations of the new upload, plus those other
+    users added on their own (`ingestd annotations add`); nothing of the old upload stays,
+    whether stored under content-derived ids or the older position-based ones."""
+    s = runtime.settings
+    first = image_input("pic", image_bytes(), concepts=[Concept(id="cat")])
+    first.annotations = [
+        box_annotation((0.1, 0.1, 0.3, 0.3)),
+        box_annotation((0.2, 0.2, 0.4, 0.4), user_id="labeler-7"),
+    ]
+    assert not runtime.ingest.handle(UploadRequest(inputs=[first])).failed
+    kept = box_annotation((0.5, 0.5, 0.9, 0.9), "dog", user_id="reviewer").model_dump(mode="json")
+    added = runtime.catalog.annotations.add(
+        s.user_id,
+        s.app_id,
+        prepare_annotations([("pic", kept)], user_id=s.user_id, app_id=s.app_id),
+    )
+    assert [o.action for o in added] == [AnnotationAction.CREATED]
+    # A row an older version wrote for the box the new upload sends again, under its
+    # position-based id (derived from the input, the position and the data).
+    again = box_annotation((0.6, 0.6, 0.8, 0.8))
+    legacy = annotation_record(again, user_id=s.user_id, app_id=s.app_id, input_id="pic")
+    legacy.id = derived_id(s.app_id, "pic", "0", fingerprint(legacy.data))
+    with runtime.catalog.begin() as conn:
+        runtime.catalog.upsert_annotations(conn, [legacy], datetime.now(UTC))
+
+    second = image_input("pic", image_bytes(), concepts=[Concept(id="bird")])
+    second.replace = True  # an update: same id, other concepts and annotations
+    second.annotations = [again, box_annotation((0.2, 0.2, 0.5, 0.5), user_id="labeler-7")]
+    other = image_input("other", image_bytes(), concepts=[Concept(id="cat")])
+    result = runtime.ingest.handle(UploadRequest(inputs=[second, other]))
+    assert [o.action for o in result.outcomes] == [Action.UPDATED, Action.CREATED]
+
+    def shapes(input_id: str) -> list[tuple[str, str]]:
+        got = runtime.catalog.get_input(s.user_id, s.app_id, input_id)
+        assert got is not None
+        return sorted(
+            (a["annotation_user_id"], json.dumps(a["data"], sort_keys=True))
+            for a in got["annotations"]
+        )
+
+    def box(top: float, left: float, bottom: float, right: float, concept: str) -> str:
+        return json.dumps(
+            box_annotation((top, left, bottom, right), concept).data.model_dump(
+                mode="json", exclude_none=True, exclude_defaults=True
+            ),
+            sort_keys=True,
+        )
+
+    assert shapes("pic") == sorted(
+        [
+            (s.user_id, json.dumps({"concepts": [{"id": "bird", "value": 1.0}]}, sort_keys=True)),
+            (s.user_id, box(0.6, 0.6, 0.8, 0.8, "cat")),
+            ("labeler-7", box(0.2, 0.2, 0.5, 0.5, "cat")),
+            ("reviewer", box(0.5, 0.5, 0.9, 0.9, "dog")),
+        ]
+    )
+    # The same upload again changes nothing; the other input of the request is untouched.
+    before = shapes("pic")
+    runtime.ingest.handle(UploadRequest(inputs=[second]))
+    assert shapes("pic") == before
+    assert len(shapes("other")) == 1
