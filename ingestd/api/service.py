@@ -16,6 +16,7 @@ from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
 from google.protobuf.message_factory import GetMessageClass
 
+from ingestd.api.annotations import AnnotationsApi
 from ingestd.api.auth import KeyAuth, authorize
 from ingestd.api.convert import status
 from ingestd.api.datasets import DatasetsApi
@@ -40,6 +41,11 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
     "PatchInputs": ("inputs.patch_inputs", Scope.PATCH_INPUTS),
     "DeleteInputs": ("inputs.delete_inputs", Scope.DELETE_INPUTS),
     "DeleteInput": ("inputs.delete_input", Scope.DELETE_INPUTS),
+    "PostAnnotations": ("annotations.post_annotations", Scope.POST_ANNOTATIONS),
+    "ListAnnotations": ("annotations.list_annotations", Scope.GET_ANNOTATIONS),
+    "PatchAnnotations": ("annotations.patch_annotations", Scope.PATCH_ANNOTATIONS),
+    "DeleteAnnotation": ("annotations.delete_annotation", Scope.DELETE_ANNOTATIONS),
+    "DeleteAnnotations": ("annotations.delete_annotations", Scope.DELETE_ANNOTATIONS),
     "PostDatasets": ("datasets.post_datasets", Scope.POST_DATASETS),
     "ListDatasets": ("datasets.list_datasets", Scope.GET_DATASETS),
     "GetDataset": ("datasets.get_dataset", Scope.GET_DATASETS),
@@ -73,6 +79,7 @@ class Api:
         self.inputs = InputsApi(runtime, wait_s)
         self.datasets = DatasetsApi(runtime, self.inputs.pager)
         self.exports = ExportsApi(runtime)
+        self.annotations = AnnotationsApi(runtime, self.inputs.pager)
 
     def call(self, method: str, request: Any, authorization: str | None) -> Any:
         """Run `method` for the caller the authorization header names; errors become the
