@@ -19,6 +19,7 @@ from google.protobuf.message_factory import GetMessageClass
 from ingestd.api.annotations import AnnotationsApi
 from ingestd.api.auth import KeyAuth, authorize
 from ingestd.api.convert import status
+from ingestd.api.dataset_edits import DatasetEdits
 from ingestd.api.datasets import DatasetsApi
 from ingestd.api.exports import ExportsApi
 from ingestd.api.inputs import InputsApi
@@ -49,6 +50,10 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
     "PostDatasets": ("datasets.post_datasets", Scope.POST_DATASETS),
     "ListDatasets": ("datasets.list_datasets", Scope.GET_DATASETS),
     "GetDataset": ("datasets.get_dataset", Scope.GET_DATASETS),
+    "PatchDatasets": ("dataset_edits.patch_datasets", Scope.PATCH_DATASETS),
+    "DeleteDatasets": ("dataset_edits.delete_datasets", Scope.DELETE_DATASETS),
+    "DeleteDatasetInputs": ("dataset_edits.delete_dataset_inputs", Scope.PATCH_DATASETS),
+    "DeleteDatasetVersions": ("dataset_edits.delete_dataset_versions", Scope.DELETE_DATASETS),
     "PostDatasetInputs": ("datasets.post_dataset_inputs", Scope.POST_DATASETS),
     "ListDatasetInputs": ("datasets.list_dataset_inputs", Scope.GET_DATASETS),
     "PostDatasetVersions": ("datasets.post_dataset_versions", Scope.POST_DATASETS),
@@ -80,6 +85,7 @@ class Api:
         self.datasets = DatasetsApi(runtime, self.inputs.pager)
         self.exports = ExportsApi(runtime)
         self.annotations = AnnotationsApi(runtime, self.inputs.pager)
+        self.dataset_edits = DatasetEdits(runtime)
 
     def call(self, method: str, request: Any, authorization: str | None) -> Any:
         """Run `method` for the caller the authorization header names; errors become the
