@@ -30,6 +30,7 @@ ROUTE_TABLE: list[tuple[str, str, str]] = [
     ("PATCH", "/inputs", "PatchInputs"),
     ("DELETE", "/inputs", "DeleteInputs"),
     ("GET", "/inputs/status", "GetInputCount"),
+    ("POST", "/inputs/searches", "PostInputsSearches"),
     ("GET", "/inputs/jobs/add/{id}", "GetInputsAddJob"),
     ("GET", "/inputs/{input_id}", "GetInput"),
     ("DELETE", "/inputs/{input_id}", "DeleteInput"),

@@ -37,6 +37,7 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
     "PostInputs": ("inputs.post_inputs", Scope.POST_INPUTS),
     "GetInputsAddJob": ("inputs.get_inputs_add_job", Scope.GET_INPUTS),
     "ListInputs": ("inputs.list_inputs", Scope.GET_INPUTS),
+    "PostInputsSearches": ("inputs.searches.post_inputs_searches", Scope.GET_INPUTS),
     "GetInput": ("inputs.get_input", Scope.GET_INPUTS),
     "GetInputCount": ("inputs.get_input_count", Scope.GET_INPUTS),
     "PatchInputs": ("inputs.patch_inputs", Scope.PATCH_INPUTS),
