@@ -18,6 +18,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from ingestd.api.annotations import AnnotationsApi
 from ingestd.api.auth import KeyAuth, authorize
+from ingestd.api.cloud_imports import CloudImports
 from ingestd.api.convert import status
 from ingestd.api.dataset_edits import DatasetEdits
 from ingestd.api.datasets import DatasetsApi
@@ -61,6 +62,13 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
     "ListDatasetVersions": ("datasets.list_dataset_versions", Scope.GET_DATASETS),
     "GetDatasetVersion": ("datasets.get_dataset_version", Scope.GET_DATASETS),
     "PutDatasetVersionExports": ("exports.put_dataset_version_exports", Scope.POST_DATASETS),
+    "PostInputsDataSources": ("cloud_imports.post_inputs_data_sources", Scope.POST_INPUTS),
+    "ListInputsExtractionJobs": ("cloud_imports.list_inputs_extraction_jobs", Scope.GET_INPUTS),
+    "GetInputsExtractionJob": ("cloud_imports.get_inputs_extraction_job", Scope.GET_INPUTS),
+    "CancelInputsExtractionJobs": (
+        "cloud_imports.cancel_inputs_extraction_jobs",
+        Scope.POST_INPUTS,
+    ),
     "GetApp": ("get_app", None),
     "ListApps": ("list_apps", None),
     "GetUser": ("get_user", None),
@@ -87,6 +95,11 @@ class Api:
         self.exports = ExportsApi(runtime)
         self.annotations = AnnotationsApi(runtime, self.inputs.pager)
         self.dataset_edits = DatasetEdits(runtime)
+        self.cloud_imports = CloudImports(runtime)
+
+    def close(self) -> None:
+        """Stop what runs beside the calls (extraction jobs)."""
+        self.cloud_imports.close()
 
     def call(self, method: str, request: Any, authorization: str | None) -> Any:
         """Run `method` for the caller the authorization header names; errors become the
