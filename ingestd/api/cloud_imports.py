@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2 as res
@@ -139,8 +140,9 @@ class CloudImports:
         """Stop running jobs (they end cancelled, as on `ingestd jobs cancel`)."""
         for stop in self._stops:
             stop.set()
-        for thread in self._threads:
-            thread.join(_STOP_S)
+        deadline = time.monotonic() + _STOP_S  # for them all: a stuck S3 call cannot hold
+        for thread in self._threads:  # serve's stop (they are daemons)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def list_inputs_extraction_jobs(
         self, req: svc.ListInputsExtractionJobsRequest, user: str, app: str
