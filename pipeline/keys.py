@@ -36,6 +36,9 @@ class Scope(StrEnum):
     PATCH_INPUTS = "PatchInputs"
     DELETE_INPUTS = "DeleteInputs"
     POST_ANNOTATIONS = "PostAnnotations"
+    GET_ANNOTATIONS = "GetAnnotations"
+    PATCH_ANNOTATIONS = "PatchAnnotations"
+    DELETE_ANNOTATIONS = "DeleteAnnotations"
     GET_MODELS = "GetModels"
     POST_MODEL_OUTPUTS = "PostModelOutputs"
     POST_WORKFLOWS = "PostWorkflows"
@@ -44,6 +47,8 @@ class Scope(StrEnum):
     GET_COLLECTORS = "GetCollectors"
     POST_DATASETS = "PostDatasets"
     GET_DATASETS = "GetDatasets"
+    PATCH_DATASETS = "PatchDatasets"
+    DELETE_DATASETS = "DeleteDatasets"
     ALL = "All"
 
 

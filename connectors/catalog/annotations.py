@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from connectors.catalog.sql import SqlCatalog
 
 Outcomes = list[AnnotationOutcome]  # named outside the class, whose `list` is a method
+Rows = list[dict[str, Any]]
 MAX_PAGE = 1000
 _NOT_DELETED = literal_column("inputs.deleted_at").is_(None)
 
@@ -117,6 +118,15 @@ class AnnotationCatalog:
             rows = conn.execute(query.order_by(a.id).limit(limit + 1)).mappings().all()
         page = [as_platform(dict(r)) for r in rows[:limit]]
         return AnnotationPage(page, page[-1]["id"] if len(rows) > limit else None)
+
+    def by_ids(self, user_id: str, app_id: str, ids: Sequence[str]) -> Rows:
+        """The annotations with these ids (those that exist), in the platform's shape."""
+        out: Rows = []
+        for batch in in_batches(list(dict.fromkeys(ids))):
+            with self.catalog.begin() as conn:
+                rows = _rows(conn, user_id, app_id, batch, lock=False)
+            out.extend(as_platform(rows[i]) for i in batch if i in rows)
+        return out
 
     def patch(
         self,

@@ -15,12 +15,13 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 
+from ingestd.api.annotation_convert import data_json
 from pipeline.errors import InputError
 from pipeline.models import Input
 from pipeline.status import StatusCode
 
 # Data fields ingestd stores; anything else set on an input is refused, not dropped silently.
-_SERVED = {"image", "video", "audio", "text", "concepts", "metadata", "geo"}
+_SERVED = {"image", "video", "audio", "text", "concepts", "metadata", "geo", "regions", "frames"}
 
 
 def status(code: StatusCode, details: str = "") -> status_pb2.Status:
@@ -54,9 +55,12 @@ def input_model(msg: res.Input) -> Input:
         raise InputError(
             StatusCode.INPUT_INVALID_ARGUMENT,
             f"input {msg.id or '(no id)'}: data.{', data.'.join(unserved)} not supported by "
-            "ingestd serve's PostInputs (image, video, audio, text, concepts, metadata, geo)",
+            "ingestd serve's PostInputs (image, video, audio, text, concepts, metadata, geo, "
+            "regions, frames)",
         )
     doc: dict[str, Any] = {"dataset_ids": list(msg.dataset_ids)}
+    if data.regions or data.frames:
+        doc["annotations"] = _annotations(data, msg.id or "(no id)")
     if msg.id:
         doc["id"] = msg.id
     body: dict[str, Any] = {}
@@ -82,6 +86,15 @@ def input_model(msg: res.Input) -> Input:
         raise InputError(
             StatusCode.INPUT_INVALID_ARGUMENT, f"input {msg.id or '(no id)'}: {where}: {err['msg']}"
         ) from None
+
+
+def _annotations(data: res.Data, input_id: str) -> list[dict[str, Any]]:
+    """One annotation per region and per frame, as the platform stores them."""
+    shapes = res.Data(regions=data.regions, frames=data.frames)
+    doc = data_json(shapes, f"input {input_id}")
+    return [{"data": {"regions": [r]}} for r in doc.get("regions", [])] + [
+        {"data": {"frames": [f]}} for f in doc.get("frames", [])
+    ]
 
 
 def _media(m: Any) -> dict[str, Any]:

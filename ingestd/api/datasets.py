@@ -8,14 +8,13 @@ from typing import Any
 from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
 
-from connectors.catalog.rows import utc_now
-from ingestd.api.convert import dataset_message, input_message, status, struct_dict, timestamp
+from ingestd.api.convert import input_message, status, struct_dict, timestamp
+from ingestd.api.dataset_edits import dataset_out, outcomes_status
 from ingestd.api.paging import Pager
 from ingestd.app.runtime import Runtime
 from pipeline.errors import InputError
 from pipeline.events import SnapshotRequest
 from pipeline.ids import check_id
-from pipeline.records import InputRecord
 from pipeline.snapshot.metrics import METRIC_FIELDS
 from pipeline.snapshot.ports import VersionRow
 from pipeline.status import StatusCode
@@ -41,9 +40,7 @@ class DatasetsApi:
             meta = struct_dict(d.metadata) if d.HasField("metadata") else {}
             self.rt.catalog.create_dataset(user, app, d.id, d.description, meta)
         resp = svc.MultiDatasetResponse(
-            datasets=[
-                dataset_message(self._dataset(user, app, d.id), user, app) for d in req.datasets
-            ]
+            datasets=[dataset_out(self._dataset(user, app, d.id), user, app) for d in req.datasets]
         )
         resp.status.CopyFrom(status(StatusCode.SUCCESS))
         return resp
@@ -52,38 +49,33 @@ class DatasetsApi:
         rows = self.rt.catalog.list_datasets(user, app)
         page, per_page = max(req.page, 1), req.per_page or 128
         rows = rows[(page - 1) * per_page : page * per_page]
-        resp = svc.MultiDatasetResponse(datasets=[dataset_message(r, user, app) for r in rows])
+        resp = svc.MultiDatasetResponse(datasets=[dataset_out(r, user, app) for r in rows])
         resp.status.CopyFrom(status(StatusCode.SUCCESS))
         return resp
 
     def get_dataset(self, req: svc.GetDatasetRequest, user: str, app: str) -> Any:
         resp = svc.SingleDatasetResponse(
-            dataset=dataset_message(self._dataset(user, app, req.dataset_id), user, app)
+            dataset=dataset_out(self._dataset(user, app, req.dataset_id), user, app)
         )
         resp.status.CopyFrom(status(StatusCode.SUCCESS))
         return resp
 
     def post_dataset_inputs(self, req: svc.PostDatasetInputsRequest, user: str, app: str) -> Any:
-        """Add stored inputs to a dataset (ids that are not stored are refused, 30102)."""
-        self._dataset(user, app, req.dataset_id)
+        """Add stored inputs to a dataset: each answered (64100 added, 64101 already there,
+        30102 not stored, 30... failed inputs), as `ingestd datasets add`."""
         ids = [d.input.id for d in req.dataset_inputs]
-        present = self.rt.catalog.input_statuses(user, app, ids)
-        missing = [i for i in ids if i not in present]
-        if missing:
+        outcomes = self.rt.catalog.datasets.add_inputs(user, app, req.dataset_id, ids)
+        if outcomes is None:
             raise InputError(
-                StatusCode.INPUT_DOES_NOT_EXIST,
-                f"no input {missing[0]!r} in {user}/{app} ({len(missing)} ids not stored)",
+                StatusCode.CONN_DOES_NOT_EXIST, f"no dataset {req.dataset_id!r} in {user}/{app}"
             )
-        records = [
-            InputRecord(user, app, i, None, StatusCode.INPUT_SUCCESS, dataset_ids=[req.dataset_id])
-            for i in ids
-        ]
-        with self.rt.catalog.begin() as conn:
-            self.rt.catalog.add_memberships(conn, records, utc_now())
+        by_id = {o.input_id: o for o in outcomes}
         resp = svc.MultiDatasetInputResponse()
-        for i in ids:
-            resp.dataset_inputs.add().input.id = i
-        resp.status.CopyFrom(status(StatusCode.SUCCESS))
+        for input_id in ids:
+            item = resp.dataset_inputs.add()
+            item.input.id = input_id
+            item.input.status.CopyFrom(status(by_id[input_id].code, by_id[input_id].message))
+        resp.status.CopyFrom(outcomes_status(outcomes))
         return resp
 
     def list_dataset_inputs(self, req: svc.ListDatasetInputsRequest, user: str, app: str) -> Any:

@@ -18,6 +18,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from ingestd.api.convert import input_message, input_model, status, struct_dict
 from ingestd.api.jobs import job_progress
 from ingestd.api.paging import Pager
+from ingestd.api.searches import SearchesApi
 from ingestd.api.settle import Settled, Settler
 from ingestd.app.runtime import Runtime
 from pipeline.errors import InputError
@@ -27,6 +28,7 @@ from pipeline.ingest.manage import InputPatch, ManageOutcome, overall
 from pipeline.models import Input
 from pipeline.patching import PatchAction
 from pipeline.records import Action, InputOutcome
+from pipeline.search import parse_query
 from pipeline.status import StatusCode
 
 
@@ -36,6 +38,7 @@ class InputsApi:
         self.wait_s = wait_s
         self.pager = Pager()
         self.settler = Settler(runtime)
+        self.searches = SearchesApi(runtime, self.pager)
 
     # -- PostInputs / GetInputsAddJob ---------------------------------------------------
 
@@ -144,25 +147,16 @@ class InputsApi:
 
     def list_inputs(self, req: svc.ListInputsRequest, user: str, app: str) -> Any:
         wanted = req.status.code if req.HasField("status") and req.status.code else None
-
-        def keep(row: dict[str, Any]) -> bool:
-            return wanted is None or row["status_code"] == wanted
-
+        # The status filter and pages are the search's (PostInputsSearches runs the same).
+        query = parse_query({"status": [wanted]} if wanted is not None else {})
         if req.ids:
             found = self.rt.catalog.input_rows.by_ids(user, app, list(dict.fromkeys(req.ids)))
-            rows = [found[i] for i in dict.fromkeys(req.ids) if i in found and keep(found[i])]
+            rows = [found[i] for i in dict.fromkeys(req.ids) if i in found]
+            rows = [r for r in rows if wanted is None or r["status_code"] == wanted]
             page, per_page = max(req.page, 1), req.per_page or len(rows) or 1
             rows = rows[(page - 1) * per_page : page * per_page]
         else:
-            rows = self.pager.page(
-                ("inputs", user, app, wanted),
-                lambda after, limit: self.rt.catalog.list_inputs(
-                    user, app, after_id=after, limit=limit
-                ),
-                req.page,
-                req.per_page,
-                keep,
-            )
+            rows = self.searches.rows(user, app, query, req.page, req.per_page)
         resp = svc.MultiInputResponse(inputs=[input_message(r) for r in rows])
         resp.status.CopyFrom(status(StatusCode.SUCCESS))
         return resp

@@ -30,6 +30,7 @@ class Served:
     grpc_port: int
     http_port: int
     ready: threading.Event = field(default_factory=threading.Event)
+    api: Api | None = None
 
     def stop(self) -> None:
         """Refuse new calls, let those in flight finish, then close the runtime (which
@@ -37,6 +38,8 @@ class Served:
         self.ready.clear()
         self.grpc.stop(_GRACE_S).wait(_GRACE_S + 1)
         self.http.stop(_GRACE_S)
+        if self.api is not None:
+            self.api.close()
         self.runtime.close()
 
 
@@ -53,7 +56,7 @@ def start(settings: Settings) -> Served:
     if not runtime.kafka_mode:
         runtime.bus  # noqa: B018 - start the stages before the first call
     ready.set()
-    return Served(runtime, g, h, gport, hport, ready)
+    return Served(runtime, g, h, gport, hport, ready, api)
 
 
 def serve_forever(settings: Settings) -> None:

@@ -16,8 +16,11 @@ from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
 from google.protobuf.message_factory import GetMessageClass
 
+from ingestd.api.annotations import AnnotationsApi
 from ingestd.api.auth import KeyAuth, authorize
+from ingestd.api.cloud_imports import CloudImports
 from ingestd.api.convert import status
+from ingestd.api.dataset_edits import DatasetEdits
 from ingestd.api.datasets import DatasetsApi
 from ingestd.api.exports import ExportsApi
 from ingestd.api.inputs import InputsApi
@@ -35,20 +38,37 @@ METHODS: dict[str, tuple[str, Scope | None]] = {
     "PostInputs": ("inputs.post_inputs", Scope.POST_INPUTS),
     "GetInputsAddJob": ("inputs.get_inputs_add_job", Scope.GET_INPUTS),
     "ListInputs": ("inputs.list_inputs", Scope.GET_INPUTS),
+    "PostInputsSearches": ("inputs.searches.post_inputs_searches", Scope.GET_INPUTS),
     "GetInput": ("inputs.get_input", Scope.GET_INPUTS),
     "GetInputCount": ("inputs.get_input_count", Scope.GET_INPUTS),
     "PatchInputs": ("inputs.patch_inputs", Scope.PATCH_INPUTS),
     "DeleteInputs": ("inputs.delete_inputs", Scope.DELETE_INPUTS),
     "DeleteInput": ("inputs.delete_input", Scope.DELETE_INPUTS),
+    "PostAnnotations": ("annotations.post_annotations", Scope.POST_ANNOTATIONS),
+    "ListAnnotations": ("annotations.list_annotations", Scope.GET_ANNOTATIONS),
+    "PatchAnnotations": ("annotations.patch_annotations", Scope.PATCH_ANNOTATIONS),
+    "DeleteAnnotation": ("annotations.delete_annotation", Scope.DELETE_ANNOTATIONS),
+    "DeleteAnnotations": ("annotations.delete_annotations", Scope.DELETE_ANNOTATIONS),
     "PostDatasets": ("datasets.post_datasets", Scope.POST_DATASETS),
     "ListDatasets": ("datasets.list_datasets", Scope.GET_DATASETS),
     "GetDataset": ("datasets.get_dataset", Scope.GET_DATASETS),
+    "PatchDatasets": ("dataset_edits.patch_datasets", Scope.PATCH_DATASETS),
+    "DeleteDatasets": ("dataset_edits.delete_datasets", Scope.DELETE_DATASETS),
+    "DeleteDatasetInputs": ("dataset_edits.delete_dataset_inputs", Scope.PATCH_DATASETS),
+    "DeleteDatasetVersions": ("dataset_edits.delete_dataset_versions", Scope.DELETE_DATASETS),
     "PostDatasetInputs": ("datasets.post_dataset_inputs", Scope.POST_DATASETS),
     "ListDatasetInputs": ("datasets.list_dataset_inputs", Scope.GET_DATASETS),
     "PostDatasetVersions": ("datasets.post_dataset_versions", Scope.POST_DATASETS),
     "ListDatasetVersions": ("datasets.list_dataset_versions", Scope.GET_DATASETS),
     "GetDatasetVersion": ("datasets.get_dataset_version", Scope.GET_DATASETS),
     "PutDatasetVersionExports": ("exports.put_dataset_version_exports", Scope.POST_DATASETS),
+    "PostInputsDataSources": ("cloud_imports.post_inputs_data_sources", Scope.POST_INPUTS),
+    "ListInputsExtractionJobs": ("cloud_imports.list_inputs_extraction_jobs", Scope.GET_INPUTS),
+    "GetInputsExtractionJob": ("cloud_imports.get_inputs_extraction_job", Scope.GET_INPUTS),
+    "CancelInputsExtractionJobs": (
+        "cloud_imports.cancel_inputs_extraction_jobs",
+        Scope.POST_INPUTS,
+    ),
     "GetApp": ("get_app", None),
     "ListApps": ("list_apps", None),
     "GetUser": ("get_user", None),
@@ -73,6 +93,13 @@ class Api:
         self.inputs = InputsApi(runtime, wait_s)
         self.datasets = DatasetsApi(runtime, self.inputs.pager)
         self.exports = ExportsApi(runtime)
+        self.annotations = AnnotationsApi(runtime, self.inputs.pager)
+        self.dataset_edits = DatasetEdits(runtime)
+        self.cloud_imports = CloudImports(runtime)
+
+    def close(self) -> None:
+        """Stop what runs beside the calls (extraction jobs)."""
+        self.cloud_imports.close()
 
     def call(self, method: str, request: Any, authorization: str | None) -> Any:
         """Run `method` for the caller the authorization header names; errors become the

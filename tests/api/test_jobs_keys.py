@@ -32,9 +32,9 @@ def test_an_add_job_survives_a_restart_and_counts_refusals(api: Server, tmp_path
         metadata=_meta(api.secret),
     )
     assert resp.status.code == StatusCode.MIXED_STATUS
-    # Every input refused before the stage (regions are not served): still a request of
+    # Every input refused before the stage (embeddings are not served): still a request of
     # the job, its refusals counted and listed, the one without an id too.
-    regions = res.Data(regions=[res.Region(id="r")])
+    regions = res.Data(embeddings=[res.Embedding(vector=[1.0])])
     refused = _stub(api).PostInputs(
         svc.PostInputsRequest(
             user_app_id=APP,
