@@ -63,13 +63,24 @@ class S3Credentials:
     secret_access_key: SecretStr | None = field(default=None, repr=False)
     session_token: SecretStr | None = field(default=None, repr=False)
     endpoint_url: str | None = None
+    # No credentials and no default chain: unsigned requests, for public buckets. What a
+    # request from an API client without credentials gets, unless the operator allows the
+    # server's own (INGESTD_API_LIMITS__SERVER_CREDENTIALS): never act with them unasked.
+    anonymous: bool = False
 
     @property
     def source(self) -> str:
         """What the job records about its credentials: their origin, never their values."""
-        return "per-job (not stored)" if self.access_key_id else "default chain"
+        if self.access_key_id:
+            return "per-job (not stored)"
+        return "anonymous" if self.anonymous else "default chain"
+
+    @property
+    def unsigned(self) -> bool:
+        return self.anonymous and not self.access_key_id
 
     def client(self, max_pool: int = 32) -> Any:
+        from botocore import UNSIGNED
         from botocore.config import Config
 
         config = Config(
@@ -79,6 +90,7 @@ class S3Credentials:
             read_timeout=120,
             # MinIO and local servers want path-style addressing; AWS accepts both.
             s3={"addressing_style": "path"} if self.endpoint_url else {},
+            **({"signature_version": UNSIGNED} if self.unsigned else {}),
         )
         return self._client("s3", endpoint_url=self.endpoint_url, config=config)
 

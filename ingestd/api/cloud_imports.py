@@ -105,7 +105,7 @@ class CloudImports:
             raise InputError(
                 StatusCode.CONN_INVALID_REQUEST,
                 f"{where}.url.credentials.s3_creds: give both id and secret (or neither, for "
-                "the server's own credentials)",
+                "a public bucket)",
             )
         source_s3 = self.rt.settings.source_s3()
         return url, template, conflict, S3Credentials(
@@ -114,6 +114,7 @@ class CloudImports:
             secret_access_key=SecretStr(s3.secret) if s3.secret else None,
             session_token=SecretStr(s3.token) if s3.token else None,
             endpoint_url=source_s3.endpoint_url,
+            anonymous=not s3.id and not self.rt.settings.api_limits.server_credentials,
         )  # fmt: skip
 
     def _start(self, user: str, app: str, job_id: str, creds: S3Credentials) -> None:

@@ -34,6 +34,11 @@ class ApiLimits(BaseModel):
         512, description="Request bodies held in memory at once; others wait their turn."
     )
     grpc_streams: int = Field(64, description="Concurrent gRPC streams per connection.")
+    server_credentials: bool = Field(
+        False,
+        description="Cloud imports posted without credentials use the server's own AWS "
+        "credentials (boto3's default chain); off: they read public buckets, unsigned.",
+    )
 
 
 class Settings(BaseSettings):
