@@ -50,6 +50,11 @@ class IngestCatalog(Protocol):
         InputsChanged (nothing written) when the event or an expected id changed meanwhile."""
         ...
 
+    def commit_uploads(self, uploads: Sequence[UploadCommit]) -> None:
+        """Several requests' commits in one transaction: all of them, or (raising as
+        `commit_upload` does for any one of them) none."""
+        ...
+
     def referenced_blobs(self, keys: Collection[str]) -> set[str]:
         """The blob keys among `keys` that some input row references."""
         ...

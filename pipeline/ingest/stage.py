@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
-from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
-from pipeline.ingest.conflicts import candidate_ids, resolve_id
+from pipeline.ids import check_id, check_tenant, fingerprint
+from pipeline.ingest.batch import handle_batch
+from pipeline.ingest.conflicts import candidate_ids, requested_ids, resolve_id
 from pipeline.ingest.inputs import (
     PreparedInput,
     annotations_of,
@@ -30,6 +31,7 @@ from pipeline.ingest.inputs import (
 )
 from pipeline.ingest.media_tasks import media_task, reemit
 from pipeline.ingest.ports import IngestCatalog, InputsChanged, UploadCommit
+from pipeline.ingest.results import IngestResult, Prepared
 from pipeline.limits import Limits
 from pipeline.media.ports import MediaCatalog
 from pipeline.models import Input, MediaType
@@ -46,20 +48,6 @@ from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
 _PLANS = 8  # plans of one request before its conflicts count as a transient failure
-
-
-@dataclass
-class IngestResult:
-    request_id: str
-    outcomes: list[InputOutcome]
-    replayed: bool = False
-    blobs_written: int = 0
-    follow_ups: list[FollowUp] = field(default_factory=list)
-    """Events for other stages (e.g. MediaTasks); the transport publishes them before acking."""
-
-    @property
-    def failed(self) -> list[InputOutcome]:
-        return [o for o in self.outcomes if not o.ok]
 
 
 @dataclass
@@ -90,39 +78,51 @@ class IngestStage:
     media_catalog: MediaCatalog | None = None  # to re-emit MediaTasks of replayed requests
 
     def handle(self, request: UploadRequest) -> IngestResult:
-        limits = self.limits
-        check_tenant(request.user_id, request.app_id)
-        if len(request.inputs) > limits.batch_inputs:
-            raise InputError(
-                StatusCode.INPUT_INVALID_REQUEST,
-                f"request {request.request_id} has {len(request.inputs)} inputs; at most "
-                f"{limits.batch_inputs} per request (the importers batch automatically)",
-            )
+        self.check(request)
         created: set[str] = set()  # blobs this request wrote where there were none
         try:
             for _ in range(_PLANS):
                 try:
-                    result, used = self._attempt(request, created)
+                    ready = self.prepare(request, created)
+                    if isinstance(ready, Prepared):
+                        self.catalog.commit_upload(ready.commit)
                 except InputsChanged as exc:
                     # Another worker wrote one of these ids (or this request) first: plan
                     # again against what it stored, as if this request had come second.
                     log.info("request %s: %s; planning again", request.request_id, exc.message)
                     continue
-                created -= used
-                return result
+                if isinstance(ready, IngestResult):
+                    return ready
+                created -= ready.used
+                return ready.result
             raise InputsChanged(
                 f"request {request.request_id}: its input ids kept changing under it"
             )
         finally:
-            self._drop_unreferenced(created)
+            self.drop_unreferenced(created)
 
-    def _attempt(self, request: UploadRequest, created: set[str]) -> tuple[IngestResult, set[str]]:
-        """Plan, write blobs and commit once; the result and the blob keys it references."""
+    def handle_batch(self, requests: Sequence[UploadRequest]) -> list[IngestResult | None]:
+        """Several requests, one catalog transaction (pipeline/ingest/batch.py)."""
+        return handle_batch(self, requests)
+
+    def check(self, request: UploadRequest) -> None:
+        """InputError for a request that cannot be processed at all."""
+        check_tenant(request.user_id, request.app_id)
+        if len(request.inputs) > self.limits.batch_inputs:
+            raise InputError(
+                StatusCode.INPUT_INVALID_REQUEST,
+                f"request {request.request_id} has {len(request.inputs)} inputs; at most "
+                f"{self.limits.batch_inputs} per request (the importers batch automatically)",
+            )
+
+    def prepare(self, request: UploadRequest, created: set[str]) -> Prepared | IngestResult:
+        """Plan and write blobs (their new keys added to `created`): what to commit, or the
+        result of a request already processed."""
         prior = self.catalog.processed_outcomes(request.user_id, request.app_id, request.request_id)
         if prior is not None:
             # Tasks of inputs still pending may have been lost in a crash before publishing.
             again: list[FollowUp] = list(reemit(request, prior, self.media_catalog))
-            return IngestResult(request.request_id, prior, replayed=True, follow_ups=again), set()
+            return IngestResult(request.request_id, prior, replayed=True, follow_ups=again)
 
         existing: dict[str, ExistingInput] = {}
         with (
@@ -143,7 +143,6 @@ class IngestStage:
                 if new_key is not None:
                     created.add(new_key)
         records = [p.record for p in plans if p.record is not None]
-        annotations = [a for p in plans for a in p.annotations]
         outcomes = [p.outcome for p in plans]
         replaced = [
             p.outcome.input_id
@@ -154,27 +153,24 @@ class IngestStage:
             # Before the commit: once the request counts as processed a retry would not come
             # back here, and forgetting twice is harmless.
             self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
-        refused = [p.outcome for p in plans if p.refused]
         seen = {r.id: existing[r.id].fingerprint if r.id in existing else None for r in records}
-        self.catalog.commit_upload(
-            UploadCommit(
-                request.user_id,
-                request.app_id,
-                request.request_id,
-                records,
-                annotations,
-                outcomes,
-                refused,
-                seen,
-            )
+        commit = UploadCommit(
+            request.user_id,
+            request.app_id,
+            request.request_id,
+            records,
+            [a for p in plans for a in p.annotations],
+            outcomes,
+            [p.outcome for p in plans if p.refused],
+            seen,
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
         result = IngestResult(
             request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks
         )
-        return result, {r.blob_key for r in records if r.blob_key}
+        return Prepared(commit, result, {r.blob_key for r in records if r.blob_key})
 
-    def _drop_unreferenced(self, keys: set[str]) -> None:
+    def drop_unreferenced(self, keys: set[str]) -> None:
         """Remove blobs a lost race left behind: written first by this request, for an input
         it did not store, and referenced by no input row."""
         if keys:
@@ -203,10 +199,7 @@ class IngestStage:
         workdir: Path,
         existing: dict[str, ExistingInput],
     ) -> list[_Plan]:
-        requested = [
-            item.id or derived_id(request.request_id, str(index))
-            for index, item in enumerate(request.inputs)
-        ]
+        requested = requested_ids(request)
         candidates = candidate_ids(request.conflict_resolution, requested)
         existing.update(self.catalog.existing_inputs(request.user_id, request.app_id, candidates))
         taken: set[str] = set()
