@@ -127,9 +127,7 @@ def test_a_poison_row_in_the_middle_is_one_dead_letter_and_the_others_are_stored
     assert [e for e in catalog.alone if e != "poison"] == good
     assert stored(embedded) == {f"in-{n}": f"text of in-{n}" for n in range(6)}
     letters = embedded.catalog.list_dead_letters()
-    assert [(d.event_id, d.code) for d in letters] == [
-        ("poison", StatusCode.INTERNAL_SERVER_ISSUE)
-    ]
+    assert [(d.event_id, d.code) for d in letters] == [("poison", StatusCode.INTERNAL_SERVER_ISSUE)]
     assert done["poison"].dead_letter is not None
     assert orphans(embedded) == set()
 
