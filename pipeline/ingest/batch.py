@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from pipeline.errors import TransientError
 from pipeline.events import UploadRequest
 from pipeline.ingest.conflicts import candidate_ids, requested_ids
 from pipeline.ingest.ports import IngestCatalog, InputsChanged
-from pipeline.ingest.results import IngestResult, Prepared
+from pipeline.ingest.results import IngestResult, Prepared, Scratch
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,11 @@ class _Stage(Protocol):
 
     def check(self, request: UploadRequest) -> None: ...
 
-    def prepare(self, request: UploadRequest, created: set[str]) -> Prepared | IngestResult: ...
+    def scratch(self) -> AbstractContextManager[Scratch]: ...
+
+    def prepare(
+        self, request: UploadRequest, created: set[str], scratch: Scratch
+    ) -> Prepared | IngestResult: ...
 
     def drop_unreferenced(self, keys: set[str]) -> None: ...
 
@@ -42,27 +47,28 @@ def handle_batch(stage: _Stage, requests: Sequence[UploadRequest]) -> list[Inges
     """The result of each request, or None for one the transport must hand to `handle`."""
     results: list[IngestResult | None] = [None] * len(requests)
     ready: list[tuple[int, Prepared]] = []
-    claimed: set[tuple[str, ...]] = set()
     created: set[str] = set()  # blobs the batch wrote where there were none
     try:
-        for n, request in enumerate(requests):
-            claims = _claims(request)
-            earlier = not claims.isdisjoint(claimed)
-            claimed |= claims  # also when it goes alone: later requests must wait for it too
-            if earlier:
-                continue
-            try:
-                stage.check(request)
-                got = stage.prepare(request, created)
-            except TransientError:
-                raise
-            except Exception as exc:  # this request's own problem: delivered alone
-                log.info("request %s goes alone: %s", request.request_id, exc)
-                continue
-            if isinstance(got, IngestResult):
-                results[n] = got
-            else:
-                ready.append((n, got))
+        with stage.scratch() as scratch:
+            claimed: set[tuple[str, ...]] = set()
+            for n, request in enumerate(requests):
+                claims = _claims(request)
+                earlier = not claims.isdisjoint(claimed)
+                claimed |= claims  # also when it goes alone: later ones must wait for it too
+                if earlier:
+                    continue
+                try:
+                    stage.check(request)
+                    got = stage.prepare(request, created, scratch)
+                except TransientError:
+                    raise
+                except Exception as exc:  # this request's own problem: delivered alone
+                    log.info("request %s goes alone: %s", request.request_id, exc)
+                    continue
+                if isinstance(got, IngestResult):
+                    results[n] = got
+                else:
+                    ready.append((n, got))
         if ready:
             try:
                 stage.catalog.commit_uploads([p.commit for _, p in ready])

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline.ingest.ports import UploadCommit
 from pipeline.records import InputOutcome
@@ -31,3 +37,27 @@ class Prepared:
     commit: UploadCommit
     result: IngestResult
     used: set[str]
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """Where a request writes its blobs from: a pool of writers, a work directory."""
+
+    pool: ThreadPoolExecutor
+    workdir: Path
+
+    def clear(self) -> None:
+        for path in self.workdir.iterdir():
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+@contextmanager
+def open_scratch(blob_concurrency: int) -> Iterator[Scratch]:
+    with (
+        tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir,
+        ThreadPoolExecutor(max_workers=max(1, blob_concurrency)) as pool,
+    ):
+        yield Scratch(pool, Path(workdir))

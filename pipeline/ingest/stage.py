@@ -11,9 +11,9 @@ the media stage as a MediaTask follow-up (pipeline/media_tasks.py).
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from pipeline.ingest.inputs import (
 )
 from pipeline.ingest.media_tasks import media_task, reemit
 from pipeline.ingest.ports import IngestCatalog, InputsChanged, UploadCommit
-from pipeline.ingest.results import IngestResult, Prepared
+from pipeline.ingest.results import IngestResult, Prepared, Scratch, open_scratch
 from pipeline.limits import Limits
 from pipeline.media.ports import MediaCatalog
 from pipeline.models import Input, MediaType
@@ -83,7 +83,8 @@ class IngestStage:
         try:
             for _ in range(_PLANS):
                 try:
-                    ready = self.prepare(request, created)
+                    with self.scratch() as scratch:
+                        ready = self.prepare(request, created, scratch)
                     if isinstance(ready, Prepared):
                         self.catalog.commit_upload(ready.commit)
                 except InputsChanged as exc:
@@ -115,7 +116,13 @@ class IngestStage:
                 f"{self.limits.batch_inputs} per request (the importers batch automatically)",
             )
 
-    def prepare(self, request: UploadRequest, created: set[str]) -> Prepared | IngestResult:
+    def scratch(self) -> AbstractContextManager[Scratch]:
+        """A blob-writing pool and a work directory, for one request or a batch of them."""
+        return open_scratch(self.blob_concurrency)
+
+    def prepare(
+        self, request: UploadRequest, created: set[str], scratch: Scratch
+    ) -> Prepared | IngestResult:
         """Plan and write blobs (their new keys added to `created`): what to commit, or the
         result of a request already processed."""
         prior = self.catalog.processed_outcomes(request.user_id, request.app_id, request.request_id)
@@ -125,23 +132,23 @@ class IngestStage:
             return IngestResult(request.request_id, prior, replayed=True, follow_ups=again)
 
         existing: dict[str, ExistingInput] = {}
-        with (
-            tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir,
-            ThreadPoolExecutor(max_workers=max(1, self.blob_concurrency)) as pool,
-        ):
-            # Uploads start as soon as an input is decided, overlapping with the decoding
-            # of the next ones; every one must finish before the catalog commit.
-            uploads: list[Future[str | None]] = []
+        # Uploads start as soon as an input is decided, overlapping with the decoding of the
+        # next ones; every one must finish before the catalog commit.
+        uploads: list[Future[str | None]] = []
+        try:
             plans = self._plan(
                 request,
-                lambda key, src: uploads.append(pool.submit(self._put, key, src)),
-                Path(workdir),
+                lambda key, src: uploads.append(scratch.pool.submit(self._put, key, src)),
+                scratch.workdir,
                 existing,
             )
             for upload in uploads:
                 new_key = upload.result()  # re-raises a storage failure for the transport
                 if new_key is not None:
                     created.add(new_key)
+        finally:
+            wait(uploads)
+            scratch.clear()  # its large files are uploaded: the next request starts empty
         records = [p.record for p in plans if p.record is not None]
         outcomes = [p.outcome for p in plans]
         replaced = [
