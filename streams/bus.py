@@ -1,11 +1,13 @@
 """The embedded transport: an in-process bus with the design's topics.
 
 Each topic has a few partitions, each a bounded queue (a full queue blocks the publisher:
-backpressure) served by its own worker thread that runs the topic's stage through `deliver`,
-so retries and dead letters behave as on Kafka. Events with the same key (an app's uploads, a
-dataset's snapshots) land on the same partition and are handled in order, as on Kafka. An event
-leaves its queue only after its outcome is durable (at-least-once within the process);
-idempotent stages make redelivery harmless.
+backpressure) served by its own worker thread. The thread takes what is waiting (up to
+`batch_events`, waiting at most `batch_ms` for more) and runs the topic's stage over it through
+`deliver_batch` (one catalog transaction for a batch of uploads), so retries and dead letters
+behave as on Kafka. Events with the same key (an upload shard, a dataset's snapshots) land on
+the same partition and are handled in order, as on Kafka. An event leaves its queue only after
+its outcome is durable (at-least-once within the process); idempotent stages make redelivery
+harmless.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,9 +27,10 @@ from pipeline.events import DeadLetter
 from pipeline.stage import Stage
 from streams.delivery import (
     Delivered,
+    Item,
     Origin,
     RetryPolicy,
-    deliver,
+    deliver_batch,
     route_follow_ups,
     store_dead_letter,
 )
@@ -58,8 +62,14 @@ class EmbeddedBus:
         workers: int = 2,
         policy: RetryPolicy | None = None,
         on_delivered: Callable[[str, Delivered], None] | None = None,
+        batch_events: int = 64,
+        batch_ms: float = 0.0,
     ) -> None:
         self.queue_size = queue_size
+        # In-process events carry their media: a batch at most as large as a queue keeps
+        # what a partition holds (queued and in hand) within twice the queue's bound.
+        self.batch_events = max(1, min(batch_events, queue_size))
+        self.batch_ms = batch_ms
         self.workers = workers
         self.policy = policy or RetryPolicy()
         self.dead_letter_sink = dead_letter_sink
@@ -125,31 +135,47 @@ class EmbeddedBus:
         self.close()
 
     def _serve(self, sub: _Subscription, partition: queue.Queue[Any]) -> None:
-        while True:
-            item = partition.get()
+        stopping = False
+        while not stopping:
+            items = self._take(partition)
             try:
-                if item is _STOP:
-                    return
-                raw, origin = item
-                done = deliver(
-                    raw,
-                    sub.stage,
-                    origin=origin,
-                    policy=self.policy,
-                    dead_letter_sink=self.dead_letter_sink,
-                )
-                # Follow-ups are handed on before this event counts as done (at-least-once).
-                routed, unroutable = route_follow_ups(
-                    done.result, origin, served=self._subs.__contains__
-                )
-                for topic, follow_up in routed:
-                    self.publish(topic.name, follow_up, key=topic.key(follow_up))
-                for letter in unroutable:
-                    store_dead_letter(letter, self.dead_letter_sink, self.policy)
-                if self.on_delivered is not None:
-                    try:
-                        self.on_delivered(sub.topic, done)
-                    except Exception:  # a listener must never stop the stage
-                        log.exception("on_delivered listener failed")
+                if items[-1] is _STOP:
+                    stopping = True
+                    items = items[:-1]
+                if items:
+                    self._deliver(sub, items)
             finally:
-                partition.task_done()
+                for _ in range(len(items) + stopping):
+                    partition.task_done()
+
+    def _take(self, partition: queue.Queue[Any]) -> list[Any]:
+        """What is waiting on the partition: up to `batch_events` items, waiting at most
+        `batch_ms` after the first for more (a stop ends the batch)."""
+        items = [partition.get()]
+        deadline = time.monotonic() + self.batch_ms / 1000
+        while len(items) < self.batch_events and items[-1] is not _STOP:
+            try:
+                items.append(partition.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return items
+
+    def _deliver(self, sub: _Subscription, items: list[tuple[Any, Origin]]) -> None:
+        batch = [Item(raw, origin) for raw, origin in items]
+        outcomes = deliver_batch(
+            batch, sub.stage, policy=self.policy, dead_letter_sink=self.dead_letter_sink
+        )
+        for item, done in zip(batch, outcomes, strict=True):
+            # Follow-ups are handed on before this event counts as done (at-least-once).
+            routed, unroutable = route_follow_ups(
+                done.result, item.origin, served=self._subs.__contains__
+            )
+            for topic, follow_up in routed:
+                self.publish(topic.name, follow_up, key=topic.key(follow_up))
+            for letter in unroutable:
+                store_dead_letter(letter, self.dead_letter_sink, self.policy)
+            if self.on_delivered is not None:
+                try:
+                    self.on_delivered(sub.topic, done)
+                except Exception:  # a listener must never stop the stage
+                    log.exception("on_delivered listener failed")

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,9 +91,8 @@ def deliver(
     name = stage.name
 
     def dead(code: StatusCode, message: str, attempts: int) -> Delivered:
-        letter = dead_letter(_as_json(raw), name, code, message, origin, attempts, dead_letter_id)
-        store_dead_letter(letter, dead_letter_sink, policy, sleep)
-        return Delivered(dead_letter=letter, attempts=attempts)
+        item = Item(raw, origin, dead_letter_id)
+        return _dead(item, name, code, message, attempts, dead_letter_sink, policy, sleep)
 
     try:
         event = raw if isinstance(raw, model) else model.model_validate_json(raw)  # type: ignore[arg-type]
@@ -135,6 +134,125 @@ def deliver(
                 )
             log.exception("stage=%s unexpected error (try %d)", name, attempt)
             sleep(policy.delay(attempt))
+
+
+@dataclass(frozen=True)
+class Item:
+    """One message of a batch: its value, where it came from, the id of its dead letter."""
+
+    raw: bytes | BaseModel
+    origin: Origin
+    dead_letter_id: str | None = None
+
+
+def deliver_batch(
+    items: Sequence[Item],
+    stage: Stage[Any],
+    *,
+    policy: RetryPolicy,
+    dead_letter_sink: Callable[[DeadLetter], None],
+    sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
+) -> list[Delivered]:
+    """`deliver` for several messages at once: through the stage's `handle_batch` (one
+    catalog transaction) where it has one, else one by one.
+
+    What the batch leaves to `handle` (an event that cannot be planned, or all of them when
+    the batch transaction failed for one event's reason) goes through `deliver` alone, so
+    one event's failure neither holds nor loses the others and a poison event is one dead
+    letter. A transient failure of the batch retries it whole, as `deliver` retries one
+    event; past `max_attempts` each event becomes its dead letter.
+    """
+
+    def alone(item: Item) -> Delivered:
+        return deliver(
+            item.raw,
+            stage,
+            origin=item.origin,
+            policy=policy,
+            dead_letter_sink=dead_letter_sink,
+            sleep=sleep,
+            stop=stop,
+            dead_letter_id=item.dead_letter_id,
+        )
+
+    batch: Callable[[list[Any]], Sequence[StageResult | None]] | None
+    batch = getattr(stage, "handle_batch", None)
+    if batch is None or len(items) < 2:
+        return [alone(item) for item in items]
+    wait = _interruptible(stop) if stop is not None else sleep
+    model: type[BaseModel] = stage.event_type
+    events: list[tuple[Item, BaseModel]] = []
+    for item in items:
+        try:
+            raw = item.raw
+            events.append((item, raw if isinstance(raw, model) else model.model_validate_json(raw)))  # type: ignore[arg-type]
+        except ValidationError:
+            pass  # delivered alone: it becomes its dead letter there
+    results: dict[int, StageResult | None] = {}
+    attempt = 0
+    while events:
+        attempt += 1
+        try:
+            got = batch([event for _, event in events])
+        except TransientError as exc:
+            if policy.max_attempts and attempt >= policy.max_attempts:
+                message = f"gave up after {attempt} tries: {exc.message}"
+                letters = {
+                    id(item): _dead(
+                        item,
+                        stage.name,
+                        StatusCode.TRY_AGAIN,
+                        message,
+                        attempt,
+                        dead_letter_sink,
+                        policy,
+                        wait,
+                    )
+                    for item, _ in events
+                }
+                return [letters.get(id(item)) or alone(item) for item in items]
+            delay = policy.delay(attempt, exc.retry_after)
+            log.warning(
+                "stage=%s batch of %d: transient failure (try %d), retrying it whole in %.1fs: %s",
+                stage.name,
+                len(events),
+                attempt,
+                delay,
+                exc.message,
+            )
+            wait(delay)
+            continue
+        except Exception:  # a bug in the batch's own path: the events go one by one
+            log.exception(
+                "stage=%s batch of %d failed; its events go alone", stage.name, len(events)
+            )
+            got = [None] * len(events)
+        results = {id(item): result for (item, _), result in zip(events, got, strict=True)}
+        break
+    return [
+        alone(item)
+        if results.get(id(item)) is None
+        else Delivered(result=results[id(item)], attempts=attempt)
+        for item in items
+    ]
+
+
+def _dead(
+    item: Item,
+    stage: str,
+    code: StatusCode,
+    message: str,
+    attempts: int,
+    sink: Callable[[DeadLetter], None],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+) -> Delivered:
+    letter = dead_letter(
+        _as_json(item.raw), stage, code, message, item.origin, attempts, item.dead_letter_id
+    )
+    store_dead_letter(letter, sink, policy, sleep)
+    return Delivered(dead_letter=letter, attempts=attempts)
 
 
 def dead_letter(

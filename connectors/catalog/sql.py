@@ -124,31 +124,38 @@ class SqlCatalog(CatalogQueries):
             }
 
     def commit_upload(self, upload: UploadCommit) -> None:
+        self.commit_uploads([upload])
+
+    def commit_uploads(self, uploads: Sequence[UploadCommit]) -> None:
         now = utc_now()
-        user_id, app_id, event_id = upload.user_id, upload.app_id, upload.event_id
         with self.begin() as conn:
-            # The event's row first: it is a write, so on SQLite this transaction holds the
-            # write lock from here on and what it reads below cannot change before it commits.
-            claimed = conn.execute(
-                self.insert(t.processed_events)
-                .values(
-                    user_id=user_id,
-                    app_id=app_id,
-                    event_id=event_id,
-                    stage="ingest",
-                    outcomes=[o.to_dict() for o in upload.outcomes],
-                    processed_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])
-                .returning(t.processed_events.c.event_id)
-            ).first()
-            if claimed is None:
-                raise InputsChanged(f"request {event_id} was processed by another worker")
-            self._write_inputs(conn, upload, now)
-            self._drop_replaced(conn, upload)
-            self.upsert_annotations(conn, upload.annotations, now)
-            self.add_memberships(conn, upload.inputs, now)
-            self.record_refused(conn, user_id, app_id, event_id, upload.refused, now)
+            for upload in uploads:
+                self._commit_one(conn, upload, now)
+
+    def _commit_one(self, conn: Connection, upload: UploadCommit, now: datetime) -> None:
+        user_id, app_id, event_id = upload.user_id, upload.app_id, upload.event_id
+        # The event's row first: it is a write, so on SQLite this transaction holds the
+        # write lock from here on and what it reads below cannot change before it commits.
+        claimed = conn.execute(
+            self.insert(t.processed_events)
+            .values(
+                user_id=user_id,
+                app_id=app_id,
+                event_id=event_id,
+                stage="ingest",
+                outcomes=[o.to_dict() for o in upload.outcomes],
+                processed_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])
+            .returning(t.processed_events.c.event_id)
+        ).first()
+        if claimed is None:
+            raise InputsChanged(f"request {event_id} was processed by another worker")
+        self._write_inputs(conn, upload, now)
+        self._drop_replaced(conn, upload)
+        self.upsert_annotations(conn, upload.annotations, now)
+        self.add_memberships(conn, upload.inputs, now)
+        self.record_refused(conn, user_id, app_id, event_id, upload.refused, now)
 
     def _drop_replaced(self, conn: Connection, upload: UploadCommit) -> None:
         """An updated input loses what its earlier upload brought (UploadCommit.replaced);

@@ -106,6 +106,8 @@ class Runtime:
                 workers=self.settings.workers,
                 policy=RetryPolicy(max_attempts=self.settings.max_attempts),
                 on_delivered=self._delivered,
+                batch_events=self.settings.stream.batch_events,
+                batch_ms=self.settings.stream.batch_ms,
             )
             for topic, stage in self.stages().items():
                 bus.subscribe(topic, stage)

@@ -41,6 +41,17 @@ class ApiLimits(BaseModel):
     )
 
 
+class StreamSettings(BaseModel):
+    """How a stage worker batches events (INGESTD_STREAM__...), on both transports."""
+
+    batch_events: int = Field(
+        64, ge=1, description="Events a worker takes at once: one catalog transaction for them."
+    )
+    batch_ms: float = Field(
+        50.0, ge=0, description="How long a worker waits for more events before it starts a batch."
+    )
+
+
 class Settings(BaseSettings):
     # Frozen: read once at start; a changed run is a new object (model_copy), never a mutation.
     model_config = SettingsConfigDict(
@@ -107,6 +118,7 @@ class Settings(BaseSettings):
         10.0, description="How long PostInputs waits for its inputs' final status."
     )
     api_limits: ApiLimits = Field(default_factory=ApiLimits)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
     dropzone: DropZoneSettings = Field(
         default_factory=DropZoneSettings, description="S3 drop zones and extraction jobs."
     )

@@ -74,6 +74,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         session_timeout=settings.kafka_session_timeout,
         # The partition waits out transient failures (S3, database) however long they last.
         policy=RetryPolicy(max_attempts=0, max_backoff=15.0),
+        batch_events=settings.stream.batch_events,
+        batch_ms=settings.stream.batch_ms,
     )
     if settings.metrics_port:
         from prometheus_client import start_http_server

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from pipeline.events import UploadRequest
-from pipeline.ids import suffixed_ids
+from pipeline.ids import derived_id, suffixed_ids
 from pipeline.ingest.ports import ReplacedAnnotations
 from pipeline.models import ConflictResolution, Input
 from pipeline.records import ExistingInput
@@ -52,6 +52,14 @@ def resolve_id(
         if mode is ConflictResolution.SKIP:
             break
     return None, first_prior
+
+
+def requested_ids(request: UploadRequest) -> list[str]:
+    """The id each input of a request asks for: its own, else one derived from its place."""
+    return [
+        item.id or derived_id(request.request_id, str(index))
+        for index, item in enumerate(request.inputs)
+    ]
 
 
 def candidate_ids(mode: ConflictResolution, requested: Iterable[str]) -> set[str]:

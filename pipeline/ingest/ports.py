@@ -60,3 +60,8 @@ class IngestCatalog(Protocol):
         processed event id, in one transaction; InputsChanged (nothing written) when the
         event or an expected id changed meanwhile."""
         ...
+
+    def commit_uploads(self, uploads: Sequence[UploadCommit]) -> None:
+        """Several requests' commits in one transaction: all of them, or (raising as
+        `commit_upload` does for any one of them) none."""
+        ...

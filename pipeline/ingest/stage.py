@@ -11,16 +11,22 @@ the media stage as a MediaTask follow-up (pipeline/media_tasks.py).
 from __future__ import annotations
 
 import logging
-import tempfile
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.events import MediaTask, UploadRequest
-from pipeline.ids import check_id, check_tenant, derived_id, fingerprint
-from pipeline.ingest.conflicts import candidate_ids, replaced_annotations, resolve_id
+from pipeline.ids import check_id, check_tenant, fingerprint
+from pipeline.ingest.batch import handle_batch
+from pipeline.ingest.conflicts import (
+    candidate_ids,
+    replaced_annotations,
+    requested_ids,
+    resolve_id,
+)
 from pipeline.ingest.inputs import (
     PreparedInput,
     annotations_of,
@@ -30,6 +36,7 @@ from pipeline.ingest.inputs import (
 )
 from pipeline.ingest.media_tasks import media_task, reemit
 from pipeline.ingest.ports import IngestCatalog, InputsChanged, ReplacedAnnotations, UploadCommit
+from pipeline.ingest.results import IngestResult, Prepared, Scratch, open_scratch
 from pipeline.limits import Limits
 from pipeline.media.ports import MediaCatalog
 from pipeline.models import Input, MediaType
@@ -46,20 +53,6 @@ from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
 _PLANS = 8  # plans of one request before its conflicts count as a transient failure
-
-
-@dataclass
-class IngestResult:
-    request_id: str
-    outcomes: list[InputOutcome]
-    replayed: bool = False
-    blobs_written: int = 0
-    follow_ups: list[FollowUp] = field(default_factory=list)
-    """Events for other stages (e.g. MediaTasks); the transport publishes them before acking."""
-
-    @property
-    def failed(self) -> list[InputOutcome]:
-        return [o for o in self.outcomes if not o.ok]
 
 
 @dataclass
@@ -91,14 +84,7 @@ class IngestStage:
     media_catalog: MediaCatalog | None = None  # to re-emit MediaTasks of replayed requests
 
     def handle(self, request: UploadRequest) -> IngestResult:
-        limits = self.limits
-        check_tenant(request.user_id, request.app_id)
-        if len(request.inputs) > limits.batch_inputs:
-            raise InputError(
-                StatusCode.INPUT_INVALID_REQUEST,
-                f"request {request.request_id} has {len(request.inputs)} inputs; at most "
-                f"{limits.batch_inputs} per request (the importers batch automatically)",
-            )
+        self.check(request)
         # A request that loses a race for an id may leave a blob it wrote that no input
         # references. It is not removed here: another request of the app holding the same
         # bytes under another id may be about to commit a reference to that very key (keys
@@ -106,15 +92,39 @@ class IngestStage:
         # removes it once it is older than its grace period and still unreferenced.
         for _ in range(_PLANS):
             try:
-                return self._attempt(request)
+                with self.scratch() as scratch:
+                    ready = self.prepare(request, scratch)
+                if isinstance(ready, IngestResult):
+                    return ready
+                self.catalog.commit_upload(ready.commit)
+                return ready.result
             except InputsChanged as exc:
                 # Another worker wrote one of these ids (or this request) first: plan
                 # again against what it stored, as if this request had come second.
                 log.info("request %s: %s; planning again", request.request_id, exc.message)
         raise InputsChanged(f"request {request.request_id}: its input ids kept changing under it")
 
-    def _attempt(self, request: UploadRequest) -> IngestResult:
-        """Plan, write blobs and commit once."""
+    def handle_batch(self, requests: Sequence[UploadRequest]) -> list[IngestResult | None]:
+        """Several requests, one catalog transaction (pipeline/ingest/batch.py)."""
+        return handle_batch(self, requests)
+
+    def check(self, request: UploadRequest) -> None:
+        """InputError for a request that cannot be processed at all."""
+        check_tenant(request.user_id, request.app_id)
+        if len(request.inputs) > self.limits.batch_inputs:
+            raise InputError(
+                StatusCode.INPUT_INVALID_REQUEST,
+                f"request {request.request_id} has {len(request.inputs)} inputs; at most "
+                f"{self.limits.batch_inputs} per request (the importers batch automatically)",
+            )
+
+    def scratch(self) -> AbstractContextManager[Scratch]:
+        """A blob-writing pool and a work directory, for one request or a batch of them."""
+        return open_scratch(self.blob_concurrency)
+
+    def prepare(self, request: UploadRequest, scratch: Scratch) -> Prepared | IngestResult:
+        """Plan and write blobs: what to commit, or the result of a request already
+        processed."""
         prior = self.catalog.processed_outcomes(request.user_id, request.app_id, request.request_id)
         if prior is not None:
             # Tasks of inputs still pending may have been lost in a crash before publishing.
@@ -122,23 +132,22 @@ class IngestStage:
             return IngestResult(request.request_id, prior, replayed=True, follow_ups=again)
 
         existing: dict[str, ExistingInput] = {}
-        with (
-            tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir,
-            ThreadPoolExecutor(max_workers=max(1, self.blob_concurrency)) as pool,
-        ):
-            # Uploads start as soon as an input is decided, overlapping with the decoding
-            # of the next ones; every one must finish before the catalog commit.
-            uploads: list[Future[None]] = []
+        # Uploads start as soon as an input is decided, overlapping with the decoding of the
+        # next ones; every one must finish before the catalog commit.
+        uploads: list[Future[None]] = []
+        try:
             plans = self._plan(
                 request,
-                lambda key, src: uploads.append(pool.submit(self._put, key, src)),
-                Path(workdir),
+                lambda key, src: uploads.append(scratch.pool.submit(self._put, key, src)),
+                scratch.workdir,
                 existing,
             )
             for upload in uploads:
                 upload.result()  # re-raises a storage failure for the transport
+        finally:
+            wait(uploads)
+            scratch.clear()  # its large files are uploaded: the next request starts empty
         records = [p.record for p in plans if p.record is not None]
-        annotations = [a for p in plans for a in p.annotations]
         outcomes = [p.outcome for p in plans]
         replaced = [
             p.outcome.input_id
@@ -149,25 +158,23 @@ class IngestStage:
             # Before the commit: once the request counts as processed a retry would not come
             # back here, and forgetting twice is harmless.
             self.media_catalog.forget_chunks(request.user_id, request.app_id, replaced)
-        refused = [p.outcome for p in plans if p.refused]
         seen = {r.id: existing[r.id].fingerprint if r.id in existing else None for r in records}
-        self.catalog.commit_upload(
-            UploadCommit(
-                request.user_id,
-                request.app_id,
-                request.request_id,
-                records,
-                annotations,
-                outcomes,
-                refused,
-                seen,
-                replaced=[p.replaces for p in plans if p.replaces is not None],
-            )
+        commit = UploadCommit(
+            request.user_id,
+            request.app_id,
+            request.request_id,
+            records,
+            [a for p in plans for a in p.annotations],
+            outcomes,
+            [p.outcome for p in plans if p.refused],
+            seen,
+            replaced=[p.replaces for p in plans if p.replaces is not None],
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
-        return IngestResult(
+        result = IngestResult(
             request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks
         )
+        return Prepared(commit, result)
 
     def _put(self, key: str, src: bytes | Path) -> None:
         # Written even when present (same key, same bytes): the write makes the blob new
@@ -187,10 +194,7 @@ class IngestStage:
         workdir: Path,
         existing: dict[str, ExistingInput],
     ) -> list[_Plan]:
-        requested = [
-            item.id or derived_id(request.request_id, str(index))
-            for index, item in enumerate(request.inputs)
-        ]
+        requested = requested_ids(request)
         candidates = candidate_ids(request.conflict_resolution, requested)
         existing.update(self.catalog.existing_inputs(request.user_id, request.app_id, candidates))
         taken: set[str] = set()

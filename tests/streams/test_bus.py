@@ -36,20 +36,23 @@ def test_publish_blocks_when_the_topic_is_full() -> None:
         gate.wait(5)
         seen.append(req.request_id)
 
-    bus = EmbeddedBus(dead_letter_sink=lambda d: None, queue_size=2, workers=1)
+    # A batch is at most a queue's size: the worker waits (batch_ms) until it holds two.
+    bus = EmbeddedBus(
+        dead_letter_sink=lambda d: None, queue_size=2, workers=1, batch_events=64, batch_ms=60_000
+    )
     bus.subscribe(UPLOADS, FunctionStage("ingest", UploadRequest, slow))
-    # One in the worker's hands, two queued: the fourth publish must wait.
-    for n in range(3):
+    # Two in the worker's hands, two queued: the fifth publish must wait.
+    for n in range(4):
         bus.publish(UPLOADS, text_request(n))
-    fourth = threading.Thread(target=bus.publish, args=(UPLOADS, text_request(3)))
-    fourth.start()
-    fourth.join(0.3)
-    assert fourth.is_alive(), "publish should block while the queue is full"
+    fifth = threading.Thread(target=bus.publish, args=(UPLOADS, text_request(4)))
+    fifth.start()
+    fifth.join(0.3)
+    assert fifth.is_alive(), "publish should block while the queue is full"
     gate.set()
-    fourth.join(5)
+    fifth.join(5)
     bus.join()
     bus.close()
-    assert len(seen) == 4
+    assert len(seen) == 5
 
 
 def test_transient_failures_are_retried_then_dead_lettered() -> None:

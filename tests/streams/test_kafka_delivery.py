@@ -181,7 +181,7 @@ def test_worker_killed_three_times_loses_and_duplicates_nothing(tmp_path, reques
 
 
 def run_with_fault(tmp_path, request, kafka, fault) -> None:
-    """600 requests; once 100 are stored, `fault()` breaks something and mends it."""
+    """600 requests; once 100 are stored, `fault(settings)` breaks something and mends it."""
     settings = kafka_settings(tmp_path, request, kafka)
     workload = Workload(600)
     workload.produce(settings, kafka.bootstrap)
@@ -189,7 +189,7 @@ def run_with_fault(tmp_path, request, kafka, fault) -> None:
     catalog = SqlCatalog(settings.catalog)
     try:
         wait_for(lambda: workload.settled(catalog) >= 100, 120, "100 inputs")
-        fault()
+        fault(settings)
         wait_until_drained(settings, kafka, workload, 300)
     finally:
         worker.stop()
@@ -200,7 +200,7 @@ def run_with_fault(tmp_path, request, kafka, fault) -> None:
 def test_s3_outage_mid_run_loses_nothing_and_dead_letters_nothing(
     tmp_path, request, kafka, s3
 ) -> None:
-    def outage() -> None:
+    def outage(_settings: Settings) -> None:
         s3.stop()
         time.sleep(6)  # the worker is retrying against a dead endpoint, partitions waiting
         s3.start()
@@ -212,7 +212,7 @@ def test_broker_killed_and_restarted_mid_run_loses_nothing(tmp_path, request, ka
     if not hasattr(kafka, "kill"):
         pytest.skip("KAFKA_BOOTSTRAP points at a broker these tests cannot restart")
 
-    def crash() -> None:
+    def crash(_settings: Settings) -> None:
         kafka.kill()
         time.sleep(2)
         kafka.start()
