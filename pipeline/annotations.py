@@ -10,6 +10,7 @@ geometry for its types only, so a bad box fails its own input or annotation with
 from __future__ import annotations
 
 import io
+import json
 import math
 import warnings
 from typing import Any
@@ -57,7 +58,19 @@ def annotation_problem(ann: Annotation) -> str | None:
         _concepts_problem(data.concepts, "data.concepts")
         or _first(_region_problem(r, f"data.regions[{n}]") for n, r in enumerate(data.regions))
         or _first(_frame_problem(f, f"data.frames[{n}]") for n, f in enumerate(data.frames))
+        or _info_problem(ann.annotation_info)
     )
+
+
+def _info_problem(info: Any) -> str | None:
+    try:  # what the catalog's JSON column must hold
+        json.dumps(info, allow_nan=False)
+    except (ValueError, RecursionError):
+        return (
+            "annotation_info holds a number JSON cannot carry (NaN or Infinity; 1e999 "
+            "overflows to Infinity) or nests too deep: send numbers like that as strings"
+        )
+    return None
 
 
 def region_problem(region: Region) -> str | None:

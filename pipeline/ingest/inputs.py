@@ -62,17 +62,24 @@ def check_metadata(metadata: Any, limits: Limits) -> dict[str, Any]:
             StatusCode.INPUT_INVALID_ARGUMENT,
             f"metadata must be a JSON object, got {type(metadata).__name__}",
         )
-    encoded = json.dumps(metadata, separators=(",", ":"))
-    if len(encoded) > limits.metadata_bytes:
-        raise InputError(
-            StatusCode.INPUT_INVALID_ARGUMENT,
-            f"metadata is {len(encoded)} bytes as JSON; the limit is {limits.metadata_bytes}",
-        )
-    depth = _depth(metadata)
+    depth = _depth(metadata)  # first: encoding a hostile nesting would exhaust the stack
     if depth > limits.metadata_depth:
         raise InputError(
             StatusCode.INPUT_INVALID_ARGUMENT,
             f"metadata nests {depth} levels deep; the limit is {limits.metadata_depth}",
+        )
+    try:
+        encoded = json.dumps(metadata, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN or Infinity (a number such as 1e999 parses as one)
+        raise InputError(
+            StatusCode.INPUT_INVALID_ARGUMENT,
+            "metadata holds a number JSON cannot carry (NaN or Infinity; 1e999 overflows "
+            "to Infinity): send it as a string",
+        ) from None
+    if len(encoded) > limits.metadata_bytes:
+        raise InputError(
+            StatusCode.INPUT_INVALID_ARGUMENT,
+            f"metadata is {len(encoded)} bytes as JSON; the limit is {limits.metadata_bytes}",
         )
     return metadata
 

@@ -396,3 +396,31 @@ def test_an_update_replaces_the_annotations_its_upload_brought(runtime: Runtime)
     runtime.ingest.handle(UploadRequest(inputs=[second]))
     assert shapes("pic") == before
     assert len(shapes("other")) == 1
+
+
+def test_numbers_json_cannot_carry_fail_their_input_only(runtime: Runtime) -> None:
+    """1e999 parses as Infinity (and NaN as NaN): no JSON column can hold them. The input is
+    refused with a message; the rest of the request is stored; nothing reaches the catalog."""
+    text = Data(text=Text(raw="fine"))
+    inf = Data(text=Text(raw="x"), metadata={"a": float("inf")})
+    nan = Data(text=Text(raw="y"), metadata={"b": [1, {"c": float("nan")}]})
+    info = Input(
+        id="info",
+        data=Data(text=Text(raw="z")),
+        annotations=[Annotation(annotation_info={"score": float("inf")})],
+    )
+    request = UploadRequest(
+        inputs=[
+            Input(id="ok", data=text),
+            Input(id="inf", data=inf),
+            Input(id="nan", data=nan),
+            info,
+        ]
+    )
+    result = runtime.ingest.handle(request)
+    got = codes(result)
+    assert got["ok"] == StatusCode.INPUT_SUCCESS
+    assert got["inf"] == got["nan"] == StatusCode.INPUT_INVALID_ARGUMENT
+    assert got["info"] == StatusCode.ANNOTATION_INVALID_ARGUMENT
+    messages = {o.input_id: o.message for o in result.outcomes}
+    assert "Infinity" in messages["inf"] and "string" in messages["nan"]
