@@ -91,6 +91,8 @@ def test_export_archive_is_a_zip_of_input_batches(api: Server, tmp_path: Path) -
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url, timeout=30)
     assert refused.value.code == 401  # no key, no archive
+    assert _status(_keyed(url, api.key([Scope.ALL], app="other"))) == 403
+    assert _status(_keyed(url.replace("CLARIFAI_DATA_PROTOBUF", "COCO"), api.secret)) == 404
     with urllib.request.urlopen(_keyed(url, api.secret), timeout=30) as r:
         assert r.headers["Content-Type"] == "application/zip"
         data = r.read()
@@ -107,6 +109,17 @@ def test_export_archive_is_a_zip_of_input_batches(api: Server, tmp_path: Path) -
     assert [c.id for c in cat.data.concepts] == ["cat"]
     assert list(cat.data.image.hosted.sizes) == ["orig"]
     assert cat.data.image.image_info.width == 16
+
+    # Serve now reached at another address: the archive is rebuilt with URLs that work there.
+    assert api.served.api is not None
+    api.served.api.exports.base_url = "http://ingestd.example:9"
+    assert version.archive_zip().startswith("http://ingestd.example:9/v2/users/me/apps/main/")
+    row = api.served.runtime.catalog.versions.get_version("me", "main", version.version.id)
+    assert row is not None
+    rebuilt = api.served.runtime.blobs.get(row.export_info["CLARIFAI_DATA_PROTOBUF"]["url"])
+    with zipfile.ZipFile(io.BytesIO(rebuilt)) as zf:
+        first = res.InputBatch.FromString(zf.read(sorted(zf.namelist())[0])).inputs[0]
+    assert first.data.image.hosted.prefix.startswith("http://ingestd.example:9/v2/")
 
 
 def _keyed(url: str, secret: str) -> urllib.request.Request:
