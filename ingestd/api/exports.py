@@ -1,8 +1,7 @@
 """PutDatasetVersionExports: a ready version zipped as COCO or CLARIFAI_DATA_JSON into the
-blob store (as `ingestd versions export` does), built once and then reused.
-
-CLARIFAI_DATA_PROTOBUF (what the SDK's `Dataset.export` asks for) is not built by ingestd:
-that export answers DATASET_VERSION_EXPORT_FAILED with what to ask for instead.
+blob store (as `ingestd versions export` does), built once and then reused; and as
+CLARIFAI_DATA_PROTOBUF (protobuf_export.py, what the SDK's `Dataset.export` asks for), whose
+url is its download on serve's HTTP port (downloads.py), rebuilt when that address changes.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
 from clarifai_grpc.grpc.api.status import status_pb2
 
+from ingestd.api import media_links, protobuf_export
 from ingestd.api.convert import status
 from ingestd.app.runtime import Runtime
 from pipeline.errors import InputError
@@ -26,11 +26,13 @@ from pipeline.status import StatusCode
 # The platform's DatasetVersionExport status codes (clarifai-grpc's status_code_pb2).
 _EXPORT_SUCCESS, _EXPORT_FAILED = 64200, 64202
 _FORMATS = {"COCO": COCO, "CLARIFAI_DATA_JSON": JSON}
+_FORMATS[protobuf_export.PROTOBUF] = protobuf_export.PROTOBUF
 
 
 class ExportsApi:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self.base_url = ""  # serve's HTTP address, once it listens (server.start)
 
     def put_dataset_version_exports(
         self, req: svc.PutDatasetVersionExportsRequest, user: str, app: str
@@ -52,7 +54,7 @@ class ExportsApi:
             name = res.DatasetVersionExportFormat.Name(wanted.format)
             out = resp.exports.add(format=wanted.format)
             fmt = _FORMATS.get(name)
-            if fmt is None:
+            if fmt is None or (fmt == protobuf_export.PROTOBUF and not self.base_url):
                 out.status.CopyFrom(_export_status(_EXPORT_FAILED, _unsupported(name)))
                 continue
             info = self._export(user, app, row, fmt)
@@ -64,6 +66,10 @@ class ExportsApi:
             )
             if ok:
                 out.url, out.size = info["url"], info["size"]
+                if fmt == protobuf_export.PROTOBUF:
+                    out.url = media_links.export_url(
+                        self.base_url, user, app, row.dataset_id, row.id, fmt
+                    )
         resp.status.CopyFrom(status(StatusCode.SUCCESS))
         return resp
 
@@ -72,7 +78,12 @@ class ExportsApi:
         done = info is not None and info.get("status", {}).get("code") == int(
             StatusCode.DATA_DUMP_EXPORT_SUCCESS
         )
-        if done and info is not None and self.rt.blobs.exists(info["url"]):
+        if (
+            done
+            and info is not None
+            and info.get("base_url", self.base_url) == self.base_url
+            and self.rt.blobs.exists(info["url"])
+        ):
             return info
         with tempfile.TemporaryDirectory(prefix="ingestd-export-") as tmp:
             manifest = Path(tmp) / "manifest.jsonl"
@@ -80,15 +91,22 @@ class ExportsApi:
             version = row.to_dict()
             version.pop("export_info")
             prefix = version_prefix(user, app, row.dataset_id, row.id)
-            info = export_version(fmt, manifest, version, self.rt.blobs, prefix, Path(tmp))
+            if fmt == protobuf_export.PROTOBUF:
+                info = protobuf_export.build(
+                    manifest, row, self.rt.blobs, prefix, Path(tmp), self.base_url
+                )
+            else:
+                info = export_version(fmt, manifest, version, self.rt.blobs, prefix, Path(tmp))
         self.rt.catalog.versions.record_export(user, app, row.id, fmt, info)
         return info
 
 
 def _unsupported(name: str) -> str:
+    if name == protobuf_export.PROTOBUF:  # its url is on the HTTP port, which is not up
+        return f"{name} exports are served once serve's HTTP port listens; try again"
     return (
-        f"ingestd does not build {name} exports; ask for COCO or CLARIFAI_DATA_JSON "
-        "(the zip is put in the blob store; `ingestd versions export` downloads it)"
+        f"ingestd does not build {name} exports; ask for COCO, CLARIFAI_DATA_JSON or "
+        "CLARIFAI_DATA_PROTOBUF (the zip is put in the blob store)"
     )
 
 

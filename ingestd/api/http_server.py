@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingestd.api import metrics
 from ingestd.api.convert import status
+from ingestd.api.downloads import Downloads
 from ingestd.api.http_wire import Refused, Request, Response, WireServer
 from ingestd.api.openapi import document
 from ingestd.api.service import Api, request_type, response_type
@@ -111,6 +112,7 @@ class HttpApi:
 
     def __init__(self, api: Api, ready: threading.Event) -> None:
         self.api, self.ready = api, ready
+        self.downloads = Downloads(api.rt, api.auth, _failure)
 
     def __call__(self, request: Request) -> Response:
         started = time.monotonic()
@@ -132,6 +134,10 @@ class HttpApi:
             return path, _OK, Response(200, _OPENAPI[0])
         if verb == "GET" and path == "/metrics":
             return path, _OK, Response(200, generate_latest(), CONTENT_TYPE_LATEST)
+        if verb == "GET":  # an export's zip or a medium, at the URLs exports give out
+            served = self.downloads.answer(path, request.headers.get("authorization"))
+            if served is not None:
+                return served
         found = route(verb, path)
         if found is None:
             no_route = Refused(404, StatusCode.CONN_DOES_NOT_EXIST, f"no route {verb} {path}")
@@ -163,6 +169,10 @@ def _refused(refused: Refused) -> Response:
     body = {"status": {"code": int(refused.code), "description": refused.code.name}}
     body["status"]["details"] = refused.message
     return Response(refused.http, json.dumps(body).encode())
+
+
+def _failure(code: StatusCode, details: str) -> Response:
+    return _refused(Refused(_http_code(int(code)), code, details))
 
 
 def _answer(method: str, code: StatusCode, details: str) -> Response:

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from ingestd.app.settings import ApiLimits
 from pipeline.status import StatusCode
 
 _MAX_HEAD = 64 * 1024  # request line and headers
+_CHUNK = 1 << 20  # a streamed body is read and sent this much at a time
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
 _REASONS |= {404: "Not Found", 408: "Request Timeout", 413: "Content Too Large"}
 _REASONS |= {500: "Internal Server Error", 503: "Service Unavailable"}
@@ -42,6 +45,7 @@ class Response:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    stream: BinaryIO | None = None  # a file sent after `body`, a chunk at a time, then closed
 
 
 class Refused(Exception):
@@ -191,11 +195,21 @@ class WireServer:
             raise
 
     async def _finish(self, writer: asyncio.StreamWriter, response: Response, close: bool) -> None:
+        try:
+            await self._send(writer, response, close)
+        finally:
+            if response.stream is not None:
+                response.stream.close()
+
+    async def _send(self, writer: asyncio.StreamWriter, response: Response, close: bool) -> None:
         reason = _REASONS.get(response.code, "")
+        size = len(response.body)
+        if response.stream is not None:
+            size += os.fstat(response.stream.fileno()).st_size - response.stream.tell()
         lines = [
             f"HTTP/1.1 {response.code} {reason}",
             f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(response.body)}",
+            f"Content-Length: {size}",
             *(f"{k}: {v}" for k, v in response.headers.items()),
             *(["Connection: close"] if close else []),
         ]
@@ -203,6 +217,13 @@ class WireServer:
         # A client that does not read its answer is dropped like one that does not send.
         async with asyncio.timeout(self.limits.body_timeout_s):
             await writer.drain()
+        while response.stream is not None:  # memory: one chunk per download at a time
+            chunk = await self.loop.run_in_executor(self.pool, response.stream.read, _CHUNK)
+            if not chunk:
+                break
+            writer.write(chunk)
+            async with asyncio.timeout(self.limits.body_timeout_s):
+                await writer.drain()
 
 
 async def _trailer(reader: asyncio.StreamReader) -> None:

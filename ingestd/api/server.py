@@ -12,6 +12,7 @@ import grpc
 from ingestd.api.grpc_server import grpc_server
 from ingestd.api.http_server import http_server
 from ingestd.api.http_wire import WireServer
+from ingestd.api.media_links import public_url
 from ingestd.api.service import Api
 from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
@@ -50,6 +51,7 @@ def start(settings: Settings) -> Served:
         ready = threading.Event()
         g, gport = grpc_server(api, settings)
         h, hport = http_server(api, settings, ready)
+        api.exports.base_url = public_url(settings, hport)
     except BaseException:
         runtime.close()
         raise

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     http_port: int = Field(8080, description="`ingestd serve`: HTTP port (0: a free one).")
     api_host: str = Field("127.0.0.1", description="`ingestd serve`: address both ports bind.")
     api_workers: int = Field(16, description="`ingestd serve`: calls served at once.")
+    api_public_url: str | None = Field(
+        None,
+        description="`ingestd serve`: the HTTP address clients reach it at, for the URLs in "
+        "exports (default http://<api_host>:<http_port>).",
+    )
     api_wait_s: float = Field(
         10.0, description="How long PostInputs waits for its inputs' final status."
     )
