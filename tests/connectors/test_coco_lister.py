@@ -17,7 +17,10 @@ from connectors.importers.coco_shapes import rle_string_counts
 from connectors.importers.dropzone_config import ArchiveLimits
 from connectors.importers.folder import input_id_for
 from connectors.importers.items import ImportItem
+from pipeline.annotation_changes import annotation_record
 from pipeline.errors import InputError
+from pipeline.ids import derived_id, fingerprint
+from pipeline.models import Annotation
 from pipeline.status import StatusCode
 from tests.support.coco import H, W, make_coco, write_json
 
@@ -202,3 +205,35 @@ def test_zip_of_the_json_alone_reads_images_from_the_folder_given(tmp_path: Path
         zf.write(tmp_path / "src/annotations/instances.json", "instances.json")
     items = items_of(archive, tmp_path / "w", images=tmp_path / "src/annotations/images")
     assert [it.input is not None for it in items.values()] == [True, True]
+
+
+# Computed on main before the lister built annotations without pydantic's validation: what a
+# COCO import stores must stay byte-for-byte the same (ids from the file's annotation ids).
+PINNED = {
+    "img0.png": (
+        "9934399805b9e394aece6f679a7f3942894577c0d6d9badf54bff7fe76183457",
+        "0b195a01909fa389b56ae75c5582738882558bc908932d298e23332d93ad10f0",
+    ),
+    "img1.png": (
+        "0762341b9c5ed4a7f6cc94ddf8e7fbc38e20813c72e43b1790b301f22666f337",
+        "45eec48cbe609fc654f42d21343b984cd28b8f085aeeebdd28aa3946d5672a78",
+    ),
+}
+
+
+def test_annotations_and_their_records_are_pinned(tmp_path: Path) -> None:
+    make_coco(tmp_path, 2)
+    items = items_of(tmp_path / "annotations/instances.json", tmp_path / "w")
+    assert list(items) == list(PINNED)
+    for key, (dumped, stored) in PINNED.items():
+        item = items[key].input
+        assert item is not None and item.id is not None
+        anns = item.annotations
+        coco_ids = [str(a.annotation_info["coco"]["annotation_id"]) for a in anns]
+        assert [a.id for a in anns] == [derived_id("coco", item.id, n) for n in coco_ids]
+        assert fingerprint([a.model_dump(mode="json", exclude={"id"}) for a in anns]) == dumped
+        records = [annotation_record(a, user_id="me", app_id="main", input_id="x") for a in anns]
+        rows = [(r.data, r.annotation_info, r.status, r.annotation_user_id) for r in records]
+        assert fingerprint(rows) == stored
+        # as pydantic would have parsed them: the same models, field for field
+        assert anns == [Annotation.model_validate(a.model_dump()) for a in anns]
