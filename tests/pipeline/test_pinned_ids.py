@@ -39,8 +39,15 @@ ANNOTATIONS: dict[str, dict[str, Any]] = {
     "box, named concept, value 0.5": {"data": _region(BOX, name="Cat", value=0.5)},
     "polygon": {
         "data": _region(
-            {"polygon": {"points": [{"row": 0.1, "col": 0.1}, {"row": 0.2, "col": 0.9},
-                                    {"row": 0.8, "col": 0.5, "z": 1.5}]}}  # fmt: skip
+            {
+                "polygon": {
+                    "points": [
+                        {"row": 0.1, "col": 0.1},
+                        {"row": 0.2, "col": 0.9},
+                        {"row": 0.8, "col": 0.5, "z": 1.5},
+                    ]
+                }
+            }  # fmt: skip
         )
     },
     "point": {"data": _region({"point": {"row": 0.25, "col": 1.0}})},
