@@ -9,6 +9,8 @@ main before that change; they must never be edited to make a test pass.
 from __future__ import annotations
 
 import base64
+import random
+import uuid
 from typing import Any, cast
 
 import pytest
@@ -113,3 +115,14 @@ def test_input_fingerprint_with_annotations_is_pinned() -> None:
     assert ready.record.fingerprint == (
         "d3f7402ec7e429894b77ded4ed81065164375cccb15770ad9b76efbe242aef56"
     )
+
+
+def test_derived_ids_are_uuid5_hex() -> None:
+    rng = random.Random(5)
+    namespace = uuid.UUID("6f1c2c52-6a54-4b8e-9a57-6b1f4f5c2e10")
+    alphabet = "ab:-_./\x1f é漢😀"
+    for n in range(2000):
+        parts = ["".join(rng.choices(alphabet, k=rng.randrange(0, 12))) for _ in range(n % 4 + 1)]
+        assert derived_id(*parts) == uuid.uuid5(namespace, "\x1f".join(parts)).hex
+    with pytest.raises(UnicodeEncodeError):  # as uuid.uuid5: a lone surrogate is no UTF-8
+        derived_id("a", "\ud800")
