@@ -37,7 +37,7 @@ from connectors.catalog.queries import CatalogQueries
 from connectors.catalog.quotas import QuotaCatalog
 from connectors.catalog.refusals import RefusalCatalog
 from connectors.catalog.request_tables import refused_inputs, shown_id
-from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
+from connectors.catalog.rows import input_row, json_text, of_tenant, rows_among, utc_now
 from connectors.catalog.versions import VersionCatalog
 from connectors.catalog.workflows import WorkflowCatalog
 from pipeline.errors import TransientError
@@ -335,7 +335,10 @@ def _engine(url: str, echo: bool) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=json_text,
         )
 
         @event.listens_for(engine, "connect")
@@ -347,4 +350,11 @@ def _engine(url: str, echo: bool) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=8,
+        max_overflow=8,
+        json_serializer=json_text,
+    )

@@ -15,6 +15,7 @@ indexed first (`coco_index.py`), so a broken file imports nothing. Then, per ima
 from __future__ import annotations
 
 import io
+import json
 import posixpath
 import zipfile
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from PIL import Image
 
 from connectors.importers.archives import ArchiveRefused, extract_archive
@@ -34,7 +36,7 @@ from connectors.importers.items import ImportItem
 from connectors.importers.local_paths import read_local_file
 from pipeline.errors import InputError
 from pipeline.ids import derived_id, slug
-from pipeline.models import Annotation, Input, MediaType
+from pipeline.models import Input, MediaType
 from pipeline.status import StatusCode
 
 ANNOTATION_KEY = "#annotation="
@@ -227,14 +229,13 @@ class _Lister:
         except InputError as exc:
             yield ImportItem.failed(key, exc.code, exc.message, input_id)
             return
-        annotations: list[Annotation] = []
-        extra = 0
+        annotations: list[dict[str, Any]] = []
         seen: set[str] = set()
         for ann in self.source.index.annotations_of(image.key):
             ann_key = f"{key}{ANNOTATION_KEY}{ann.raw.get('id', ann.seq)}"
             try:
-                made, weight = self._annotation(ann.raw, input_id, size)
-                if made.id is not None and made.id in seen:
+                made = self._annotation(ann.raw, input_id, size)
+                if made["id"] is not None and made["id"] in seen:
                     raise InputError(
                         StatusCode.ANNOTATION_INVALID_ARGUMENT,
                         "its id repeats an earlier annotation of this image",
@@ -247,16 +248,17 @@ class _Lister:
                 )
                 continue
             annotations.append(made)
-            seen.add(made.id or "")
-            extra += weight
+            seen.add(made["id"] or "")
         media, nbytes = data_from_bytes(data, MediaType.IMAGE)
         media.metadata = dict(self.metadata)
-        item = Input(id=input_id, data=media, annotations=annotations, replace=replace)
-        yield ImportItem(key=key, input=item, size=nbytes + extra)
+        item = Input(id=input_id, data=media, annotations=[], replace=replace)
+        # Held as JSON text until the request is built (ImportItem.annotations_json).
+        text = _json(annotations)
+        yield ImportItem(key=key, input=item, size=nbytes + len(text), annotations_json=text)
 
     def _annotation(
         self, raw: dict[str, Any], input_id: str, size: tuple[int, int]
-    ) -> tuple[Annotation, int]:
+    ) -> dict[str, Any]:
         category = raw.get("category_id")
         concept = self.concepts.get(id_key(category) or "")
         if concept is None:
@@ -268,6 +270,13 @@ class _Lister:
         ann_key = id_key(raw.get("id"))
         ann_id = derived_id("coco", input_id, ann_key) if ann_key is not None else None
         return to_annotation(raw, concept, category, size, ann_id, self.max_pixels)
+
+
+def _json(annotations: list[dict[str, Any]]) -> bytes:
+    try:
+        return orjson.dumps(annotations)
+    except TypeError:  # an integer past 64 bits (a COCO id kept in annotation_info)
+        return json.dumps(annotations, separators=(",", ":")).encode()
 
 
 def _size(raw: dict[str, Any], data: bytes, name: str) -> tuple[int, int]:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from pipeline.errors import InputError
-from pipeline.models import Input, Lineage
+from pipeline.models import Annotation, Input, Lineage
 from pipeline.status import StatusCode
+
+_ANNOTATIONS = TypeAdapter(list[Annotation])
 
 
 @dataclass
@@ -31,6 +33,10 @@ class ImportItem:
     error: InputError | None = None
     input_id_hint: str | None = None
     source_uri: str | None = None
+    annotations_json: bytes | None = None
+    """The input's annotations as JSON, parsed into it only when its request is built: a
+    parsed box holds ~4.5 KB in ~25 objects the garbage collector walks, and the batcher
+    holds up to a request's bytes of items (a COCO image has ten annotations or more)."""
 
     @classmethod
     def failed(
@@ -52,6 +58,21 @@ class ImportItem:
     def lineage(self) -> Lineage | None:
         """Where the item came from, as its input carries it to the catalog."""
         return Lineage(source_uri=self.source_uri) if self.source_uri else None
+
+    def request_input(self) -> Input:
+        """The input to send: with where it came from (unless its lister said already) and
+        its annotations parsed; InputError (24155) when they do not parse."""
+        assert self.input is not None
+        update: dict[str, Any] = {}
+        lineage = self.lineage()
+        if self.input.lineage is None and lineage is not None:
+            update["lineage"] = lineage
+        if self.annotations_json is not None:
+            try:
+                update["annotations"] = _ANNOTATIONS.validate_json(self.annotations_json)
+            except ValidationError as exc:
+                raise InputError(StatusCode.ANNOTATION_INVALID_ARGUMENT, explain(exc)) from None
+        return self.input.model_copy(update=update) if update else self.input
 
 
 def item_or_failure(

@@ -133,11 +133,14 @@ class ImportRun:
             if self.should_stop():
                 self.summary.stopped = True
                 break  # cancelled: this batch is never sent; the ones sent still settle
+            inputs, batch = self._ready(batch)
+            if not batch:
+                continue
             request = UploadRequest(
                 request_id=uuid.uuid4().hex,
                 user_id=self.options.user_id,
                 app_id=self.options.app_id,
-                inputs=[_with_lineage(it) for it in batch],
+                inputs=inputs,
                 dataset_ids=self.options.dataset_ids,
                 conflict_resolution=self.options.conflict_resolution,
                 job_id=self.options.job_id,
@@ -193,11 +196,26 @@ class ImportRun:
                 yield item
                 continue
             assert item.error is not None
-            self._record(
-                item, Action.FAILED, int(item.error.code), item.error.message, item.input_id
-            )
-            self._refuse(item, item.error)
-            self.progress(1)
+            self._fail(item, item.error)
+
+    def _ready(self, batch: list[ImportItem]) -> tuple[list[Input], list[ImportItem]]:
+        """The inputs of a batch's request and the items they are; an item whose input
+        cannot be built (annotations that do not parse) fails alone."""
+        inputs: list[Input] = []
+        sent: list[ImportItem] = []
+        for item in batch:
+            try:
+                inputs.append(item.request_input())
+            except InputError as exc:
+                self._fail(item, exc)
+                continue
+            sent.append(item)
+        return inputs, sent
+
+    def _fail(self, item: ImportItem, error: InputError) -> None:
+        self._record(item, Action.FAILED, int(error.code), error.message, item.input_id)
+        self._refuse(item, error)
+        self.progress(1)
 
     def _refuse(self, item: ImportItem, error: InputError) -> None:
         """Keep an item refused here in the catalog, where `inputs status` counts it."""
@@ -282,15 +300,6 @@ def _move(counter: Counter[str], old: str, new: str) -> None:
     if counter[old] <= 0:
         del counter[old]
     counter[new] += 1
-
-
-def _with_lineage(item: ImportItem) -> Input:
-    """The item's input, carrying where the item came from unless its lister said already."""
-    assert item.input is not None
-    lineage = item.lineage()
-    if item.input.lineage is not None or lineage is None:
-        return item.input
-    return item.input.model_copy(update={"lineage": lineage})
 
 
 def _shard(item: ImportItem) -> int:

@@ -17,7 +17,12 @@ from connectors.importers.coco_shapes import rle_string_counts
 from connectors.importers.dropzone_config import ArchiveLimits
 from connectors.importers.folder import input_id_for
 from connectors.importers.items import ImportItem
+from connectors.importers.runner import ImportOptions, ImportRun
+from ingestd.app.runtime import Runtime
+from pipeline.annotation_changes import annotation_record
 from pipeline.errors import InputError
+from pipeline.ids import derived_id, fingerprint
+from pipeline.models import Annotation
 from pipeline.status import StatusCode
 from tests.support.coco import H, W, make_coco, write_json
 
@@ -36,7 +41,7 @@ def test_every_shape_becomes_a_region(tmp_path: Path, annotations_first: bool) -
     make_coco(tmp_path, 2, annotations_first=annotations_first)
     items = items_of(tmp_path / "annotations/instances.json", tmp_path / "w", metadata={"b": 1})
     assert list(items) == ["img0.png", "img1.png"]
-    item = items["img0.png"].input
+    item = items["img0.png"].request_input()  # as the runner sends it: annotations parsed
     images = (tmp_path / "annotations/images").resolve()
     assert item is not None and item.data.metadata == {"b": 1}
     assert item.id == input_id_for(images, "img0.png")  # named as `import folder` names it
@@ -59,8 +64,8 @@ def test_every_shape_becomes_a_region(tmp_path: Path, annotations_first: bool) -
     assert infos[0]["annotation_id"] == 1000 and infos[0]["image_id"] == 100
     # stable annotation ids: the same file gives the same ids
     again = items_of(tmp_path / "annotations/instances.json", tmp_path / "w2")
-    assert again["img0.png"].input is not None
-    assert [a.id for a in again["img0.png"].input.annotations] == [a.id for a in item.annotations]
+    again_ids = [a.id for a in again["img0.png"].request_input().annotations]
+    assert again_ids == [a.id for a in item.annotations]
 
 
 def test_bad_annotations_and_images_fail_alone(tmp_path: Path) -> None:
@@ -92,7 +97,7 @@ def test_bad_annotations_and_images_fail_alone(tmp_path: Path) -> None:
     assert failed["annotation=5"][0] == StatusCode.ANNOTATION_INVALID_ARGUMENT
     assert "image id 999" in failed["annotation=5"][1]
     assert "repeats" in failed["again.png"][1]
-    img0, img2 = items["img0.png"].input, items["img2.png"].input
+    img0, img2 = items["img0.png"].request_input(), items["img2.png"].request_input()
     assert img0 is not None and len(img0.annotations) == 4 and not img0.replace
     assert img2 is not None and len(img2.annotations) == 4
 
@@ -191,8 +196,8 @@ def test_a_repeated_annotation_id_on_one_image_fails_alone(tmp_path: Path) -> No
     items = items_of(tmp_path / "annotations/instances.json", tmp_path / "w")
     err = items[f"img0.png{ANNOTATION_KEY}1000"].error
     assert err is not None and "repeats" in err.message
-    item = items["img0.png"].input
-    assert item is not None and len(item.annotations) == 4
+    item = items["img0.png"].request_input()
+    assert len(item.annotations) == 4
 
 
 def test_zip_of_the_json_alone_reads_images_from_the_folder_given(tmp_path: Path) -> None:
@@ -202,3 +207,52 @@ def test_zip_of_the_json_alone_reads_images_from_the_folder_given(tmp_path: Path
         zf.write(tmp_path / "src/annotations/instances.json", "instances.json")
     items = items_of(archive, tmp_path / "w", images=tmp_path / "src/annotations/images")
     assert [it.input is not None for it in items.values()] == [True, True]
+
+
+# Computed on main before the lister built annotations without pydantic's validation: what a
+# COCO import stores must stay byte-for-byte the same (ids from the file's annotation ids).
+PINNED = {
+    "img0.png": (
+        "9934399805b9e394aece6f679a7f3942894577c0d6d9badf54bff7fe76183457",
+        "0b195a01909fa389b56ae75c5582738882558bc908932d298e23332d93ad10f0",
+    ),
+    "img1.png": (
+        "0762341b9c5ed4a7f6cc94ddf8e7fbc38e20813c72e43b1790b301f22666f337",
+        "45eec48cbe609fc654f42d21343b984cd28b8f085aeeebdd28aa3946d5672a78",
+    ),
+}
+
+
+def test_annotations_and_their_records_are_pinned(tmp_path: Path) -> None:
+    make_coco(tmp_path, 2)
+    items = items_of(tmp_path / "annotations/instances.json", tmp_path / "w")
+    assert list(items) == list(PINNED)
+    for key, (dumped, stored) in PINNED.items():
+        item = items[key].request_input()
+        assert item.id is not None
+        anns = item.annotations
+        coco_ids = [str(a.annotation_info["coco"]["annotation_id"]) for a in anns]
+        assert [a.id for a in anns] == [derived_id("coco", item.id, n) for n in coco_ids]
+        assert fingerprint([a.model_dump(mode="json", exclude={"id"}) for a in anns]) == dumped
+        records = [annotation_record(a, user_id="me", app_id="main", input_id="x") for a in anns]
+        rows = [(r.data, r.annotation_info, r.status, r.annotation_user_id) for r in records]
+        assert fingerprint(rows) == stored
+        # as pydantic would have parsed them: the same models, field for field
+        assert anns == [Annotation.model_validate(a.model_dump()) for a in anns]
+
+
+@pytest.mark.parametrize("storage", ["sqlite-local"], indirect=True)
+def test_an_item_whose_annotations_do_not_parse_fails_alone(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    make_coco(tmp_path, 2)
+    items = items_of(tmp_path / "annotations/instances.json", tmp_path / "w")
+    items["img0.png"].annotations_json = b'[{"data": {"regions": "not a list"}}]'
+    options = ImportOptions(limits=runtime.settings.limits, poll_interval=0.05)
+    summary = ImportRun(runtime.submit, runtime.catalog, options).run(items.values(), timeout=60)
+    assert summary.actions == {"created": 1, "failed": 1}
+    (failure,) = summary.failures
+    assert failure["item"] == "img0.png" and failure["code"] == 24155
+    assert "regions" in failure["message"]
+    stored = runtime.catalog.get_input("me", "main", items["img1.png"].input_id or "")
+    assert stored is not None and len(stored["annotations"]) == 5
