@@ -84,12 +84,16 @@ def _box(bbox: Any, width: int, height: int) -> dict[str, float] | None:
     x, y, w, h = (_number(v) for v in bbox)
     if w < 0 or h < 0:
         raise InputError(BAD, f"bbox {bbox} has a negative width or height")
-    return {
+    box = {
         "top_row": _unit(y / height),
         "left_col": _unit(x / width),
         "bottom_row": _unit((y + h) / height),
         "right_col": _unit((x + w) / width),
     }
+    # Here, not at the ingest stage: there a box without area fails its whole image.
+    if box["bottom_row"] <= box["top_row"] or box["right_col"] <= box["left_col"]:
+        raise InputError(BAD, f"bbox {bbox} has no area inside the {width}x{height} image")
+    return box
 
 
 def _coords(poly: Any) -> list[float]:

@@ -75,6 +75,9 @@ def test_bad_annotations_and_images_fail_alone(tmp_path: Path) -> None:
     doc["annotations"][6]["segmentation"] = [[1, 2, 3, 4]]  # img1 is missing anyway
     doc["annotations"][11]["bbox"] = [1, 1, -3, 2]  # img2's polygon
     doc["annotations"].append({"id": 5, "image_id": 999, "category_id": 1, "bbox": [0, 0, 1, 1]})
+    # Degenerate boxes (no area, or wholly outside the image) fail alone too, not their image.
+    doc["annotations"].append({"id": 6, "image_id": 102, "category_id": 1, "bbox": [3, 3, 0, 2]})
+    doc["annotations"].append({"id": 7, "image_id": 102, "category_id": 1, "bbox": [900, 1, 5, 5]})
     doc["images"].append({"id": 100, "file_name": "again.png", "width": W, "height": H})
     doc["images"].append({"file_name": "noid.png"})
     doc["images"].append(["not", "an", "object"])
@@ -85,6 +88,8 @@ def test_bad_annotations_and_images_fail_alone(tmp_path: Path) -> None:
         f"img0.png{ANNOTATION_KEY}1000",
         "img1.png",
         f"img2.png{ANNOTATION_KEY}1021",
+        f"img2.png{ANNOTATION_KEY}6",
+        f"img2.png{ANNOTATION_KEY}7",
         "annotation=5",
         "again.png",
         "noid.png",
@@ -94,6 +99,8 @@ def test_bad_annotations_and_images_fail_alone(tmp_path: Path) -> None:
     assert "unknown category id 99" in failed[f"img0.png{ANNOTATION_KEY}1000"][1]
     assert failed["img1.png"][0] == StatusCode.INPUT_DOES_NOT_EXIST
     assert "negative" in failed[f"img2.png{ANNOTATION_KEY}1021"][1]
+    assert "no area" in failed[f"img2.png{ANNOTATION_KEY}6"][1]
+    assert "no area" in failed[f"img2.png{ANNOTATION_KEY}7"][1]
     assert failed["annotation=5"][0] == StatusCode.ANNOTATION_INVALID_ARGUMENT
     assert "image id 999" in failed["annotation=5"][1]
     assert "repeats" in failed["again.png"][1]
