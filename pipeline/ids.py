@@ -76,8 +76,14 @@ def blob_key(user_id: str, app_id: str, digest: str, extension: str = "") -> str
 
 
 def media_prefix(user_id: str, app_id: str) -> str:
-    """Where an app's media blobs live: the only keys an upload of that app may name."""
+    """Where an app's media blobs live."""
     return f"media/{user_id}/{app_id}/"
+
+
+def claim_prefixes(user_id: str, app_id: str) -> tuple[str, str]:
+    """The blob keys an upload of this app may name: its own media, and claim checks a
+    service put in the store itself under `uploads/<user>/<app>/`."""
+    return media_prefix(user_id, app_id), f"uploads/{user_id}/{app_id}/"
 
 
 def suffixed_ids(base: str) -> Iterator[str]:

@@ -66,7 +66,10 @@ class Media(Strict):
     url: str | None = None
     base64: Base64Data | None = None
     blob_key: str | None = Field(
-        default=None, description="Key of an object already in the blob store (claim check)."
+        default=None,
+        description="Key of an object already in the blob store (claim check): the app's "
+        "own media (media/<user>/<app>/...) or an object a service put under "
+        "uploads/<user>/<app>/.",
     )
 
     @model_validator(mode="after")

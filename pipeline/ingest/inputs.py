@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from pipeline.annotation_changes import annotation_record, content
 from pipeline.annotations import check_annotation
 from pipeline.errors import InputError
-from pipeline.ids import blob_key, check_id, fingerprint, media_prefix, sha256_hex
+from pipeline.ids import blob_key, check_id, claim_prefixes, fingerprint, sha256_hex
 from pipeline.ingest.checks import check_medium, size_of
 from pipeline.limits import Limits
 from pipeline.models import Input, Lineage, Media, MediaType, Text
@@ -155,13 +155,14 @@ def load_bytes(
 
 
 def _check_own_blob(key: str, user_id: str, app_id: str) -> None:
-    """An upload may name only its own app's media blobs: another app's key (or a version's,
-    a dead letter's) is answered as absent, so the answer says nothing of what exists."""
-    prefix = media_prefix(user_id, app_id)
-    if not key.startswith(prefix) or ".." in key.split("/"):
+    """An upload may name only its own app's blobs: another app's key (or a version's, a
+    dead letter's) is answered as absent, so the answer says nothing of what exists."""
+    prefixes = claim_prefixes(user_id, app_id)
+    if not key.startswith(prefixes) or ".." in key.split("/"):
         raise InputError(
             StatusCode.INPUT_DOES_NOT_EXIST,
-            f"blob {key!r} is not one of this app's media blobs (their keys start with {prefix})",
+            f"blob {key!r} is not one of this app's blobs (an upload may name keys under "
+            f"{' or '.join(prefixes)})",
         )
 
 

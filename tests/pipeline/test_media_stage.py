@@ -297,8 +297,8 @@ def test_a_large_blob_reference_is_streamed_stored_by_content_and_split(runtime:
     rt = limited(runtime, **SMALL_VIDEO_LIMITS)
     s = rt.settings
     data = video_bytes(seconds=6.0, gop=25)
-    rt.blobs.put("uploads/big-upload.mp4", data)
-    item = Input(id="claimed", data=Data(video=Media(blob_key="uploads/big-upload.mp4")))
+    rt.blobs.put("uploads/me/main/big-upload.mp4", data)
+    item = Input(id="claimed", data=Data(video=Media(blob_key="uploads/me/main/big-upload.mp4")))
     result = rt.ingest.handle(UploadRequest(inputs=[item]))
     assert result.outcomes[0].code is StatusCode.INPUT_PENDING
     row = rt.catalog.get_input(s.user_id, s.app_id, "claimed")
@@ -320,6 +320,7 @@ def test_chunk_columns_are_added_to_an_existing_catalog(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:  # an inputs table from before the chunk columns
         db.execute(
             "CREATE TABLE inputs (user_id TEXT, app_id TEXT, id TEXT, created_at TIMESTAMP, "
+            "blob_key TEXT, "
             "PRIMARY KEY (user_id, app_id, id))"
         )
         db.execute(
