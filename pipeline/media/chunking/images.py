@@ -20,11 +20,18 @@ from PIL import Image
 from pipeline.errors import InputError
 from pipeline.limits import Limits
 from pipeline.media.chunking import Piece, Split
-from pipeline.pixels import STREAMED, decode_failed, load, refuse_unbounded, webp_scale
+from pipeline.pixels import (
+    STREAMED,
+    decode_failed,
+    load,
+    refuse_unbounded,
+    refuse_webp,
+    webp_scale,
+)
 from pipeline.sniff import ImageHeader, frame_bytes, image_header
 from pipeline.status import StatusCode
 
-_WHOLE_FRAME_COST = 8  # WEBP: libwebp's frame and its copy, RGBA; GIF/BMP: Pillow + libvips
+_WHOLE_FRAME_COST = 8  # GIF/BMP: Pillow's RGB(A) copy and libvips' bytes of it
 
 
 def stored_box(
@@ -74,7 +81,7 @@ def _source(src: Path, header: ImageHeader, scale: float, doing: str) -> pyvips.
     if fmt in STREAMED:
         return load(src, fmt, scale)
     if fmt == "WEBP":
-        refuse_unbounded(fmt, int(header.pixels * scale * scale), _WHOLE_FRAME_COST, doing)
+        refuse_webp(header.pixels, scale, header.frames, doing)
         return load(src, fmt, scale)
     return _whole_frame(src, header, doing)
 
