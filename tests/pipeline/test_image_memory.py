@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pyvips
 
 from tests.support.hostile_images import (
     apng_frames,
@@ -187,3 +188,25 @@ def test_a_35_byte_gif_with_a_huge_screen_is_refused_in_bounded_memory(files: Pa
 def test_a_truncated_near_limit_png_fails_in_bounded_memory(files: Path) -> None:
     got = run_case("downscale", files / "truncated.png")
     assert got["code"] == 30002 and "could not be decoded" in got["message"]
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+@pytest.mark.parametrize("as_path", [False, True])
+def test_a_truncated_image_within_the_limits_fails_its_check(
+    tmp_path: Path, fmt: str, as_path: bool
+) -> None:
+    from pipeline.errors import InputError
+    from pipeline.ingest.checks import check_medium
+    from pipeline.limits import Limits
+    from pipeline.models import MediaType
+
+    whole = tmp_path / f"whole.{fmt}"
+    img = pyvips.Image.xyz(600, 400)
+    img = ((img[0] * 7 + img[1] * 3) % 256).bandjoin([img[1] % 256, img[0] % 13]).cast("uchar")
+    img.copy(interpretation="srgb").write_to_file(str(whole))
+    data = whole.read_bytes()
+    cut = tmp_path / f"cut.{fmt}"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(InputError) as caught:
+        check_medium(cut if as_path else cut.read_bytes(), MediaType.IMAGE, Limits())
+    assert caught.value.code == 30002
