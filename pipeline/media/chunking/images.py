@@ -109,6 +109,11 @@ def downscale_image(src: Path, out_dir: Path, limits: Limits) -> Split:
     jpeg = header.format == "JPEG"
     width, height = header.display_size
     scale = min(1.0, math.sqrt(limits.image_pixels / (width * height)))
+    source_bytes = src.stat().st_size
+    if source_bytes >= limits.image_bytes:
+        # Over the byte limit: start where the source's bytes per pixel say it will fit, not
+        # at full size (each try decodes and encodes the whole image again).
+        scale = min(scale, math.sqrt(0.85 * limits.image_bytes / source_bytes))
     if header.format == "WEBP":  # libwebp decodes the (scaled) frame whole
         scale = min(scale, webp_scale(header.pixels, limits.image_pixels))
     path = out_dir / f"00000.{'jpg' if jpeg else 'png'}"
