@@ -24,6 +24,7 @@ from pipeline.models import MediaType
 from pipeline.pixels import (
     VIPS_CHECKED,
     Source,
+    give_back,
     refuse_frames,
     refuse_unbounded,
     tiff_pages,
@@ -189,6 +190,8 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
             refuse_unbounded(fmt, width * height, frame_bytes(img.mode), "checked")
         if fmt not in VIPS_CHECKED:
             img.load()  # decode the image data: truncated or corrupt data fails here
+            img.close()
+            give_back(width * height)
     if fmt in VIPS_CHECKED:
         # libvips, a few rows (or a reduced frame) at a time
         verify(data, fmt, width, height, frames)

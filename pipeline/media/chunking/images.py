@@ -23,6 +23,7 @@ from pipeline.media.chunking import Piece, Split
 from pipeline.pixels import (
     STREAMED,
     decode_failed,
+    give_back,
     load,
     refuse_unbounded,
     refuse_webp,
@@ -143,6 +144,8 @@ def downscale_image(src: Path, out_dir: Path, limits: Limits) -> Split:
             scale *= min(0.9, math.sqrt(0.85 * limits.image_bytes / written))
     except pyvips.Error as exc:
         raise decode_failed(exc) from None
+    finally:
+        give_back(header.pixels)  # this image's buffers, before the next one is decoded
     raise InputError(StatusCode.INPUT_OVER_LIMIT, "image could not be brought under the byte limit")
 
 
@@ -197,5 +200,7 @@ def tile_image(src: Path, out_dir: Path, limits: Limits) -> Split:
                 pieces.append(piece)
     except pyvips.Error as exc:
         raise decode_failed(exc) from None
+    finally:
+        give_back(header.pixels)  # this image's buffers, before the next one is decoded
     notes = {"tile_size": tile, "overlap": overlap, "width": width, "height": height}
     return Split(pieces, "tile", notes)
