@@ -5,8 +5,15 @@
 Generates (once, cached) `count` mixed images (JPEG, PNG, WEBP; 1 to 80 MP, gradients)
 plus near-limit ones (13000x13000 RGBA PNG, 16-bit PNG, palette PNG), then runs, each in
 a fresh child process reporting its own peak RSS (VmHWM): ingestd's check of every image
-(check_medium) and the media stage's downscale of those over the limits, and a plain
-Pillow open-verify-open-thumbnail loop over the same files.
+(check_medium) and the media stage's downscale of those over the limits, and two Pillow
+loops over the same files:
+  pillow         the issue's baseline: open-verify, open-thumbnail to the pixel limit. Pillow's
+                 verify() decodes no pixels (PNG: chunk CRCs; JPEG, WEBP: nothing) and the
+                 thumbnail is a no-op under the limit, so it decodes only the near-limit files.
+  pillow-decode  the same job as ingestd: every pixel decoded (JPEG in draft mode at 1/8, as
+                 ingestd does), then the thumbnail.
+All three run one image at a time on one thread: Pillow decodes on the calling thread, and
+ingestd's child runs with VIPS_CONCURRENCY=1.
 Goals: images per second >= 1.0 of the Pillow loop, ingestd's peak RSS < 300 MB.
 """
 
@@ -39,6 +46,17 @@ if sys.argv[1] == "pillow":
     for f in files:
         with Image.open(f) as img:
             img.verify()
+        with Image.open(f) as img:
+            img.thumbnail((9219, 9219))
+elif sys.argv[1] == "pillow-decode":
+    from PIL import Image
+    Image.MAX_IMAGE_PIXELS = None
+    warnings.simplefilter("ignore")
+    for f in files:
+        with Image.open(f) as img:
+            if img.format == "JPEG":
+                img.draft(img.mode, (img.width // 8, img.height // 8))
+            img.load()
         with Image.open(f) as img:
             img.thumbnail((9219, 9219))
 else:
@@ -84,9 +102,10 @@ def make(cache: Path, count: int) -> list[Path]:
 
 
 def run(kind: str, files: list[Path]) -> tuple[float, float]:
+    env = {"PYTHONPATH": str(ROOT), "VIPS_CONCURRENCY": "1"}
     out = subprocess.run(
         [sys.executable, "-c", CHILD, kind, *map(str, files)],
-        capture_output=True, text=True, check=True, env={"PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, check=True, env=env,
     )  # fmt: skip
     seconds, peak = out.stdout.split()
     return float(seconds), float(peak)
@@ -100,14 +119,19 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     files = make(args.cache, args.count)
     pillow_s, pillow_mb = run("pillow", files)
+    decode_s, decode_mb = run("pillow-decode", files)
     ours_s, ours_mb = run("ingestd", files)
     n = len(files)
     result = {
         "images": n,
+        "threads": 1,
         "pillow_images_per_s": round(n / pillow_s, 2),
+        "pillow_decode_images_per_s": round(n / decode_s, 2),
         "ingestd_images_per_s": round(n / ours_s, 2),
         "ratio": round(pillow_s / ours_s, 2),
+        "ratio_vs_pillow_decode": round(decode_s / ours_s, 2),
         "pillow_peak_mb": round(pillow_mb),
+        "pillow_decode_peak_mb": round(decode_mb),
         "ingestd_peak_mb": round(ours_mb),
         "goals_met": pillow_s / ours_s >= 1.0 and ours_mb < 300,
     }

@@ -9,6 +9,7 @@ bounded memory (pipeline.pixels).
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,15 @@ from PIL import Image, UnidentifiedImageError
 from pipeline.errors import InputError
 from pipeline.limits import IMAGE_FORMATS, Limits
 from pipeline.models import MediaType
-from pipeline.pixels import VIPS_CHECKED, refuse_unbounded, verify
+from pipeline.pixels import (
+    VIPS_CHECKED,
+    Source,
+    give_back,
+    refuse_frames,
+    refuse_unbounded,
+    tiff_pages,
+    verify,
+)
 from pipeline.status import StatusCode
 
 # Pillow raises DecompressionBombError at twice this; we refuse anything over it ourselves.
@@ -172,6 +181,7 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
                 f"{', '.join(sorted(IMAGE_FORMATS))}",
             )
         _check_pixels(width, height, limits)
+        frames = _decode_guards(img, fmt, data, "checked")
         if fmt == "JPEG":
             # Decode at 1/8 scale: every entropy-coded block is still read (so
             # truncation and corruption still fail), at a fraction of the cost.
@@ -180,8 +190,11 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
             refuse_unbounded(fmt, width * height, frame_bytes(img.mode), "checked")
         if fmt not in VIPS_CHECKED:
             img.load()  # decode the image data: truncated or corrupt data fails here
+            img.close()
+            give_back(width * height)
     if fmt in VIPS_CHECKED:
-        verify(data, fmt, width, height)  # libvips, a few rows (or a reduced frame) at a time
+        # libvips, a few rows (or a reduced frame) at a time
+        verify(data, fmt, width, height, frames)
     return fmt, width, height
 
 
@@ -192,6 +205,32 @@ def frame_bytes(mode: str) -> int:
     return 2 if mode.startswith("I;16") else 4
 
 
+def _decode_guards(img: Image.Image, fmt: str, source: Source, doing: str) -> int:
+    """Refuse what no decoder bounds: too many frames or pages, a large progressive JPEG.
+
+    Returns the frame (WEBP) or page (TIFF) count; only the first is ever decoded.
+    """
+    frames = 1
+    if fmt == "WEBP":
+        frames = getattr(img, "n_frames", 1)  # Pillow's demuxer counted them at open
+        refuse_frames("animated WEBP", frames, "frame")
+    elif fmt == "TIFF":
+        frames = tiff_pages(source)
+        refuse_frames("TIFF", frames, "page")
+    elif fmt == "JPEG" and img.info.get("progressive"):
+        # libjpeg holds every DCT coefficient (2 bytes a sample) of a progressive JPEG until
+        # its last scan, at any decode scale.
+        layers = getattr(img, "layer", None) or [("", 1, 1, 0)]
+        hmax = max(h for _, h, _, _ in layers)
+        vmax = max(v for _, _, v, _ in layers)
+        per_pixel = math.ceil(2 * sum(h * v for _, h, v, _ in layers) / (hmax * vmax))
+        refuse_unbounded(
+            "progressive JPEG", img.width * img.height, per_pixel, doing,
+            remedy="save it as a baseline (not progressive) JPEG, or as PNG",
+        )  # fmt: skip
+    return frames
+
+
 @dataclass(frozen=True)
 class ImageHeader:
     """What an image's header says, without decoding a pixel."""
@@ -200,6 +239,7 @@ class ImageHeader:
     width: int  # as stored
     height: int
     orientation: int  # EXIF orientation, 1 (as stored) to 8
+    frames: int = 1  # frames (WEBP) or pages (TIFF); only the first is decoded
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -224,6 +264,7 @@ def image_header(source: bytes | Path, limits: Limits) -> ImageHeader:
             # find it: use only what the header already gave.
             has_exif = fmt != "PNG" or "exif" in img.info
             orientation = int(img.getexif().get(0x0112, 1) or 1) if has_exif else 1
+            frames = _decode_guards(img, fmt, source, "decoded")
     if fmt not in IMAGE_FORMATS:
         raise InputError(
             StatusCode.INPUT_UNSUPPORTED_FORMAT,
@@ -236,7 +277,8 @@ def image_header(source: bytes | Path, limits: Limits) -> ImageHeader:
             f"stage downscales or tiles images up to {limits.image_source_pixels / 1e6:.0f} "
             "megapixels",
         )
-    return ImageHeader(fmt, width, height, orientation if 1 <= orientation <= 8 else 1)
+    orientation = orientation if 1 <= orientation <= 8 else 1
+    return ImageHeader(fmt, width, height, orientation, frames)
 
 
 def human(size: float) -> str:

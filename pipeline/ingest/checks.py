@@ -23,6 +23,7 @@ from pipeline.media.chunking.audio import read_wav_layout, wav_layout_of
 from pipeline.media.chunking.probe import AUDIO_CODES, VIDEO_CODES, check_complete, probe_media
 from pipeline.media.chunking.text import check_utf8
 from pipeline.models import MediaType
+from pipeline.pixels import VIPS_CHECKED, verify
 from pipeline.sniff import (
     Sniffed,
     check_image,
@@ -129,6 +130,11 @@ def _image(source: bytes | Path, found: Sniffed, limits: Limits) -> Checked:
     header = image_header(source, limits)
     reason = image_over_limit(size_of(source), header, limits)
     if reason is None:
+        if header.format in VIPS_CHECKED:
+            # The header is read and guarded already: libvips decodes the data (from the file
+            # itself when there is one), without a second Pillow open and parse.
+            verify(source, header.format, header.width, header.height, header.frames)
+            return Checked(Sniffed(MediaType.IMAGE, header.format), header.width, header.height)
         fmt, width, height = check_image(_small(source), limits)  # corrupt data fails here
         return Checked(Sniffed(MediaType.IMAGE, fmt), width, height)
     width, height = header.display_size

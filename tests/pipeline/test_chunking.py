@@ -213,6 +213,34 @@ def test_downscale_keeps_aspect_and_applies_orientation(tmp_path: Path, orientat
             assert max(abs(a - b) for a, b in zip(got.getpixel(xy), expected.getpixel(xy))) < 24
 
 
+def test_an_image_over_the_byte_limit_is_downscaled_in_one_encode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the pixel limit but over the byte limit: the first try aims from the source's
+    bytes per pixel, not at full size (each try decodes and encodes the whole image)."""
+    import os
+
+    import pyvips
+
+    from pipeline.media.chunking import images
+
+    src = tmp_path / "noise.png"
+    noise = pyvips.Image.new_from_memory(os.urandom(600 * 600 * 3), 600, 600, 3, "uchar")
+    noise.pngsave(str(src))
+    limits = Limits(image_bytes=src.stat().st_size // 3)
+    saves: list[int] = []
+    real_save = images._save
+
+    def counted(*args: object) -> int:
+        saves.append(real_save(*args))  # type: ignore[arg-type]
+        return saves[-1]
+
+    monkeypatch.setattr(images, "_save", counted)
+    [piece] = downscale_image(src, out_dir(tmp_path), limits).pieces
+    assert saves == [piece.path.stat().st_size] and saves[0] < limits.image_bytes
+    assert 0.5 < piece.width / 600 < 0.6  # sqrt(0.85 / 3) = 0.53
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_tiles_cover_the_image_with_overlap(tmp_path: Path, orientation: int) -> None:
     src = tmp_path / "i.png"

@@ -20,11 +20,19 @@ from PIL import Image
 from pipeline.errors import InputError
 from pipeline.limits import Limits
 from pipeline.media.chunking import Piece, Split
-from pipeline.pixels import STREAMED, decode_failed, load, refuse_unbounded, webp_scale
+from pipeline.pixels import (
+    STREAMED,
+    decode_failed,
+    give_back,
+    load,
+    refuse_unbounded,
+    refuse_webp,
+    webp_scale,
+)
 from pipeline.sniff import ImageHeader, frame_bytes, image_header
 from pipeline.status import StatusCode
 
-_WHOLE_FRAME_COST = 8  # WEBP: libwebp's frame and its copy, RGBA; GIF/BMP: Pillow + libvips
+_WHOLE_FRAME_COST = 8  # GIF/BMP: Pillow's RGB(A) copy and libvips' bytes of it
 
 
 def stored_box(
@@ -74,7 +82,7 @@ def _source(src: Path, header: ImageHeader, scale: float, doing: str) -> pyvips.
     if fmt in STREAMED:
         return load(src, fmt, scale)
     if fmt == "WEBP":
-        refuse_unbounded(fmt, int(header.pixels * scale * scale), _WHOLE_FRAME_COST, doing)
+        refuse_webp(header.pixels, scale, header.frames, doing)
         return load(src, fmt, scale)
     return _whole_frame(src, header, doing)
 
@@ -102,6 +110,11 @@ def downscale_image(src: Path, out_dir: Path, limits: Limits) -> Split:
     jpeg = header.format == "JPEG"
     width, height = header.display_size
     scale = min(1.0, math.sqrt(limits.image_pixels / (width * height)))
+    source_bytes = src.stat().st_size
+    if source_bytes >= limits.image_bytes:
+        # Over the byte limit: start where the source's bytes per pixel say it will fit, not
+        # at full size (each try decodes and encodes the whole image again).
+        scale = min(scale, math.sqrt(0.85 * limits.image_bytes / source_bytes))
     if header.format == "WEBP":  # libwebp decodes the (scaled) frame whole
         scale = min(scale, webp_scale(header.pixels, limits.image_pixels))
     path = out_dir / f"00000.{'jpg' if jpeg else 'png'}"
@@ -131,6 +144,8 @@ def downscale_image(src: Path, out_dir: Path, limits: Limits) -> Split:
             scale *= min(0.9, math.sqrt(0.85 * limits.image_bytes / written))
     except pyvips.Error as exc:
         raise decode_failed(exc) from None
+    finally:
+        give_back(header.pixels)  # this image's buffers, before the next one is decoded
     raise InputError(StatusCode.INPUT_OVER_LIMIT, "image could not be brought under the byte limit")
 
 
@@ -185,5 +200,7 @@ def tile_image(src: Path, out_dir: Path, limits: Limits) -> Split:
                 pieces.append(piece)
     except pyvips.Error as exc:
         raise decode_failed(exc) from None
+    finally:
+        give_back(header.pixels)  # this image's buffers, before the next one is decoded
     notes = {"tile_size": tile, "overlap": overlap, "width": width, "height": height}
     return Split(pieces, "tile", notes)
