@@ -23,6 +23,7 @@ from ingestd.cli.options import (
     console,
     emit_json,
     fail,
+    outcomes_report,
     status_text,
     table,
 )
@@ -191,25 +192,15 @@ def _shape(data: dict[str, Any]) -> str:
 
 
 def _report(outcomes: list[AnnotationOutcome], verb: str, as_json: bool) -> None:
-    code = overall(outcomes) if outcomes else StatusCode.SUCCESS
-    failed = sum(not o.ok for o in outcomes)
-    if as_json:
-        emit_json(
-            {
-                "status": {"code": int(code), "description": code.name},
-                "annotations": [o.to_dict() for o in outcomes],
-            }
-        )
-    else:
-        table(
-            f"{verb}: {len(outcomes) - failed} of {len(outcomes)} annotation(s)",
-            ["id", "input", "action", "status", "message"],
-            [
-                (o.annotation_id, o.input_id, o.action.value, status_text(o.code), o.message)
-                for o in outcomes
-            ],  # fmt: skip
-        )
-        if failed:
-            console.print(f"[bold red]{status_text(code)}[/]: {failed} annotation(s) failed")
-    if failed:
-        raise typer.Exit(1)
+    outcomes_report(
+        outcomes,
+        overall(outcomes),
+        "annotation",
+        verb,
+        ["id", "input", "action", "status", "message"],
+        [
+            (o.annotation_id, o.input_id, o.action.value, status_text(o.code), o.message)
+            for o in outcomes
+        ],
+        as_json,
+    )

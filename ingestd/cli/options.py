@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import typer
 from rich.console import Console
@@ -80,6 +80,42 @@ def failures_table(
         [column, "code", "message"],
         [(f["item"], f"{f['code']} {f['status']}", f["message"]) for f in failures[:20]],
     )
+
+
+class Outcome(Protocol):
+    """What a bulk change did to one item."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def outcomes_report(
+    outcomes: Sequence[Outcome],
+    code: StatusCode,
+    noun: str,
+    verb: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    as_json: bool,
+) -> None:
+    """A bulk change's outcome per item: `{"status", "<noun>s": [...]}` under --json, else a
+    table (and a red line when any failed); exits 1 when any failed."""
+    failed = sum(not o.ok for o in outcomes)
+    if as_json:
+        emit_json(
+            {
+                "status": {"code": int(code), "description": code.name},
+                f"{noun}s": [o.to_dict() for o in outcomes],
+            }
+        )
+    else:
+        table(f"{verb}: {len(outcomes) - failed} of {len(outcomes)} {noun}(s)", columns, rows)
+        if failed:
+            console.print(f"[bold red]{status_text(code)}[/]: {failed} {noun}(s) failed")
+    if failed:
+        raise typer.Exit(1)
 
 
 def status_text(code: int) -> str:
