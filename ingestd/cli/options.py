@@ -145,14 +145,19 @@ def progress_bar(disable: bool) -> Progress:
 
 
 def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
+    return None if text is None else json_object(text, option)
+
+
+def json_object(
+    text: str, option: str, example: str = '{"key": "value"}', status: StatusCode | None = None
+) -> dict[str, Any]:
+    """`text` as a JSON object, or `fail` (with `status`) saying what is wrong with `option`."""
     try:
         value = json.loads(text)
     except ValueError as exc:
-        fail(f"{option} is not valid JSON: {exc}")
+        fail(f"{option} is not valid JSON: {exc}", status)
     if not isinstance(value, dict):
-        fail(f'{option} must be a JSON object, e.g. \'{{"key": "value"}}\'')
+        fail(f"{option} must be a JSON object, e.g. '{example}'", status)
     return value
 
 
