@@ -18,7 +18,6 @@ import http.client
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,12 +29,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from report import options, rate_line  # noqa: E402
+from report import free_port, options, rate_line, start_server, timed_folder_import  # noqa: E402
 
 from connectors.catalog.sql import SqlCatalog  # noqa: E402
-from connectors.importers.folder import iter_folder_items  # noqa: E402
-from connectors.importers.runner import ImportOptions, ImportRun  # noqa: E402
-from ingestd.app.runtime import Runtime  # noqa: E402
 from ingestd.app.settings import Settings  # noqa: E402
 from pipeline.keys import Scope, new_key  # noqa: E402
 
@@ -50,12 +46,6 @@ def make_pngs(folder: Path, count: int, labels: int) -> int:
     return total
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_serve(work: Path) -> tuple[subprocess.Popen[bytes], int, int, str]:
     catalog = f"sqlite:///{work}/serve.db"
     key, secret = new_key("me", "main", [Scope.ALL])
@@ -68,21 +58,9 @@ def start_serve(work: Path) -> tuple[subprocess.Popen[bytes], int, int, str]:
         "INGESTD_HTTP_PORT": str(http_port),
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from ingestd.cli import main; main()", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", http_port), timeout=0.2).close()
-            return proc, grpc_port, http_port, secret
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("ingestd serve did not start")
+    serve = [sys.executable, "-c", "from ingestd.cli import main; main()", "serve"]
+    proc = start_server(serve, http_port, "ingestd serve", 60, env)
+    return proc, grpc_port, http_port, secret
 
 
 def sdk_upload(folder: Path, grpc_port: int, secret: str) -> float:
@@ -106,15 +84,7 @@ def folder_import(folder: Path, work: Path) -> float:
     settings = Settings(
         catalog=f"sqlite:///{work}/import.db", blobs=f"file://{work}/import-blobs", workers=2
     )
-    with Runtime.open(settings) as rt:
-        started = time.perf_counter()
-        summary = ImportRun(
-            rt.submit, rt.catalog, ImportOptions(source="folder", limits=settings.limits)
-        ).run(iter_folder_items(folder, labels=True))
-        elapsed = time.perf_counter() - started
-    if summary.failed or summary.actions["created"] != summary.total:
-        raise RuntimeError(f"the import did not store every file: {summary.to_dict()}")
-    return elapsed
+    return timed_folder_import(settings, folder)
 
 
 def http_posts(port: int, secret: str, posts: int, clients: int) -> tuple[float, list[float]]:

@@ -12,7 +12,6 @@ each is compared. Prints files/s of both and the ratio (goal: ingestd >= 0.8).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,11 +25,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from report import options, rate_line  # noqa: E402
+from report import free_port, options, rate_line, start_server, timed_folder_import  # noqa: E402
 
-from connectors.importers.folder import iter_files, iter_folder_items  # noqa: E402
-from connectors.importers.runner import ImportOptions, ImportRun  # noqa: E402
-from ingestd.app.runtime import Runtime  # noqa: E402
+from connectors.importers.folder import iter_files  # noqa: E402
 from ingestd.app.settings import Settings  # noqa: E402
 
 
@@ -47,28 +44,10 @@ def make_jpegs(folder: Path, count: int) -> int:
     return total
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("moto server did not start")
+    moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    return start_server(moto, port, "moto server", 30), f"http://127.0.0.1:{port}"
 
 
 def s3_client(endpoint: str, concurrency: int):  # type: ignore[no-untyped-def]
@@ -110,15 +89,7 @@ def ingestd_import(folder: Path, endpoint: str, concurrency: int, workdir: Path)
         workers=2,
         blob_concurrency=max(1, concurrency // 2),  # two stage workers: same total uploads
     )
-    with Runtime.open(settings) as rt:
-        started = time.perf_counter()
-        summary = ImportRun(
-            rt.submit, rt.catalog, ImportOptions(source="folder", limits=settings.limits)
-        ).run(iter_folder_items(folder, labels=True))
-        elapsed = time.perf_counter() - started
-    if summary.failed or summary.actions["created"] != summary.total:
-        raise RuntimeError(f"ingestd import did not store every file: {summary.to_dict()}")
-    return elapsed
+    return timed_folder_import(settings, folder)
 
 
 def main() -> None:

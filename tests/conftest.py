@@ -28,22 +28,14 @@ def pg() -> Iterator[PostgresCluster | str]:
     if url:
         yield url
         return
-    cluster = PostgresCluster()
-    cluster.start()
-    try:
+    with PostgresCluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")
 def moto() -> Iterator[MotoS3Server]:
-    server = MotoS3Server()
-    server.start()
-    try:
+    with MotoS3Server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -55,12 +47,8 @@ def s3(moto: MotoS3Server) -> MotoS3Server:
 @pytest.fixture(scope="session")
 def versitygw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VersityGateway]:
     """versitygw on loopback, its buckets in a temp directory (binary built once, cached)."""
-    server = VersityGateway(tmp_path_factory.mktemp("versitygw"))
-    server.start()
-    try:
+    with VersityGateway(tmp_path_factory.mktemp("versitygw")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 S3_SERVERS = ["moto", "versitygw"]

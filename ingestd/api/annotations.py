@@ -11,7 +11,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from google.protobuf import json_format
 
 from ingestd.api.annotation_convert import annotation_json, annotation_status
-from ingestd.api.convert import status, timestamp
+from ingestd.api.convert import patch_action, status, timestamp
 from ingestd.api.paging import Pager, page_size
 from ingestd.app.runtime import Runtime
 from pipeline.annotation_changes import (
@@ -21,7 +21,6 @@ from pipeline.annotation_changes import (
     prepare_annotations,
 )
 from pipeline.errors import InputError
-from pipeline.patching import PatchAction
 from pipeline.records import AnnotationRecord, input_level_id
 from pipeline.status import StatusCode
 
@@ -97,13 +96,7 @@ class AnnotationsApi:
 
     def patch_annotations(self, req: svc.PatchAnnotationsRequest, user: str, app: str) -> Any:
         _bounded(len(req.annotations), self.rt.settings.limits.batch_inputs)
-        try:
-            action = PatchAction(req.action or "merge")
-        except ValueError:
-            raise InputError(
-                StatusCode.ANNOTATION_INVALID_ARGUMENT,
-                f"action must be merge, overwrite or remove, not {req.action!r}",
-            ) from None
+        action = patch_action(req.action, StatusCode.ANNOTATION_INVALID_ARGUMENT)
         if req.delete_if_empty_data:
             raise InputError(
                 StatusCode.ANNOTATION_INVALID_ARGUMENT,

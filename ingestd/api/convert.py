@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ingestd.api.annotation_convert import data_json
 from pipeline.errors import InputError
 from pipeline.models import Input
+from pipeline.patching import PatchAction
 from pipeline.status import StatusCode
 
 # Data fields ingestd stores; anything else set on an input is refused, not dropped silently.
@@ -26,6 +27,16 @@ _SERVED = {"image", "video", "audio", "text", "concepts", "metadata", "geo", "re
 
 def status(code: StatusCode, details: str = "") -> status_pb2.Status:
     return status_pb2.Status(code=int(code), description=code.name, details=details)
+
+
+def patch_action(action: str, code: StatusCode) -> PatchAction:
+    """A request's `action` (blank: merge), or the InputError with `code` that refuses it."""
+    try:
+        return PatchAction(action or "merge")
+    except ValueError:
+        raise InputError(
+            code, f"action must be merge, overwrite or remove, not {action!r}"
+        ) from None
 
 
 def timestamp(when: datetime | None) -> Timestamp | None:

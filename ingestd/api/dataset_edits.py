@@ -16,7 +16,7 @@ from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
 from clarifai_grpc.grpc.api.status import status_pb2
 
-from ingestd.api.convert import dataset_message, status, struct_dict
+from ingestd.api.convert import dataset_message, patch_action, status, struct_dict
 from ingestd.app.runtime import Runtime
 from pipeline.errors import InputError
 from pipeline.ingest.datasets import DatasetUpdate
@@ -35,13 +35,7 @@ class DatasetEdits:
         self.rt = runtime
 
     def patch_datasets(self, req: svc.PatchDatasetsRequest, user: str, app: str) -> Any:
-        try:
-            action = PatchAction(req.action or "merge")
-        except ValueError:
-            raise InputError(
-                StatusCode.METADATA_INVALID_PATCH_ARGUMENTS,
-                f"action must be merge, overwrite or remove, not {req.action!r}",
-            ) from None
+        action = patch_action(req.action, StatusCode.METADATA_INVALID_PATCH_ARGUMENTS)
         changes = [(d.id, self._update(d, action, user, app)) for d in req.datasets]
         resp = svc.MultiDatasetResponse()
         limits = self.rt.settings.limits

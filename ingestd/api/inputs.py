@@ -15,7 +15,7 @@ from clarifai_grpc.grpc.api import resources_pb2 as res
 from clarifai_grpc.grpc.api import service_pb2 as svc
 from clarifai_grpc.grpc.api.status import status_pb2
 
-from ingestd.api.convert import input_message, input_model, status, struct_dict
+from ingestd.api.convert import input_message, input_model, patch_action, status, struct_dict
 from ingestd.api.jobs import job_progress
 from ingestd.api.paging import Pager
 from ingestd.api.searches import SearchesApi
@@ -26,7 +26,6 @@ from pipeline.events import DeadLetter, UploadRequest
 from pipeline.ids import check_id
 from pipeline.ingest.manage import InputPatch, ManageOutcome, overall
 from pipeline.models import Input
-from pipeline.patching import PatchAction
 from pipeline.records import Action, InputOutcome
 from pipeline.search import parse_query
 from pipeline.status import StatusCode
@@ -186,13 +185,7 @@ class InputsApi:
         return _status_only(self.rt.catalog.inputs.delete_inputs(user, app, [req.input_id]))
 
     def patch_inputs(self, req: svc.PatchInputsRequest, user: str, app: str) -> Any:
-        try:
-            action = PatchAction(req.action or "merge")
-        except ValueError:
-            raise InputError(
-                StatusCode.METADATA_INVALID_PATCH_ARGUMENTS,
-                f"action must be merge, overwrite or remove, not {req.action!r}",
-            ) from None
+        action = patch_action(req.action, StatusCode.METADATA_INVALID_PATCH_ARGUMENTS)
         outcomes: list[ManageOutcome] = []
         for msg in req.inputs:
             try:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import typer
 
 from ingestd.cli.options import coded, fail, parse_json_object
 from pipeline.status import StatusCode
@@ -44,6 +47,30 @@ def with_input(items: list[Any], input_id: str | None) -> list[tuple[str, Any]]:
             fail(coded(INVALID, f"annotation #{n} names no input_id; give it, or INPUT_ID"))
         out.append((str(target), item))
     return out
+
+
+@dataclass
+class ShapeFlags:
+    """The flags that draw one annotation: concepts, a region's shape, a video frame."""
+
+    concept: list[str] = typer.Option([], "--concept", "-c", help="ID or ID:VALUE (repeatable).")
+    box: str | None = typer.Option(None, "--box", help="TOP,LEFT,BOTTOM,RIGHT as fractions 0..1.")
+    polygon: str | None = typer.Option(
+        None, "--polygon", help='"ROW,COL ROW,COL ROW,COL ..." (3 or more).'
+    )
+    point: str | None = typer.Option(None, "--point", help="ROW,COL as fractions 0..1.")
+    mask: Path | None = typer.Option(
+        None, "--mask", help="A PNG file: the mask over the whole input."
+    )
+    frame: str | None = typer.Option(
+        None, "--frame", help="INDEX:TIME_MS: the labels are of this video frame."
+    )
+
+    def annotation(self, fields: dict[str, Any], remove: bool = False) -> dict[str, Any]:
+        """These flags with `fields` (id, status, ...) as one annotation or patch."""
+        return from_flags(concepts=self.concept, box=self.box, polygon=self.polygon,
+                          point=self.point, mask=self.mask, frame=self.frame, fields=fields,
+                          remove=remove)  # fmt: skip
 
 
 def from_flags(

@@ -6,23 +6,24 @@ Each annotation gets its own status; a command exits non-zero when any failed.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
 
 from ingestd.cli.annotation_shapes import (
+    ShapeFlags,
     annotation_fields,
-    from_flags,
     read_annotations,
     with_input,
 )
+from ingestd.cli.option_groups import grouped
 from ingestd.cli.options import (
     JsonOpt,
     coded,
     console,
     emit_json,
     fail,
+    outcomes_report,
     status_text,
     table,
 )
@@ -39,29 +40,20 @@ FileOpt = typer.Option(
     "-f",
     help="JSON (or JSON lines) of annotations in the platform's shape; - reads stdin.",
 )
-ConceptOpt = typer.Option([], "--concept", "-c", help="ID or ID:VALUE (repeatable).")
-BoxOpt = typer.Option(None, "--box", help="TOP,LEFT,BOTTOM,RIGHT as fractions 0..1.")
-PolygonOpt = typer.Option(None, "--polygon", help='"ROW,COL ROW,COL ROW,COL ..." (3 or more).')
-PointOpt = typer.Option(None, "--point", help="ROW,COL as fractions 0..1.")
-MaskOpt = typer.Option(None, "--mask", help="A PNG file: the mask over the whole input.")
-FrameOpt = typer.Option(None, "--frame", help="INDEX:TIME_MS: the labels are of this video frame.")
 StatusOpt = typer.Option(None, "--status", help="e.g. ANNOTATION_PENDING.")
 TaskOpt = typer.Option(None, "--task-id", help="The labeling task the annotation belongs to.")
 InfoOpt = typer.Option(None, "--info", help="annotation_info as a JSON object.")
 
 
 @app.command("add")
+@grouped(shapes=ShapeFlags)
 def add(
     input_id: str | None = typer.Argument(
         None, help="The input (for flags, or file items without input_id)."
     ),
     file: str | None = FileOpt,
-    concept: list[str] = ConceptOpt,
-    box: str | None = BoxOpt,
-    polygon: str | None = PolygonOpt,
-    point: str | None = PointOpt,
-    mask: Path | None = MaskOpt,
-    frame: str | None = FrameOpt,
+    *,  # the group has no default: @grouped fills it
+    shapes: ShapeFlags,
     ann_id: str | None = typer.Option(
         None, "--id", help="Its id (default: from input and content)."
     ),
@@ -73,8 +65,7 @@ def add(
 ) -> None:
     """Add annotations; the same annotation added again is `unchanged` (nothing written)."""
     fields = annotation_fields(ann_id, annotation_user, status, task_id, info)
-    flagged = from_flags(concepts=concept, box=box, polygon=polygon, point=point, mask=mask,
-                         frame=frame, fields=fields)  # fmt: skip
+    flagged = shapes.annotation(fields)
     if file is not None:
         items = with_input(read_annotations(file), input_id)
         if flagged:
@@ -126,18 +117,15 @@ def list_annotations(
 
 
 @app.command("patch")
+@grouped(shapes=ShapeFlags)
 def patch(
     ann_id: str | None = typer.Argument(None, help="The annotation to patch with flags."),
     file: str | None = FileOpt,
     action: PatchAction = typer.Option(
         PatchAction.MERGE, "--action", help="merge, remove or overwrite (patching.md)."
     ),
-    concept: list[str] = ConceptOpt,
-    box: str | None = BoxOpt,
-    polygon: str | None = PolygonOpt,
-    point: str | None = PointOpt,
-    mask: Path | None = MaskOpt,
-    frame: str | None = FrameOpt,
+    *,  # the group has no default: @grouped fills it
+    shapes: ShapeFlags,
     status: str | None = StatusOpt,
     task_id: str | None = TaskOpt,
     info: str | None = InfoOpt,
@@ -147,8 +135,7 @@ def patch(
     overwrite; each change names the annotation's `id`."""
     remove = action is PatchAction.REMOVE
     fields = annotation_fields(None, None, status, task_id, info)
-    flagged = from_flags(concepts=concept, box=box, polygon=polygon, point=point, mask=mask,
-                         frame=frame, fields=fields, remove=remove)  # fmt: skip
+    flagged = shapes.annotation(fields, remove=remove)
     if file is not None:
         if flagged or ann_id:
             fail("give the changes in --file or as ID with flags, not both")
@@ -191,25 +178,15 @@ def _shape(data: dict[str, Any]) -> str:
 
 
 def _report(outcomes: list[AnnotationOutcome], verb: str, as_json: bool) -> None:
-    code = overall(outcomes) if outcomes else StatusCode.SUCCESS
-    failed = sum(not o.ok for o in outcomes)
-    if as_json:
-        emit_json(
-            {
-                "status": {"code": int(code), "description": code.name},
-                "annotations": [o.to_dict() for o in outcomes],
-            }
-        )
-    else:
-        table(
-            f"{verb}: {len(outcomes) - failed} of {len(outcomes)} annotation(s)",
-            ["id", "input", "action", "status", "message"],
-            [
-                (o.annotation_id, o.input_id, o.action.value, status_text(o.code), o.message)
-                for o in outcomes
-            ],  # fmt: skip
-        )
-        if failed:
-            console.print(f"[bold red]{status_text(code)}[/]: {failed} annotation(s) failed")
-    if failed:
-        raise typer.Exit(1)
+    outcomes_report(
+        outcomes,
+        overall(outcomes),
+        "annotation",
+        verb,
+        ["id", "input", "action", "status", "message"],
+        [
+            (o.annotation_id, o.input_id, o.action.value, status_text(o.code), o.message)
+            for o in outcomes
+        ],
+        as_json,
+    )

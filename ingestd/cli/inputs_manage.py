@@ -14,12 +14,10 @@ import typer
 from ingestd.cli.options import (
     JsonOpt,
     coded,
-    console,
-    emit_json,
     fail,
+    outcomes_report,
     parse_json_object,
     status_text,
-    table,
 )
 from ingestd.cli.search_options import WHERE_HELP, where_query
 from ingestd.cli.state import open_runtime
@@ -165,22 +163,12 @@ def _geo(text: str) -> dict[str, Any]:
 
 
 def report(outcomes: list[ManageOutcome], verb: str, as_json: bool) -> None:
-    code = overall(outcomes) if outcomes else StatusCode.SUCCESS
-    failed = sum(not o.ok for o in outcomes)
-    if as_json:
-        emit_json(
-            {
-                "status": {"code": int(code), "description": code.name},
-                "inputs": [o.to_dict() for o in outcomes],
-            }
-        )
-    else:
-        table(
-            f"{verb}: {len(outcomes) - failed} of {len(outcomes)} input(s)",
-            ["id", "action", "status", "message"],
-            [(o.input_id, o.action, status_text(o.code), o.message) for o in outcomes],
-        )
-        if failed:
-            console.print(f"[bold red]{status_text(code)}[/]: {failed} input(s) failed")
-    if failed:
-        raise typer.Exit(1)
+    outcomes_report(
+        outcomes,
+        overall(outcomes),
+        "input",
+        verb,
+        ["id", "action", "status", "message"],
+        [(o.input_id, o.action, status_text(o.code), o.message) for o in outcomes],
+        as_json,
+    )

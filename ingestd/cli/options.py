@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import typer
 from rich.console import Console
@@ -82,6 +82,42 @@ def failures_table(
     )
 
 
+class Outcome(Protocol):
+    """What a bulk change did to one item."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def outcomes_report(
+    outcomes: Sequence[Outcome],
+    code: StatusCode,
+    noun: str,
+    verb: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    as_json: bool,
+) -> None:
+    """A bulk change's outcome per item: `{"status", "<noun>s": [...]}` under --json, else a
+    table (and a red line when any failed); exits 1 when any failed."""
+    failed = sum(not o.ok for o in outcomes)
+    if as_json:
+        emit_json(
+            {
+                "status": {"code": int(code), "description": code.name},
+                f"{noun}s": [o.to_dict() for o in outcomes],
+            }
+        )
+    else:
+        table(f"{verb}: {len(outcomes) - failed} of {len(outcomes)} {noun}(s)", columns, rows)
+        if failed:
+            console.print(f"[bold red]{status_text(code)}[/]: {failed} {noun}(s) failed")
+    if failed:
+        raise typer.Exit(1)
+
+
 def status_text(code: int) -> str:
     """`10000 SUCCESS`; the bare number for a code ingestd does not know."""
     try:
@@ -109,14 +145,19 @@ def progress_bar(disable: bool) -> Progress:
 
 
 def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
+    return None if text is None else json_object(text, option)
+
+
+def json_object(
+    text: str, option: str, example: str = '{"key": "value"}', status: StatusCode | None = None
+) -> dict[str, Any]:
+    """`text` as a JSON object, or `fail` (with `status`) saying what is wrong with `option`."""
     try:
         value = json.loads(text)
     except ValueError as exc:
-        fail(f"{option} is not valid JSON: {exc}")
+        fail(f"{option} is not valid JSON: {exc}", status)
     if not isinstance(value, dict):
-        fail(f'{option} must be a JSON object, e.g. \'{{"key": "value"}}\'')
+        fail(f"{option} must be a JSON object, e.g. '{example}'", status)
     return value
 
 

@@ -7,7 +7,6 @@ SEARCH_INVALID_REQUEST naming the field.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import typer
 
-from ingestd.cli.options import coded, fail
+from ingestd.cli.options import coded, fail, json_object
 from pipeline.errors import InputError
 from pipeline.search import InputQuery, parse_query
 from pipeline.status import StatusCode
@@ -38,13 +37,7 @@ def load_where(text: str, option: str = "--where") -> dict[str, Any]:
         if not path.is_file():
             _bad(f"{option} is neither a JSON object nor a file: {text!r}")
         raw = path.read_text(encoding="utf-8")
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        _bad(f"{option} is not valid JSON: {exc}")
-    if not isinstance(value, dict):
-        _bad(f'{option} must be a JSON object, e.g. \'{{"concepts": ["cat"]}}\'')
-    return value
+    return json_object(raw, option, '{"concepts": ["cat"]}', StatusCode.SEARCH_INVALID_REQUEST)
 
 
 def build_query(fields: dict[str, Any]) -> InputQuery:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from connectors.catalog import SqlCatalog
 from ingestd.app.runtime import Runtime
 from ingestd.app.settings import Settings
+from ingestd.cli.option_groups import Page
 from ingestd.cli.options import found
 
 T = TypeVar("T", covariant=True)
@@ -40,6 +41,25 @@ def get_or_fail(
     with open_runtime() as rt:
         item = facet(rt.catalog).get(rt.settings.user_id, rt.settings.app_id, item_id)
     return found(item, missing), rt.settings
+
+
+class AppPage(Protocol[T]):
+    """A catalog method that lists an app's things in id order, a page at a time."""
+
+    def __call__(
+        self, user_id: str, app_id: str, /, *, after_id: str, limit: int
+    ) -> Sequence[T]: ...
+
+
+def app_page(
+    lister: Callable[[SqlCatalog], AppPage[T]], paging: Page
+) -> tuple[Sequence[T], Settings]:
+    """The page `paging` asks for of this invocation's app's things from the catalog's
+    `lister`, with the settings that name the app."""
+    with open_runtime() as rt:
+        s = rt.settings
+        items = lister(rt.catalog)(s.user_id, s.app_id, after_id=paging.after, limit=paging.limit)
+    return items, s
 
 
 def open_runtime() -> Runtime:

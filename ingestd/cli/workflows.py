@@ -9,7 +9,7 @@ import typer
 from ingestd.cli.documents import DocumentError, load_document
 from ingestd.cli.option_groups import Page, grouped, page_options
 from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, page_table, table
-from ingestd.cli.state import get_or_fail, open_runtime
+from ingestd.cli.state import app_page, get_or_fail, open_runtime
 from pipeline.collect.operators import OPERATORS
 from pipeline.collect.workflows.graph import parse_workflow
 from pipeline.errors import InputError
@@ -81,11 +81,7 @@ def list_workflows(
     as_json: bool = JsonOpt,
 ) -> None:
     """The app's workflows in id order, a page at a time."""
-    with open_runtime() as rt:
-        s = rt.settings
-        docs = rt.catalog.workflows.for_app(
-            s.user_id, s.app_id, after_id=paging.after, limit=paging.limit
-        )
+    docs, s = app_page(lambda c: c.workflows.for_app, paging)
     if as_json:
         emit_json([masked(d) for d in docs])
         return

@@ -13,15 +13,9 @@ from PIL import Image
 
 from ingestd.app.runtime import Runtime
 from ingestd.cli import app
-from tests.support.cli import run, runner, seeded_cli
+from tests.support.cli import run, runner
 
 pytestmark = pytest.mark.parametrize("storage", ["sqlite-local", "postgres-s3"], indirect=True)
-
-
-@pytest.fixture
-def cli(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Runtime:
-    monkeypatch.chdir(tmp_path)
-    return seeded_cli(runtime, monkeypatch)
 
 
 def mask_file(path: Path) -> Path:

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from ingestd.app.runtime import Runtime
-from tests.support.cli import run, seeded_cli
+from tests.support.cli import run
 from tests.support.snapshots import DATASET
 
 pytestmark = pytest.mark.parametrize("storage", ["sqlite-local", "postgres-s3"], indirect=True)
-
-
-@pytest.fixture
-def cli(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Runtime:
-    monkeypatch.chdir(tmp_path)
-    return seeded_cli(runtime, monkeypatch)
 
 
 def test_patch_by_ids_and_dataset(cli: Runtime) -> None:

@@ -12,16 +12,10 @@ from ingestd.app.runtime import Runtime
 from ingestd.cli.inputs_media import TEXT_SHOWN
 from pipeline.events import UploadRequest
 from pipeline.models import Data, Input, Text
-from tests.support.cli import run, seeded_cli
+from tests.support.cli import run
 from tests.support.snapshots import DATASET
 
 pytestmark = pytest.mark.parametrize("storage", ["sqlite-local", "postgres-s3"], indirect=True)
-
-
-@pytest.fixture
-def cli(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Runtime:
-    monkeypatch.chdir(tmp_path)
-    return seeded_cli(runtime, monkeypatch)
 
 
 def listed(*args: str) -> list[str]:

@@ -10,19 +10,13 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from ingestd.app.runtime import Runtime
-from tests.support.cli import run, seeded_cli
+from tests.support.cli import run
 from tests.support.snapshots import DATASET
 
 pytestmark = [
     pytest.mark.parametrize("storage", ["sqlite-local", "postgres-s3"], indirect=True),
     pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
 ]
-
-
-@pytest.fixture
-def cli(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Runtime:
-    monkeypatch.chdir(tmp_path)
-    return seeded_cli(runtime, monkeypatch)
 
 
 def test_create_list_get_update_delete(cli: Runtime) -> None:

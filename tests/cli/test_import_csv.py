@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import http.server
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from typer.testing import CliRunner
 from ingestd.app.runtime import Runtime
 from ingestd.cli import app
 from tests.support.storage import image_bytes, use_storage
+from tests.support.web import serving_folder
 
 runner = CliRunner()
 
@@ -26,12 +25,8 @@ def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     root.mkdir()
     (root / "cat.jpg").write_bytes(image_bytes(color="orange"))
     (root / "big.png").write_bytes(image_bytes("PNG", (64, 64)))
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.RequestHandlerClass.log_message = lambda *a: None  # type: ignore[method-assign]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving_folder(root) as url:
+        yield url
 
 
 def test_csv_import_with_urls_text_and_bad_rows(

@@ -9,16 +9,16 @@ the 128 MB limit for videos sent as bytes, so the folder import also splits it.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.web import serving_folder
 
 CEILING_MB = 300
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,14 +53,8 @@ def big_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def web(big_video: Path) -> Iterator[str]:
-    folder = str(big_video.parent)
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=folder, **kw)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.RequestHandlerClass.log_message = lambda *a: None  # type: ignore[method-assign]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving_folder(big_video.parent) as url:
+        yield url
 
 
 def run_import(tmp_path: Path, *args: str) -> tuple[dict, float]:

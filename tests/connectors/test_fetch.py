@@ -10,7 +10,6 @@ import datetime
 import socket
 import ssl
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +23,7 @@ import connectors.fetch as fetch_mod
 from connectors.fetch import GuardedFetcher
 from pipeline.errors import InputError, TransientError
 from pipeline.status import StatusCode
+from tests.support.web import serving
 
 BODY = bytes(range(256)) * 4  # 1024 bytes
 
@@ -103,14 +103,8 @@ class Server(ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(Server(("127.0.0.1", 0), Handler)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -149,12 +143,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     context.load_cert_chain(cert_file, key_file)
     httpd = Server(("127.0.0.1", 0), Handler)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"https://localhost:{httpd.server_address[1]}", str(cert_file)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(httpd, "https", "localhost") as url:
+        yield url, str(cert_file)
 
 
 @pytest.fixture

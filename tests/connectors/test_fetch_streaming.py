@@ -3,7 +3,6 @@ reading, bodies that do not match their Content-Length refused or cut at it."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from connectors.fetch import GuardedFetcher
 from pipeline.errors import InputError
 from pipeline.status import StatusCode
+from tests.support.web import serving
 
 BODY = bytes(range(256)) * 4  # 1024 bytes
 
@@ -58,12 +58,8 @@ class Handler(BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(httpd) as url:
+        yield url
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ import logging
 import socket
 import threading
 import urllib.request
-from typing import Any, Protocol, Self
+from abc import ABC, abstractmethod
+from typing import Any, Self
 
 from moto.server import ThreadedMotoServer
 
@@ -46,22 +47,57 @@ REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
-class S3Server(Protocol):
-    """What tests use of an S3 server: moto's (`MotoS3Server`) or versitygw (`VersityGateway`)."""
+class S3Server(ABC):
+    """What tests use of an S3 server on loopback: moto's (`MotoS3Server`) or versitygw
+    (`VersityGateway`). Each starts and stops its own way; clients are made alike."""
 
+    host: str
+    port: int
     access_key_id: str
     secret_access_key: str
 
-    @property
-    def endpoint_url(self) -> str: ...
+    @abstractmethod
+    def start(self) -> Self: ...
 
-    def start(self) -> Any: ...
-
+    @abstractmethod
     def stop(self) -> None: ...
 
-    def client_kwargs(self) -> dict[str, Any]: ...
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
-    def client(self, **config_kwargs: Any) -> Any: ...
+    def restart(self) -> Self:
+        """Stop and start again on the same port; what the server stored is kept."""
+        self.stop()
+        return self.start()
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """kwargs for boto3.client("s3", **kw) / the app's own S3 config."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region_name": REGION,
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+        }
+
+    def client(self, **config_kwargs: Any) -> Any:
+        """A boto3 S3 client pointed at this server (path-style addressing).
+
+        Extra keyword arguments go to botocore.config.Config (e.g. retries,
+        connect_timeout) and are merged over the defaults.
+        """
+        import boto3
+        from botocore.config import Config
+
+        cfg: dict[str, Any] = {"s3": {"addressing_style": "path"}}
+        cfg.update(config_kwargs)
+        return boto3.client("s3", config=Config(**cfg), **self.client_kwargs())
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def free_port(host: str) -> int:
@@ -82,7 +118,7 @@ def _check_bindable(host: str, port: int) -> None:
             ) from e
 
 
-class MotoS3Server:
+class MotoS3Server(S3Server):
     def __init__(
         self, host: str = "127.0.0.1", port: int | None = None, *, quiet: bool = True
     ) -> None:
@@ -97,10 +133,6 @@ class MotoS3Server:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ properties
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     @property
     def running(self) -> bool:
         return self._server is not None
@@ -149,40 +181,11 @@ class MotoS3Server:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
 
-    def restart(self) -> Self:
-        """Stop and start again on the same port. moto state is kept (see module doc)."""
-        self.stop()
-        return self.start()
-
     def reset(self) -> None:
         """Wipe all moto state (all services) via moto's reset API."""
         req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(req, timeout=10) as resp:
             resp.read()
-
-    # -------------------------------------------------------------- clients
-    def client_kwargs(self) -> dict[str, Any]:
-        """kwargs for boto3.client("s3", **kw) / the app's own S3 config."""
-        return {"endpoint_url": self.endpoint_url, "region_name": REGION, **DUMMY_CREDENTIALS}
-
-    def client(self, **config_kwargs: Any) -> Any:
-        """A boto3 S3 client pointed at this server (path-style addressing).
-
-        Extra keyword arguments go to botocore.config.Config (e.g. retries,
-        connect_timeout) and are merged over the defaults.
-        """
-        import boto3
-        from botocore.config import Config
-
-        cfg: dict[str, Any] = {"s3": {"addressing_style": "path"}}
-        cfg.update(config_kwargs)
-        return boto3.client("s3", config=Config(**cfg), **self.client_kwargs())
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<MotoS3Server {'running' if self.running else 'stopped'} {self.endpoint_url}>"

@@ -15,9 +15,9 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
-from tests.support.s3_server import REGION, free_port
+from tests.support.s3_server import REGION, S3Server, free_port
 
 __all__ = ["VersityGateway", "versitygw_binary"]
 
@@ -39,7 +39,7 @@ def versitygw_binary() -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-class VersityGateway:
+class VersityGateway(S3Server):
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.root = Path(root)
         self.data = self.root / "data"  # one directory per bucket
@@ -49,10 +49,6 @@ class VersityGateway:
         self.access_key_id = f"gw{secrets.token_hex(8)}"
         self.secret_access_key = secrets.token_urlsafe(30)
         self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -112,35 +108,6 @@ class VersityGateway:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(30)
-
-    def restart(self) -> Self:
-        """Stop and start again on the same port; objects are kept (they are files)."""
-        self.stop()
-        return self.start()
-
-    def client_kwargs(self) -> dict[str, Any]:
-        """kwargs for boto3.client("s3", **kw) / the app's own S3 config."""
-        return {
-            "endpoint_url": self.endpoint_url,
-            "region_name": REGION,
-            "aws_access_key_id": self.access_key_id,
-            "aws_secret_access_key": self.secret_access_key,
-        }
-
-    def client(self, **config_kwargs: Any) -> Any:
-        """A boto3 S3 client pointed at this server (path-style addressing)."""
-        import boto3
-        from botocore.config import Config
-
-        cfg: dict[str, Any] = {"s3": {"addressing_style": "path"}}
-        cfg.update(config_kwargs)
-        return boto3.client("s3", config=Config(**cfg), **self.client_kwargs())
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:  # never the secret
         return f"<VersityGateway {'running' if self.running else 'stopped'} {self.endpoint_url}>"

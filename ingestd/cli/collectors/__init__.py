@@ -18,7 +18,7 @@ from ingestd.cli.collectors.documents import (
 )
 from ingestd.cli.option_groups import Page, grouped, page_options
 from ingestd.cli.options import JsonOpt, coded, console, emit_json, fail, found, page_table
-from ingestd.cli.state import get_or_fail, open_runtime
+from ingestd.cli.state import app_page, get_or_fail, open_runtime
 from pipeline.collect.collectors import CollectorStatus, check_references, parse_collector, patched
 from pipeline.errors import InputError
 from pipeline.patching import PatchAction, merge
@@ -121,11 +121,7 @@ def list_collectors(
     as_json: bool = JsonOpt,
 ) -> None:
     """The app's collectors in id order, a page at a time."""
-    with open_runtime() as rt:
-        s = rt.settings
-        page = rt.catalog.collectors.page(
-            s.user_id, s.app_id, after_id=paging.after, limit=paging.limit
-        )
+    page, s = app_page(lambda c: c.collectors.page, paging)
     if as_json:
         emit_json([view(c, s.user_id, s.app_id) for c in page])
         return
