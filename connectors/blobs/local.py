@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +21,10 @@ class LocalBlobStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        # Directories made by this store: a put of a small blob costs a few syscalls, and
+        # creating the parents again each time (and a random temp name) was most of them.
+        self._dirs: set[Path] = set()
+        self._temp_names = itertools.count()
 
     def describe(self) -> str:
         return f"file://{self.root}"
@@ -33,15 +39,28 @@ class LocalBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        # A name no other writer uses (process, thread, count): created exclusively, as
+        # mkstemp would, without its random name tries.
+        tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._temp_names)}"
         try:
+            fd = self._create(tmp)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+
+    def _create(self, tmp: Path) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        if tmp.parent not in self._dirs:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(tmp.parent)
+        try:
+            return os.open(tmp, flags, 0o600)
+        except FileNotFoundError:  # its directory was removed meanwhile
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(tmp, flags, 0o600)
 
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,14 +36,25 @@ class Prepared:
 
     commit: UploadCommit
     result: IngestResult
+    uploads: list[Future[None]] = field(default_factory=list)
+    """Its blob writes, maybe still running: all must succeed before the commit."""
 
 
 @dataclass(frozen=True)
 class Scratch:
-    """Where a request writes its blobs from: a pool of writers, a work directory."""
+    """Where requests write their blobs from: the stage's writers, a work directory."""
 
-    pool: ThreadPoolExecutor
+    pool: Executor
     workdir: Path
+    writes: list[Future[None]] = field(default_factory=list)
+
+    def write(
+        self, fn: Callable[[str, bytes | Path], None], key: str, src: bytes | Path
+    ) -> Future[None]:
+        """Start a blob write; the scratch waits for it before its directory goes."""
+        future = self.pool.submit(fn, key, src)
+        self.writes.append(future)
+        return future
 
     def clear(self) -> None:
         for path in self.workdir.iterdir():
@@ -54,9 +65,10 @@ class Scratch:
 
 
 @contextmanager
-def open_scratch(blob_concurrency: int) -> Iterator[Scratch]:
-    with (
-        tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir,
-        ThreadPoolExecutor(max_workers=max(1, blob_concurrency)) as pool,
-    ):
-        yield Scratch(pool, Path(workdir))
+def open_scratch(pool: Executor) -> Iterator[Scratch]:
+    with tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir:
+        scratch = Scratch(pool, Path(workdir))
+        try:
+            yield scratch
+        finally:
+            wait(scratch.writes)  # none still reads the directory when it is removed
