@@ -14,6 +14,9 @@ from pathlib import Path
 from pipeline.errors import InputError
 from pipeline.status import StatusCode
 
+_SAFE_DIRS = 100_000  # directories remembered (media keys use a few per app)
+_SPECIAL = frozenset({"", ".", ".."})
+
 
 class LocalBlobStore:
     """Objects as files under a root directory; writes are atomic (temp file + os.replace)."""
@@ -24,6 +27,7 @@ class LocalBlobStore:
         # Directories made by this store: a put of a small blob costs a few syscalls, and
         # creating the parents again each time (and a random temp name) was most of them.
         self._dirs: set[Path] = set()
+        self._safe: set[Path] = set()  # directories whose keys resolve to themselves
         self._temp_names = itertools.count()
 
     def describe(self) -> str:
@@ -37,8 +41,21 @@ class LocalBlobStore:
             )
         return path
 
-    def put(self, key: str, data: bytes) -> None:
+    def _put_path(self, key: str) -> Path:
+        """`_path` for a write, without an lstat of every part each time: a key in plain form
+        in a directory that resolved to itself before. A write replaces the name itself
+        (os.replace does not follow a symlink there), so only the directories matter."""
+        parts = key.split("/")
+        parent = self.root.joinpath(*parts[:-1])
+        if parent in self._safe and not _SPECIAL.intersection(parts):
+            return parent / parts[-1]
         path = self._path(key)
+        if path.parent == parent and len(self._safe) < _SAFE_DIRS:
+            self._safe.add(parent)  # resolves to itself: no "..", no symlink on the way
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._put_path(key)
         # A name no other writer uses (process, thread, count): created exclusively, as
         # mkstemp would, without its random name tries.
         tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._temp_names)}"

@@ -40,13 +40,20 @@ class Prepared:
     """Its blob writes, maybe still running: all must succeed before the commit."""
 
 
-@dataclass(frozen=True)
 class Scratch:
-    """Where requests write their blobs from: the stage's writers, a work directory."""
+    """Where requests write their blobs from: the stage's writers, and a work directory made
+    on first use (most batches never need one)."""
 
-    pool: Executor
-    workdir: Path
-    writes: list[Future[None]] = field(default_factory=list)
+    def __init__(self, pool: Executor) -> None:
+        self.pool = pool
+        self.writes: list[Future[None]] = []
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def workdir(self) -> Path:
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="ingestd-ingest-")
+        return Path(self._dir.name)
 
     def write(
         self, fn: Callable[[str, bytes | Path], None], key: str, src: bytes | Path
@@ -57,18 +64,24 @@ class Scratch:
         return future
 
     def clear(self) -> None:
+        if self._dir is None:
+            return
         for path in self.workdir.iterdir():
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
 
+    def close(self) -> None:
+        wait(self.writes)  # none still reads the directory when it is removed
+        if self._dir is not None:
+            self._dir.cleanup()
+
 
 @contextmanager
 def open_scratch(pool: Executor) -> Iterator[Scratch]:
-    with tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir:
-        scratch = Scratch(pool, Path(workdir))
-        try:
-            yield scratch
-        finally:
-            wait(scratch.writes)  # none still reads the directory when it is removed
+    scratch = Scratch(pool)
+    try:
+        yield scratch
+    finally:
+        scratch.close()

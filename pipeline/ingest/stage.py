@@ -143,17 +143,18 @@ class IngestStage:
         # Uploads start as soon as an input is decided, overlapping with the decoding of the
         # next ones; every one must finish before the catalog commit.
         uploads: list[Future[None]] = []
+        spools = _spools(request)
         try:
             plans = self._plan(
                 request,
                 lambda key, src: uploads.append(scratch.write(self._put, key, src)),
-                scratch.workdir,
+                scratch.workdir if spools else None,
                 existing,
             )
             for upload in uploads if alone else ():
                 upload.result()  # re-raises a storage failure for the transport
         finally:
-            if alone or _spools(request):
+            if alone or spools:
                 wait(uploads)
                 scratch.clear()  # its large files are uploaded: the next request starts empty
         records = [p.record for p in plans if p.record is not None]
@@ -200,7 +201,7 @@ class IngestStage:
         self,
         request: UploadRequest,
         write: Callable[[str, bytes | Path], None],
-        workdir: Path,
+        workdir: Path | None,
         existing: Mapping[str, ExistingInput],
     ) -> list[Plan]:
         requested = requested_ids(request)
@@ -363,10 +364,14 @@ class IngestStage:
 
 
 def _spools(request: UploadRequest) -> bool:
-    """Whether the request's media may be files in the work directory: fetched URLs and
-    stored blobs may be (pipeline/ingest/inputs.py), inline text and bytes never are."""
+    """Whether the request may use the work directory: fetched URLs and stored blobs may be
+    files there, video and audio are checked from a file (pipeline/ingest/); inline text and
+    images never touch it."""
     for item in request.inputs:
-        for source in (item.data.image, item.data.video, item.data.audio, item.data.text):
+        data = item.data
+        if data.video is not None or data.audio is not None:
+            return True
+        for source in (data.image, data.text):
             if source is not None and (source.url or source.blob_key):
                 return True
     return False
