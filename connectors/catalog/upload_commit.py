@@ -10,7 +10,7 @@ InputsChanged and nothing is kept. A batch's requests never share an input id
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,14 +18,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
+from connectors.catalog import add_jobs
 from connectors.catalog import schema as t
 from connectors.catalog.rows import input_row, of_tenant, rows_among
 from pipeline.ingest.ports import InputsChanged, UploadCommit
+from pipeline.status import StatusCode
 
 if TYPE_CHECKING:
     from connectors.catalog.sql import SqlCatalog
 
 Row = dict[str, Any]
+_BUSY = frozenset({StatusCode.INPUT_PENDING, StatusCode.INPUT_IN_PROGRESS})
 
 
 def commit_batch(
@@ -42,6 +45,20 @@ def commit_batch(
     for u in uploads:
         if u.refused:
             catalog.record_refused(conn, u.user_id, u.app_id, u.event_id, u.refused, now)
+    add_jobs.count(conn, _outcome_counts(uploads), now)
+
+
+def _outcome_counts(uploads: Sequence[UploadCommit]) -> dict[tuple[str, str, str], Counter[str]]:
+    """What each add-job gains from these requests (committed once each: their processed
+    rows were claimed in this transaction)."""
+    deltas: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    for u in uploads:
+        if u.add_job is None:
+            continue
+        counts = deltas[u.user_id, u.app_id, u.add_job]
+        for o in u.outcomes:
+            counts["failed" if not o.ok else "in_progress" if o.code in _BUSY else "succeeded"] += 1
+    return deltas
 
 
 def unique_runs(rows: list[Row], key: Callable[[Row], Hashable]) -> Iterator[list[Row]]:

@@ -40,6 +40,8 @@ class UploadCommit:
     holding anything else at commit time fails the commit with InputsChanged; ids not
     listed are written as they are."""
     replaced: Sequence[ReplacedAnnotations] = ()
+    add_job: str | None = None
+    """The add-job whose counts the outcomes go to (pipeline.records.add_job_of)."""
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from pipeline.records import (
     ExistingInput,
     InputOutcome,
     InputRecord,
+    add_job_of,
 )
 from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
@@ -179,6 +180,7 @@ class IngestStage:
             [p.outcome for p in plans if p.refused],
             seen,
             replaced=[p.replaces for p in plans if p.replaces is not None],
+            add_job=add_job_of(request.run_id, request.job_id),
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
         result = IngestResult(
