@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.status import StatusCode
+
+_SAFE_DIRS = 100_000  # directories remembered (media keys use a few per app)
+_SPECIAL = frozenset({"", ".", ".."})
 
 
 class LocalBlobStore:
@@ -19,6 +24,11 @@ class LocalBlobStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        # Directories made by this store: a put of a small blob costs a few syscalls, and
+        # creating the parents again each time (and a random temp name) was most of them.
+        self._dirs: set[Path] = set()
+        self._safe: set[Path] = set()  # directories whose keys resolve to themselves
+        self._temp_names = itertools.count()
 
     def describe(self) -> str:
         return f"file://{self.root}"
@@ -31,17 +41,43 @@ class LocalBlobStore:
             )
         return path
 
-    def put(self, key: str, data: bytes) -> None:
+    def _put_path(self, key: str) -> Path:
+        """`_path` for a write, without an lstat of every part each time: a key in plain form
+        in a directory that resolved to itself before. A write replaces the name itself
+        (os.replace does not follow a symlink there), so only the directories matter."""
+        parts = key.split("/")
+        parent = self.root.joinpath(*parts[:-1])
+        if parent in self._safe and not _SPECIAL.intersection(parts):
+            return parent / parts[-1]
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        if path.parent == parent and len(self._safe) < _SAFE_DIRS:
+            self._safe.add(parent)  # resolves to itself: no "..", no symlink on the way
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._put_path(key)
+        # A name no other writer uses (process, thread, count): created exclusively, as
+        # mkstemp would, without its random name tries.
+        tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._temp_names)}"
         try:
+            fd = self._create(tmp)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+
+    def _create(self, tmp: Path) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        if tmp.parent not in self._dirs:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(tmp.parent)
+        try:
+            return os.open(tmp, flags, 0o600)
+        except FileNotFoundError:  # its directory was removed meanwhile
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(tmp, flags, 0o600)
 
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)

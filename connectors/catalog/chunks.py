@@ -7,6 +7,7 @@ its chunk ids in its metadata. All of one split is written in one transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
+from connectors.catalog import add_jobs
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
 from connectors.catalog.rows import input_row, of_tenant, rows_among, utc_now
 from pipeline.ids import fingerprint
 from pipeline.media.chunking.records import ChunkLink, MediaParent
 from pipeline.media.ports import ChunkCommit
-from pipeline.records import LINEAGE_FIELDS, Action, InputOutcome, InputRecord
+from pipeline.records import LINEAGE_FIELDS, Action, InputOutcome, InputRecord, add_job_of
 from pipeline.status import StatusCode
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ class ChunkCatalog:
                 )
             )
             self._processed(conn, split.task_id, parent, StatusCode.INPUT_SUCCESS, "", now)
+            _finish_in_job(conn, parent, "succeeded", now)
         return []
 
     def fail_media(self, task_id: str, parent: MediaParent, code: int, message: str) -> None:
@@ -108,6 +111,7 @@ class ChunkCatalog:
                 )
             )
             self._processed(conn, task_id, parent, StatusCode(code), message, now)
+            _finish_in_job(conn, parent, "failed", now)
 
     def forget_chunks(self, user_id: str, app_id: str, parent_ids: Collection[str]) -> None:
         if not parent_ids:
@@ -162,6 +166,14 @@ class ChunkCatalog:
             )
             .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])
         )
+
+
+def _finish_in_job(conn: Connection, parent: MediaParent, outcome: str, now: datetime) -> None:
+    """The input leaves its add-job's in-progress count (once: it was still pending)."""
+    job = add_job_of(parent.lineage.get("run_id"), parent.job_id)
+    if job is not None:
+        delta = Counter({"in_progress": -1, outcome: 1})
+        add_jobs.count(conn, {(parent.user_id, parent.app_id, job): delta}, now)
 
 
 def _parent_row(parent: MediaParent) -> tuple[Any, ...]:

@@ -43,6 +43,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0012_search_indexes", create_search_indexes),
     ("0014_api_add_jobs", add_jobs.create),
     ("0015_blob_key_index", blob_refs.create_index),
+    ("0016_add_job_counts", add_jobs.create_counts),
 ]
 
 def migrate(engine: Engine) -> list[str]:

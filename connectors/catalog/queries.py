@@ -5,6 +5,7 @@ Listing paginates by id (keyset), so it costs the same on page 1 and page 10,000
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.engine import Connection
 
+from connectors.catalog import add_jobs
 from connectors.catalog import schema as t
 from connectors.catalog.batching import in_batches
 from connectors.catalog.request_tables import refused_inputs
@@ -26,7 +28,7 @@ from connectors.catalog.rows import (
     utc_now,
 )
 from pipeline.events import DeadLetter
-from pipeline.records import InputOutcome
+from pipeline.records import InputOutcome, add_job_of
 from pipeline.status import StatusCode
 
 _PENDING = (StatusCode.INPUT_PENDING, StatusCode.INPUT_IN_PROGRESS)
@@ -277,7 +279,7 @@ class CatalogQueries:
 
     def record_dead_letter(self, letter: DeadLetter) -> None:
         with self.begin() as conn:
-            conn.execute(
+            new = conn.execute(
                 self.insert(t.dead_letters)
                 .values(
                     id=letter.dead_letter_id,
@@ -285,7 +287,11 @@ class CatalogQueries:
                     **letter.model_dump(exclude={"dead_letter_id", "code"}),
                 )
                 .on_conflict_do_nothing(index_elements=["id"])
-            )
+                .returning(t.dead_letters.c.id)
+            ).first()
+            if new is not None and letter.stage == "ingest":
+                # A request refused whole: its inputs count failed in its add-job, once.
+                add_jobs.count(conn, _dead_counts(letter.event), utc_now())
 
     def list_dead_letters(self, include_replayed: bool = False) -> list[DeadLetter]:
         c = t.dead_letters.c
@@ -303,6 +309,19 @@ class CatalogQueries:
                 .where(t.dead_letters.c.id == dead_letter_id)
                 .values(replayed_at=utc_now())
             )
+
+
+def _dead_counts(event: dict[str, Any]) -> dict[tuple[str, str, str], Counter[str]]:
+    job = add_job_of(_text(event.get("run_id")), _text(event.get("job_id")))
+    inputs = event.get("inputs")
+    if job is None or not isinstance(inputs, list):
+        return {}
+    tenant = (_text(event.get("user_id")) or "me", _text(event.get("app_id")) or "main")
+    return {(*tenant, job): Counter(failed=len(inputs))}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _dead_letter(r: Any) -> DeadLetter:

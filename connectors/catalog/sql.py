@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, select
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -37,11 +37,12 @@ from connectors.catalog.queries import CatalogQueries
 from connectors.catalog.quotas import QuotaCatalog
 from connectors.catalog.refusals import RefusalCatalog
 from connectors.catalog.request_tables import refused_inputs, shown_id
-from connectors.catalog.rows import input_row, json_text, of_tenant, rows_among, utc_now
+from connectors.catalog.rows import json_text, of_tenant, rows_among, utc_now
+from connectors.catalog.upload_commit import commit_batch, unique_runs
 from connectors.catalog.versions import VersionCatalog
 from connectors.catalog.workflows import WorkflowCatalog
 from pipeline.errors import TransientError
-from pipeline.ingest.ports import InputsChanged, UploadCommit
+from pipeline.ingest.ports import Known, UploadCommit
 from pipeline.records import AnnotationRecord, ExistingInput, InputOutcome, InputRecord
 from pipeline.status import StatusCode
 
@@ -101,78 +102,38 @@ class SqlCatalog(CatalogQueries):
     def processed_outcomes(
         self, user_id: str, app_id: str, event_id: str
     ) -> list[InputOutcome] | None:
-        p = t.processed_events.c
-        with self.begin() as conn:
-            row = conn.execute(
-                select(p.outcomes).where(
-                    p.user_id == user_id, p.app_id == app_id, p.event_id == event_id
-                )
-            ).first()
-        return None if row is None else [InputOutcome.from_dict(d) for d in row[0]]
+        return self.known(user_id, app_id, [event_id], ()).processed.get(event_id)
 
     def existing_inputs(
         self, user_id: str, app_id: str, ids: Collection[str]
     ) -> dict[str, ExistingInput]:
-        c = t.inputs.c
-        query = select(c.id, c.fingerprint, c.status_code).where(
+        return dict(self.known(user_id, app_id, (), ids).existing)
+
+    def known(
+        self, user_id: str, app_id: str, event_ids: Collection[str], input_ids: Collection[str]
+    ) -> Known:
+        p, c = t.processed_events.c, t.inputs.c
+        done = select(p.event_id, p.outcomes).where(of_tenant(t.processed_events, user_id, app_id))
+        held = select(c.id, c.fingerprint, c.status_code).where(
             of_tenant(t.inputs, user_id, app_id)
         )
         with self.begin() as conn:
-            return {
-                r["id"]: ExistingInput(r["id"], r["fingerprint"], r["status_code"])
-                for r in rows_among(conn, query, c.id, ids)
+            processed = {
+                r["event_id"]: [InputOutcome.from_dict(d) for d in r["outcomes"]]
+                for r in rows_among(conn, done, p.event_id, event_ids)
             }
+            existing = {
+                r["id"]: ExistingInput(r["id"], r["fingerprint"], r["status_code"])
+                for r in rows_among(conn, held, c.id, input_ids)
+            }
+        return Known(processed, existing)
 
     def commit_upload(self, upload: UploadCommit) -> None:
         self.commit_uploads([upload])
 
     def commit_uploads(self, uploads: Sequence[UploadCommit]) -> None:
-        now = utc_now()
         with self.begin() as conn:
-            for upload in uploads:
-                self._commit_one(conn, upload, now)
-
-    def _commit_one(self, conn: Connection, upload: UploadCommit, now: datetime) -> None:
-        user_id, app_id, event_id = upload.user_id, upload.app_id, upload.event_id
-        # The event's row first: it is a write, so on SQLite this transaction holds the
-        # write lock from here on and what it reads below cannot change before it commits.
-        claimed = conn.execute(
-            self.insert(t.processed_events)
-            .values(
-                user_id=user_id,
-                app_id=app_id,
-                event_id=event_id,
-                stage="ingest",
-                outcomes=[o.to_dict() for o in upload.outcomes],
-                processed_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["user_id", "app_id", "event_id"])
-            .returning(t.processed_events.c.event_id)
-        ).first()
-        if claimed is None:
-            raise InputsChanged(f"request {event_id} was processed by another worker")
-        self._write_inputs(conn, upload, now)
-        self._drop_replaced(conn, upload)
-        self.upsert_annotations(conn, upload.annotations, now)
-        self.add_memberships(conn, upload.inputs, now)
-        self.record_refused(conn, user_id, app_id, event_id, upload.refused, now)
-
-    def _drop_replaced(self, conn: Connection, upload: UploadCommit) -> None:
-        """An updated input loses what its earlier upload brought (UploadCommit.replaced);
-        what the new upload sends again keeps its row (and its creation time)."""
-        a = t.annotations.c
-        sent: dict[str, set[str]] = {}
-        for ann in upload.annotations:
-            sent.setdefault(ann.input_id, set()).add(ann.id)
-        for r in upload.replaced:
-            conn.execute(
-                delete(t.annotations).where(
-                    of_tenant(t.annotations, upload.user_id, upload.app_id),
-                    a.input_id == r.input_id,
-                    a.annotation_user_id.in_(sorted(r.users)),
-                    a.id.not_in(sorted(sent.get(r.input_id, ()))),
-                )
-            )
+            commit_batch(self, conn, uploads, utc_now())
 
     def record_refused(
         self,
@@ -210,55 +171,6 @@ class SqlCatalog(CatalogQueries):
             list(rows.values()),
         )
 
-    def _write_inputs(self, conn: Connection, upload: UploadCommit, now: datetime) -> None:
-        """The rows, where the plan's view of each id still holds (the catalog decides races:
-        a new id goes in only if nobody inserted it meanwhile, a known id is overwritten only
-        if it still holds what the plan saw); otherwise InputsChanged and nothing is kept."""
-        expected = upload.expected
-        rows = sorted((input_row(r, now) for r in upload.inputs), key=lambda r: r["id"])
-        fresh = [r for r in rows if r["id"] in expected and expected[r["id"]] is None]
-        if fresh:
-            stmt = self.insert(t.inputs).on_conflict_do_nothing(
-                index_elements=["user_id", "app_id", "id"]
-            )
-            inserted = set(conn.execute(stmt.returning(t.inputs.c.id), fresh).scalars())
-            lost = [r["id"] for r in fresh if r["id"] not in inserted]
-            if lost:
-                raise InputsChanged(f"input ids created by another request meanwhile: {lost[:5]}")
-        known = [r for r in rows if expected.get(r["id"]) is not None]
-        if known:
-            c = t.inputs.c
-            query = select(c.id, c.fingerprint).where(
-                of_tenant(t.inputs, upload.user_id, upload.app_id)
-            )
-            if self.dialect == "postgresql":
-                query = query.with_for_update()  # held until commit: the check stays true
-            now_held = {r["id"]: r["fingerprint"] for r in rows_among(conn, query, c.id, expected)}
-            changed = [r["id"] for r in known if now_held.get(r["id"]) != expected[r["id"]]]
-            if changed:
-                raise InputsChanged(f"inputs changed by another request meanwhile: {changed[:5]}")
-        inserted_now = {r["id"] for r in fresh}
-        self._upsert_inputs(conn, [r for r in rows if r["id"] not in inserted_now])
-
-    def _upsert_inputs(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        stmt = self.insert(t.inputs)
-        updated = {
-            name: stmt.excluded[name]
-            for name in rows[0]
-            if name not in ("user_id", "app_id", "id", "created_at")
-        }
-        # Same fingerprint means same content: leave the row (and its times) alone.
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["user_id", "app_id", "id"],
-                set_=updated,
-                where=t.inputs.c.fingerprint != stmt.excluded.fingerprint,
-            ),
-            rows,
-        )
-
     def upsert_annotations(
         self, conn: Connection, records: list[AnnotationRecord], now: datetime
     ) -> None:
@@ -283,16 +195,15 @@ class SqlCatalog(CatalogQueries):
         ]
         stmt = self.insert(t.annotations)
         keep = ("user_id", "app_id", "id", "created_at")
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["user_id", "app_id", "id"],
-                set_={k: stmt.excluded[k] for k in rows[0] if k not in keep},
-                # An explicit annotation id already on another input stays there: an upload
-                # never moves (or takes over) an annotation of another input.
-                where=t.annotations.c.input_id == stmt.excluded.input_id,
-            ),
-            rows,
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["user_id", "app_id", "id"],
+            set_={k: stmt.excluded[k] for k in rows[0] if k not in keep},
+            # An explicit annotation id already on another input stays there: an upload
+            # never moves (or takes over) an annotation of another input.
+            where=t.annotations.c.input_id == stmt.excluded.input_id,
         )
+        for run in unique_runs(rows, lambda r: (r["user_id"], r["app_id"], r["id"])):
+            conn.execute(upsert, run)
 
     def add_memberships(self, conn: Connection, records: list[InputRecord], now: datetime) -> None:
         wanted = {

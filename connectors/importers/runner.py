@@ -2,7 +2,10 @@
 
 Progress comes from what the stages have stored (the catalog's processed events and dead
 letters), not from the transport, so the same runner reports truthfully whether the
-ingest stage runs in this process or on Kafka workers elsewhere.
+ingest stage runs in this process or on Kafka workers elsewhere. The run is also an add-job
+(its id is the run id): what it submits and refuses is added to the job's record before it
+is sent, and the stages add what they stored, so `ingestd inputs status --run RUN` (and
+GetInputsAddJob) show the run's progress from any machine.
 """
 
 from __future__ import annotations
@@ -33,11 +36,28 @@ class RefusalSink(Protocol):
     def record(self, user_id: str, app_id: str, refusals: Sequence[Refusal]) -> None: ...
 
 
+class JobCounts(Protocol):
+    def add(
+        self,
+        user_id: str,
+        app_id: str,
+        job_id: str,
+        source: str,
+        *,
+        submitted: int = 0,
+        refused: int = 0,
+    ) -> None: ...
+
+
 class SettledSource(Protocol):
-    """The catalog as an import sees it: what settled, and where refused items are kept."""
+    """The catalog as an import sees it: what settled, where refused items are kept, and
+    the run's add-job record (its progress, which the stages update)."""
 
     @property
     def refusals(self) -> RefusalSink: ...
+
+    @property
+    def add_jobs(self) -> JobCounts: ...
 
     def settled(
         self, user_id: str, app_id: str, event_ids: Collection[str]
@@ -123,6 +143,7 @@ class ImportRun:
 
     def run(self, items: Iterable[ImportItem], timeout: float | None = None) -> ImportSummary:
         started = time.monotonic()
+        self._count()  # the run's record exists from the start
         good = self._divert_failures(items)
         limits = self.options.limits
         # One shard of input ids per request: an app's import spreads over every partition
@@ -148,6 +169,7 @@ class ImportRun:
                 run_id=self.options.run_id,
             )
             self._pending[request.request_id] = batch
+            self._count(submitted=len(batch))  # before it is sent: a poll sees it pending
             self.submit(request)
             self.summary.requests += 1
             self.summary.submitted += len(batch)
@@ -239,7 +261,14 @@ class ImportRun:
     def _flush_refused(self) -> None:
         if self._refused:
             self.catalog.refusals.record(self.options.user_id, self.options.app_id, self._refused)
+            self._count(refused=len(self._refused))
             self._refused = []
+
+    def _count(self, submitted: int = 0, refused: int = 0) -> None:
+        o = self.options
+        self.catalog.add_jobs.add(
+            o.user_id, o.app_id, o.run_id, o.source, submitted=submitted, refused=refused
+        )
 
     def _poll(self, force: bool) -> None:
         now = time.monotonic()

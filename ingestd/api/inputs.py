@@ -71,6 +71,7 @@ class InputsApi:
         # A request with nothing to submit still needs an id for its refusals.
         request_id = request.request_id if good else uuid.uuid4().hex
         job_id = req.inputs_add_job_id or request_id
+        request.job_id = job_id  # the add-job the stage counts its inputs in
         # Recorded before the request is submitted: a poll in between sees it pending.
         self.rt.catalog.add_jobs.record(user, app, job_id, request_id, len(good), refused)
         outcomes: Settled = []
@@ -121,14 +122,13 @@ class InputsApi:
         return resp
 
     def get_inputs_add_job(self, req: svc.GetInputsAddJobRequest, user: str, app: str) -> Any:
-        requests = self.rt.catalog.add_jobs.requests(user, app, check_id(req.id, "job id"))
-        if not requests:
+        progress = job_progress(self.rt.catalog, user, app, check_id(req.id, "job id"))
+        if progress is None:
             raise InputError(
                 StatusCode.CONN_DOES_NOT_EXIST,
                 f"no inputs-add job {req.id!r} in {user}/{app} (`ingestd inputs list` shows "
                 "what is stored)",
             )
-        progress = job_progress(self.rt.catalog, user, app, requests)
         resp = svc.SingleInputsAddJobResponse()
         info = resp.inputs_add_job
         info.id = req.id

@@ -1,8 +1,9 @@
 """Inputs-add jobs: the progress of the requests a PostInputs job id stands for.
 
-Which requests belong to a job is recorded in the catalog (`catalog.add_jobs`), and what
-each request did is too (processed events, dead letters, input rows): GetInputsAddJob
-answers from the catalog alone, after a restart and in front of Kafka workers alike.
+A job's progress is its one record of counts (`catalog.add_jobs.counts`), which the stages
+update in the transactions that store its inputs: GetInputsAddJob answers from the catalog
+alone, after a restart and in front of Kafka workers alike. A job recorded before that
+record existed is counted from its requests' processed events and dead letters.
 """
 
 from __future__ import annotations
@@ -29,7 +30,23 @@ class Progress:
         return self.pending == 0 and self.in_progress == 0
 
 
-def job_progress(catalog: SqlCatalog, user: str, app: str, requests: list[JobRequest]) -> Progress:
+def job_progress(catalog: SqlCatalog, user: str, app: str, job_id: str) -> Progress | None:
+    """The job's progress; None when there is no such job."""
+    counts = catalog.add_jobs.counts(user, app, job_id)
+    if counts is not None:
+        return Progress(
+            counts["pending"],
+            counts["in_progress"],
+            counts["succeeded"],
+            counts["failed"] + counts["refused"],
+        )
+    requests = catalog.add_jobs.requests(user, app, job_id)
+    return _from_requests(catalog, user, app, requests) if requests else None
+
+
+def _from_requests(
+    catalog: SqlCatalog, user: str, app: str, requests: list[JobRequest]
+) -> Progress:
     """Counts over every input of the job's requests: a request not yet processed is
     pending; an input still being chunked is in progress; refusals are failures."""
     settled = catalog.settled(user, app, [r.request_id for r in requests if r.submitted])

@@ -161,6 +161,7 @@ class Runtime:
         if self._client is not None:
             self._client.close()
             self._client = None
+        self.ingest.close()
         self.catalog.close()
 
     def __enter__(self) -> Runtime:

@@ -118,8 +118,20 @@ def inputs_get(input_id: str, as_json: bool = JsonOpt) -> None:
 
 
 @app.command("status")
-def inputsstatus_text(as_json: bool = JsonOpt) -> None:
-    """Counts of the app's inputs: processed, to process, processing, errors."""
+def inputsstatus_text(
+    run: str | None = typer.Option(
+        None,
+        "--run",
+        help="The progress of one import run (or PostInputs job) instead: its id as the "
+        "import printed it.",
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Counts of the app's inputs: processed, to process, processing, errors; with --run,
+    one import's progress, as the workers record it."""
+    if run is not None:
+        run_status(run, as_json)
+        return
     with open_runtime() as rt:
         counts = rt.catalog.input_counts(rt.settings.user_id, rt.settings.app_id)
     if as_json:
@@ -131,6 +143,27 @@ def inputsstatus_text(as_json: bool = JsonOpt) -> None:
         [(counts["processed"], counts["to_process"], counts["processing"], counts["errors"])],
     )
     if counts["errors"]:
+        raise typer.Exit(1)
+
+
+def run_status(run: str, as_json: bool) -> None:
+    with open_runtime() as rt:
+        s = rt.settings
+        job = rt.catalog.add_jobs.counts(s.user_id, s.app_id, run)
+    if job is None:
+        fail(coded(StatusCode.CONN_DOES_NOT_EXIST, f"no import run or add-job {run!r} in this app"))
+        return
+    done = job["pending"] == 0 and job["in_progress"] == 0
+    if as_json:
+        emit_json({**job, "done": done})
+    else:
+        names = ["submitted", "succeeded", "failed", "refused", "in_progress", "pending"]
+        table(
+            f"run {run} ({job['source']}): {'done' if done else 'running'}",
+            names,
+            [tuple(job[n] for n in names)],
+        )
+    if job["failed"] or job["refused"]:
         raise typer.Exit(1)
 
 

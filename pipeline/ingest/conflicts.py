@@ -14,7 +14,7 @@ upload wrote an annotation, so the uploader's own separately added annotations g
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from pipeline.events import UploadRequest
 from pipeline.ids import derived_id, suffixed_ids
@@ -28,7 +28,7 @@ def resolve_id(
     mode: ConflictResolution,
     requested_id: str,
     fingerprint: str,
-    existing: dict[str, ExistingInput],
+    existing: Mapping[str, ExistingInput],
     taken: set[str],
 ) -> tuple[str | None, ExistingInput | None]:
     """(id to write, the input already there); an id of None means skip this input.

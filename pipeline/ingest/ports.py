@@ -40,6 +40,17 @@ class UploadCommit:
     holding anything else at commit time fails the commit with InputsChanged; ids not
     listed are written as they are."""
     replaced: Sequence[ReplacedAnnotations] = ()
+    add_job: str | None = None
+    """The add-job whose counts the outcomes go to (pipeline.records.add_job_of)."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the catalog holds for some requests of one app, read together: the outcomes of
+    those already processed, and the inputs among the ids they may write."""
+
+    processed: Mapping[str, list[InputOutcome]]
+    existing: Mapping[str, ExistingInput]
 
 
 class IngestCatalog(Protocol):
@@ -54,6 +65,12 @@ class IngestCatalog(Protocol):
     def existing_inputs(
         self, user_id: str, app_id: str, ids: Collection[str]
     ) -> dict[str, ExistingInput]: ...
+
+    def known(
+        self, user_id: str, app_id: str, event_ids: Collection[str], input_ids: Collection[str]
+    ) -> Known:
+        """`processed_outcomes` of several requests and `existing_inputs` at once."""
+        ...
 
     def commit_upload(self, upload: UploadCommit) -> None:
         """Records, memberships, refused ids, the annotations updates replace and the

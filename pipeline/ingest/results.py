@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,27 +36,52 @@ class Prepared:
 
     commit: UploadCommit
     result: IngestResult
+    uploads: list[Future[None]] = field(default_factory=list)
+    """Its blob writes, maybe still running: all must succeed before the commit."""
 
 
-@dataclass(frozen=True)
 class Scratch:
-    """Where a request writes its blobs from: a pool of writers, a work directory."""
+    """Where requests write their blobs from: the stage's writers, and a work directory made
+    on first use (most batches never need one)."""
 
-    pool: ThreadPoolExecutor
-    workdir: Path
+    def __init__(self, pool: Executor) -> None:
+        self.pool = pool
+        self.writes: list[Future[None]] = []
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def workdir(self) -> Path:
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="ingestd-ingest-")
+        return Path(self._dir.name)
+
+    def write(
+        self, fn: Callable[[str, bytes | Path], None], key: str, src: bytes | Path
+    ) -> Future[None]:
+        """Start a blob write; the scratch waits for it before its directory goes."""
+        future = self.pool.submit(fn, key, src)
+        self.writes.append(future)
+        return future
 
     def clear(self) -> None:
+        if self._dir is None:
+            return
         for path in self.workdir.iterdir():
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
 
+    def close(self) -> None:
+        wait(self.writes)  # none still reads the directory when it is removed
+        if self._dir is not None:
+            self._dir.cleanup()
+
 
 @contextmanager
-def open_scratch(blob_concurrency: int) -> Iterator[Scratch]:
-    with (
-        tempfile.TemporaryDirectory(prefix="ingestd-ingest-") as workdir,
-        ThreadPoolExecutor(max_workers=max(1, blob_concurrency)) as pool,
-    ):
-        yield Scratch(pool, Path(workdir))
+def open_scratch(pool: Executor) -> Iterator[Scratch]:
+    scratch = Scratch(pool)
+    try:
+        yield scratch
+    finally:
+        scratch.close()

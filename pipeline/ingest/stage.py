@@ -11,14 +11,14 @@ the media stage as a MediaTask follow-up (pipeline/media_tasks.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, wait
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import InputError
-from pipeline.events import MediaTask, UploadRequest
+from pipeline.events import UploadRequest
 from pipeline.ids import check_id, check_tenant, fingerprint
 from pipeline.ingest.batch import handle_batch
 from pipeline.ingest.conflicts import (
@@ -34,8 +34,14 @@ from pipeline.ingest.inputs import (
     prepare_input,
     stamp_lineage,
 )
-from pipeline.ingest.media_tasks import media_task, reemit
-from pipeline.ingest.ports import IngestCatalog, InputsChanged, ReplacedAnnotations, UploadCommit
+from pipeline.ingest.media_tasks import reemit
+from pipeline.ingest.plans import Plan, pending_plan
+from pipeline.ingest.ports import (
+    IngestCatalog,
+    InputsChanged,
+    Known,
+    UploadCommit,
+)
 from pipeline.ingest.results import IngestResult, Prepared, Scratch, open_scratch
 from pipeline.limits import Limits
 from pipeline.media.ports import MediaCatalog
@@ -43,30 +49,16 @@ from pipeline.models import Input, MediaType
 from pipeline.ports import BlobStore, Fetcher
 from pipeline.records import (
     Action,
-    AnnotationRecord,
     ExistingInput,
     InputOutcome,
     InputRecord,
+    add_job_of,
 )
 from pipeline.stage import FollowUp
 from pipeline.status import StatusCode
 
 log = logging.getLogger(__name__)
 _PLANS = 8  # plans of one request before its conflicts count as a transient failure
-
-
-@dataclass
-class _Plan:
-    """The decision for one input: which id, what to write, what to report."""
-
-    outcome: InputOutcome
-    record: InputRecord | None = None
-    data: bytes | None = None
-    annotations: list[AnnotationRecord] = field(default_factory=list)
-    path: Path | None = None  # a large original in the work directory, uploaded from there
-    task: MediaTask | None = None  # oversized: what the media stage gets
-    refused: bool = False  # failed for an id the catalog cannot hold: listed apart
-    replaces: ReplacedAnnotations | None = None  # an update: what the earlier upload brought
 
 
 @dataclass(eq=False)
@@ -118,35 +110,54 @@ class IngestStage:
                 f"{self.limits.batch_inputs} per request (the importers batch automatically)",
             )
 
-    def scratch(self) -> AbstractContextManager[Scratch]:
-        """A blob-writing pool and a work directory, for one request or a batch of them."""
-        return open_scratch(self.blob_concurrency)
+    def __post_init__(self) -> None:
+        # One pool for the stage's life: threads started per batch cost more than the
+        # writes of small blobs.
+        self._writers = ThreadPoolExecutor(max(1, self.blob_concurrency), "blob-writer")
 
-    def prepare(self, request: UploadRequest, scratch: Scratch) -> Prepared | IngestResult:
+    def close(self) -> None:
+        self._writers.shutdown()
+
+    def scratch(self) -> AbstractContextManager[Scratch]:
+        """The blob writers and a work directory, for one request or a batch of them."""
+        return open_scratch(self._writers)
+
+    def prepare(
+        self, request: UploadRequest, scratch: Scratch, known: Known | None = None
+    ) -> Prepared | IngestResult:
         """Plan and write blobs: what to commit, or the result of a request already
-        processed."""
-        prior = self.catalog.processed_outcomes(request.user_id, request.app_id, request.request_id)
+        processed. Given `known` (a batch's one look-up), the blob writes are left running
+        (`Prepared.uploads`): the batch waits for all of them before its commit."""
+        alone = known is None
+        if known is None:
+            wanted = candidate_ids(request.conflict_resolution, requested_ids(request))
+            known = self.catalog.known(
+                request.user_id, request.app_id, [request.request_id], wanted
+            )
+        prior = known.processed.get(request.request_id)
         if prior is not None:
             # Tasks of inputs still pending may have been lost in a crash before publishing.
             again: list[FollowUp] = list(reemit(request, prior, self.media_catalog))
             return IngestResult(request.request_id, prior, replayed=True, follow_ups=again)
 
-        existing: dict[str, ExistingInput] = {}
+        existing = known.existing
         # Uploads start as soon as an input is decided, overlapping with the decoding of the
         # next ones; every one must finish before the catalog commit.
         uploads: list[Future[None]] = []
+        spools = _spools(request)
         try:
             plans = self._plan(
                 request,
-                lambda key, src: uploads.append(scratch.pool.submit(self._put, key, src)),
-                scratch.workdir,
+                lambda key, src: uploads.append(scratch.write(self._put, key, src)),
+                scratch.workdir if spools else None,
                 existing,
             )
-            for upload in uploads:
+            for upload in uploads if alone else ():
                 upload.result()  # re-raises a storage failure for the transport
         finally:
-            wait(uploads)
-            scratch.clear()  # its large files are uploaded: the next request starts empty
+            if alone or spools:
+                wait(uploads)
+                scratch.clear()  # its large files are uploaded: the next request starts empty
         records = [p.record for p in plans if p.record is not None]
         outcomes = [p.outcome for p in plans]
         replaced = [
@@ -169,12 +180,13 @@ class IngestStage:
             [p.outcome for p in plans if p.refused],
             seen,
             replaced=[p.replaces for p in plans if p.replaces is not None],
+            add_job=add_job_of(request.run_id, request.job_id),
         )
         tasks: list[FollowUp] = [p.task for p in plans if p.task is not None]
         result = IngestResult(
             request.request_id, outcomes, blobs_written=len(uploads), follow_ups=tasks
         )
-        return Prepared(commit, result)
+        return Prepared(commit, result, uploads)
 
     def _put(self, key: str, src: bytes | Path) -> None:
         # Written even when present (same key, same bytes): the write makes the blob new
@@ -191,14 +203,12 @@ class IngestStage:
         self,
         request: UploadRequest,
         write: Callable[[str, bytes | Path], None],
-        workdir: Path,
-        existing: dict[str, ExistingInput],
-    ) -> list[_Plan]:
+        workdir: Path | None,
+        existing: Mapping[str, ExistingInput],
+    ) -> list[Plan]:
         requested = requested_ids(request)
-        candidates = candidate_ids(request.conflict_resolution, requested)
-        existing.update(self.catalog.existing_inputs(request.user_id, request.app_id, candidates))
         taken: set[str] = set()
-        plans: list[_Plan] = []
+        plans: list[Plan] = []
         batch_bytes = 0
         videos = 0
         for index, item in enumerate(request.inputs):
@@ -254,9 +264,9 @@ class IngestStage:
         item: Input,
         requested_id: str,
         ready: PreparedInput | InputError,
-        existing: dict[str, ExistingInput],
+        existing: Mapping[str, ExistingInput],
         taken: set[str],
-    ) -> _Plan:
+    ) -> Plan:
         if isinstance(ready, InputError):
             return self._failed(request, index, requested_id, ready, existing, taken)
         record = ready.record
@@ -269,7 +279,7 @@ class IngestStage:
             )
         if chosen is None:
             where = "exists" if prior is not None else "appears earlier in this request"
-            return _Plan(
+            return Plan(
                 InputOutcome(
                     index,
                     requested_id,
@@ -292,7 +302,7 @@ class IngestStage:
         except InputError as exc:
             return self._failed(request, index, requested_id, exc, existing, taken)
         if ready.oversized:
-            plan = _pending(request, index, item, requested_id, ready, prior)
+            plan = pending_plan(request, index, item, requested_id, ready, prior)
             if plan.outcome.action is Action.UPDATED:
                 plan.replaces = replaced_annotations(request, item, chosen)
             return plan
@@ -301,11 +311,11 @@ class IngestStage:
             outcome = InputOutcome(
                 index, requested_id, chosen, Action.UNCHANGED, StatusCode.INPUT_SUCCESS
             )
-            return _Plan(outcome, record=record)
+            return Plan(outcome, record=record)
         action = Action.UPDATED if prior is not None else Action.CREATED
         outcome = InputOutcome(index, requested_id, chosen, action, StatusCode.INPUT_SUCCESS)
         replaces = replaced_annotations(request, item, chosen) if prior is not None else None
-        return _Plan(
+        return Plan(
             outcome,
             record=record,
             data=ready.data,
@@ -320,9 +330,9 @@ class IngestStage:
         index: int,
         requested_id: str,
         error: InputError,
-        existing: dict[str, ExistingInput],
+        existing: Mapping[str, ExistingInput],
         taken: set[str],
-    ) -> _Plan:
+    ) -> Plan:
         outcome = InputOutcome(
             index, requested_id, requested_id, Action.FAILED, error.code, error.message
         )
@@ -334,10 +344,10 @@ class IngestStage:
             check_id(requested_id)
         except InputError:
             # An id we refuse is never a key of `inputs`; it is listed as a refusal instead.
-            return _Plan(outcome, refused=True)
+            return Plan(outcome, refused=True)
         if not writable:
             # Never let a failed retry overwrite a good input; report it only.
-            return _Plan(outcome)
+            return Plan(outcome)
         taken.add(requested_id)
         record = InputRecord(
             user_id=request.user_id,
@@ -352,40 +362,18 @@ class IngestStage:
             source=request.source,
         )
         stamp_lineage(record, request.run_id, request.inputs[index].lineage)
-        return _Plan(outcome, record=record)
+        return Plan(outcome, record=record)
 
 
-def _pending(
-    request: UploadRequest,
-    index: int,
-    item: Input,
-    requested_id: str,
-    ready: PreparedInput,
-    prior: ExistingInput | None,
-) -> _Plan:
-    """An oversized input: stored whole as pending; its annotations travel with the task."""
-    record = ready.record
-    assert record.blob_key is not None and record.media_type is not None
-    record.status_code = StatusCode.INPUT_PENDING
-    record.status_message = f"{ready.oversized}; queued for the media stage"
-    task = media_task(
-        request.user_id,
-        request.app_id,
-        record.id,
-        record.media_type,
-        record.blob_key,
-        item.annotations,
-        record.dataset_ids,
-    )
-    if prior is not None and prior.fingerprint == record.fingerprint:
-        code = StatusCode(prior.status_code)
-        outcome = InputOutcome(index, requested_id, record.id, Action.UNCHANGED, code)
-        # Still pending: hand the task on again (the first one may have been lost).
-        return _Plan(
-            outcome, record=record, task=task if code == StatusCode.INPUT_PENDING else None
-        )
-    action = Action.UPDATED if prior is not None else Action.CREATED
-    outcome = InputOutcome(
-        index, requested_id, record.id, action, StatusCode.INPUT_PENDING, record.status_message
-    )
-    return _Plan(outcome, record=record, data=ready.data, path=ready.path, task=task)
+def _spools(request: UploadRequest) -> bool:
+    """Whether the request may use the work directory: fetched URLs and stored blobs may be
+    files there, video and audio are checked from a file (pipeline/ingest/); inline text and
+    images never touch it."""
+    for item in request.inputs:
+        data = item.data
+        if data.video is not None or data.audio is not None:
+            return True
+        for source in (data.image, data.text):
+            if source is not None and (source.url or source.blob_key):
+                return True
+    return False
