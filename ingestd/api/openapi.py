@@ -147,6 +147,7 @@ def document(routes: list[tuple[str, str, str]], version: str) -> dict[str, Any]
                 op["requestBody"] = {"content": {"application/json": {"schema": body}}}
             prefix = "/v2/users/{user_id}/apps/{app_id}" if full else "/v2"
             paths.setdefault(prefix + path, {})[verb.lower()] = op
+    paths.update(_other_paths())
     return {
         "openapi": "3.0.3",
         "info": {"title": "ingestd serve", "version": version},
@@ -163,4 +164,58 @@ def document(routes: list[tuple[str, str, str]], version: str) -> dict[str, Any]
             },
         },
         "security": [{"key": []}],
+    }
+
+
+_STATUS = {
+    "type": "object",
+    "properties": {"status": {"type": "object"}},
+    "required": ["status"],
+}
+_APP = "/v2/users/{user_id}/apps/{app_id}"
+
+
+def _get(summary: str, ok: dict[str, Any], params: list[str], *, keyed: bool) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in params
+        ],
+        "responses": {
+            "200": {"description": "the content", "content": ok},
+            "default": {
+                "description": "the platform's status code",
+                "content": {"application/json": {"schema": _STATUS}},
+            },
+        },
+    }
+    if not keyed:
+        op["security"] = []
+    return {"get": op}
+
+
+def _other_paths() -> dict[str, Any]:
+    """The routes no V2 message describes: operations, and the downloads exports hand out."""
+    health = {"application/json": {"schema": {"type": "object"}}}
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "/healthz": _get("alive", health, [], keyed=False),
+        "/readyz": _get("ready to serve (503 while starting)", health, [], keyed=False),
+        "/metrics": _get("Prometheus metrics", {"text/plain": binary}, [], keyed=False),
+        "/openapi.json": _get("this document", health, [], keyed=False),
+        _APP + "/datasets/{dataset_id}/versions/{version_id}/exports/{format}": _get(
+            "a version's export archive (the URL PutDatasetVersionExports answers)",
+            {"application/zip": binary},
+            ["user_id", "app_id", "dataset_id", "version_id", "format"],
+            keyed=True,
+        ),
+        # A medium's key may hold several segments after its namespace (`{key}` may contain
+        # slashes); OpenAPI cannot say so of a path parameter, the description does.
+        _APP + "/media/orig/{namespace}/{key}": _get(
+            "a medium of the app (the `hosted` URLs of protobuf exports); {key} may contain /",
+            {"*/*": binary},
+            ["user_id", "app_id", "namespace", "key"],
+            keyed=True,
+        ),
     }
