@@ -20,6 +20,7 @@ from ingestd.api.http_wire import Refused, Request, Response, WireServer
 from ingestd.api.openapi import document
 from ingestd.api.service import Api, request_type, response_type
 from ingestd.app.settings import Settings
+from pipeline.errors import IngestError
 from pipeline.limits import Limits
 from pipeline.status import StatusCode
 
@@ -143,6 +144,10 @@ class HttpApi:
             no_route = Refused(404, StatusCode.CONN_DOES_NOT_EXIST, f"no route {verb} {path}")
             return "(no route)", int(no_route.code), _refused(no_route)
         method, params = found
+        try:  # the key first: a caller without one never gets its body parsed
+            self.api.auth.caller(request.headers.get("authorization"))
+        except IngestError as exc:
+            return method, int(exc.code), _answer(method, exc.code, exc.message)
         message = request_type(method)()
         try:
             json_format.Parse(request.body or b"{}", message)

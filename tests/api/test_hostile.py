@@ -214,6 +214,13 @@ def test_malformed_json_is_answered_with_its_code(api: Server, body: bytes, code
     assert list(api.served.runtime.catalog.iter_inputs("me", "main")) == []
 
 
+def test_a_caller_without_a_valid_key_never_gets_its_body_parsed(api: Server) -> None:
+    port = api.served.http_port
+    for secret in ("", "not-a-key"):
+        status, answer = _post(port, "/v2/inputs", b"[" * 100_000, secret)
+        assert (status, answer["status"]["code"]) == (401, StatusCode.CONN_KEY_NOT_FOUND)
+
+
 def test_bad_ids_and_keys_are_refused_per_input_or_call(api: Server) -> None:
     port = api.served.http_port
     inputs = [{"id": i, "data": {"text": {"raw": "x"}}} for i in ("a/b", "..", "c\u0007", "fine")]
