@@ -24,9 +24,9 @@ from ingestd.api import media_links
 from ingestd.api.convert import to_struct
 from pipeline.errors import TransientError
 from pipeline.ports import BlobStore
+from pipeline.snapshot.export import failed_export, ready_export
 from pipeline.snapshot.manifest import read_manifest
 from pipeline.snapshot.ports import VersionRow
-from pipeline.status import StatusCode
 
 PROTOBUF = "CLARIFAI_DATA_PROTOBUF"
 MIMETYPE = b"application/x.clarifai-data+protobuf"
@@ -50,23 +50,10 @@ def build(
     except TransientError:
         raise
     except Exception as exc:  # a manifest line that is not an Input: this export fails
-        return {
-            "format": PROTOBUF,
-            "status": {
-                "code": int(StatusCode.DATA_DUMP_EXPORT_FAILED),
-                "description": f"export failed: {type(exc).__name__}: {exc}",
-            },
-        }
+        return failed_export(PROTOBUF, exc)
     finally:
         out.unlink(missing_ok=True)
-    return {
-        "format": PROTOBUF,
-        "status": {"code": int(StatusCode.DATA_DUMP_EXPORT_SUCCESS), "description": "ready"},
-        "url": key,
-        "size": size,
-        "base_url": base_url,
-        "inputs_count": count,
-    }
+    return ready_export(PROTOBUF, key, size, base_url=base_url, inputs_count=count)
 
 
 def write_archive(manifest: Path, out: Path, row: VersionRow, base_url: str) -> int:

@@ -73,22 +73,31 @@ def export_version(
     except TransientError:
         raise
     except Exception as exc:  # a missing medium, an unreadable mask: this export fails
-        return {
-            "format": fmt,
-            "status": {
-                "code": int(StatusCode.DATA_DUMP_EXPORT_FAILED),
-                "description": f"export failed: {type(exc).__name__}: {exc}",
-            },
-        }
+        return failed_export(fmt, exc)
     finally:
         out.unlink(missing_ok=True)
+    return ready_export(fmt, key, size, include_media=include_media, **stats)
+
+
+def failed_export(fmt: str, exc: Exception) -> dict[str, Any]:
+    """The export_info entry of an export that could not be built."""
+    return {
+        "format": fmt,
+        "status": {
+            "code": int(StatusCode.DATA_DUMP_EXPORT_FAILED),
+            "description": f"export failed: {type(exc).__name__}: {exc}",
+        },
+    }
+
+
+def ready_export(fmt: str, key: str, size: int, **details: Any) -> dict[str, Any]:
+    """The export_info entry of an export stored at `key`, with what else it says of itself."""
     return {
         "format": fmt,
         "status": {"code": int(StatusCode.DATA_DUMP_EXPORT_SUCCESS), "description": "ready"},
         "url": key,
         "size": size,
-        "include_media": include_media,
-        **stats,
+        **details,
     }
 
 

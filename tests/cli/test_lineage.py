@@ -7,18 +7,15 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from connectors.catalog.request_tables import shown_id
 from connectors.importers.folder import input_id_for
 from ingestd.app.runtime import Runtime
-from ingestd.cli import app
+from tests.support.cli import run as invoke
 from tests.support.storage import image_bytes, use_storage
 
-runner = CliRunner()
 RUN_ID = re.compile(r"run-[0-9a-f]{12}")
 
 
@@ -27,13 +24,6 @@ def cli(embedded: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> R
     use_storage(monkeypatch, embedded.settings)
     monkeypatch.chdir(tmp_path)
     return embedded
-
-
-def invoke(*args: str, code: int | None = 0) -> Any:
-    result = runner.invoke(app, list(args))
-    if code is not None:
-        assert result.exit_code == code, result.output
-    return json.loads(result.stdout) if "--json" in args else result.output
 
 
 def folder(root: Path, files: dict[str, bytes | str]) -> Path:

@@ -4,25 +4,20 @@ and dead letters count once."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from connectors.catalog import schema as t
 from ingestd.app.runtime import Runtime
-from ingestd.cli import app
 from pipeline.events import UploadRequest
 from pipeline.models import Data, Input, Text
 from pipeline.status import StatusCode
 from streams.delivery import Origin, dead_letter
+from tests.support.cli import run as invoke
 from tests.support.storage import image_bytes, use_storage
-
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -30,13 +25,6 @@ def cli(embedded: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> R
     use_storage(monkeypatch, embedded.settings)
     monkeypatch.chdir(tmp_path)
     return embedded
-
-
-def invoke(*args: str, code: int | None = 0) -> Any:
-    result = runner.invoke(app, list(args))
-    if code is not None:
-        assert result.exit_code == code, result.output
-    return json.loads(result.stdout) if "--json" in args else result.output
 
 
 def stored_of_run(rt: Runtime, run_id: str) -> dict[int, int]:
